@@ -1,0 +1,14 @@
+#pragma once
+// Weight initialisers the reference designs use that LibTorch's C++ API lacks.
+
+#include <torch/torch.h>
+
+namespace vit {
+
+/// Fills `tensor` in place with a normal(mean, std) truncated to [a, b] (absolute bounds, as timm's
+/// `trunc_normal_` and `torch.nn.init.trunc_normal_`), drawing from the global generator exactly as
+/// PyTorch does: uniform_, erfinv_, scale, shift, clamp. Same seed, same numbers as Python.
+/// Example: `vit::trunc_normal_(linear->weight, 0., .02);`
+torch::Tensor trunc_normal_(torch::Tensor tensor, double mean = 0., double std = 1., double a = -2., double b = 2.);
+
+}  // namespace vit

@@ -1,0 +1,9 @@
+#pragma once
+// vitcpp: Vision Transformers for LibTorch. One include for the whole library.
+
+#include "vit/device.h"              // default_device()
+#include "vit/init.h"                // trunc_normal_
+#include "vit/safetensors.h"         // load_safetensors / save_safetensors
+#include "vit/version.h"             // VITCPP_VERSION
+#include "vit/vision_transformer.h"  // timm: PatchEmbed, Attention, Mlp, DropPath, Block, VisionTransformer
+#include "vit/vit_pytorch.h"         // lucidrains: PreNorm, FeedForward, Transformer, ViT (+ vit_pytorch::Attention)

@@ -1,0 +1,341 @@
+#include "vit/vision_transformer.h"
+
+#include "vit/init.h"
+
+#include <cmath>
+
+namespace vit {
+
+namespace {
+
+torch::nn::Linear make_linear(int64_t in, int64_t out, bool bias = true) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+void check_probability(const char* module, const char* name, double p) {
+  TORCH_CHECK(p >= 0. && p <= 1., "[", module, "] ", name, " must be in [0, 1], got ", p);
+}
+
+void check_tokens(const char* module, const torch::Tensor& x, int64_t dim) {
+  TORCH_CHECK(x.dim() == 3 && x.size(2) == dim, "[", module, "] expected tokens (B, N, ", dim,
+              "), got ", x.sizes());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// PatchEmbed
+
+PatchEmbedImpl::PatchEmbedImpl(PatchEmbedOptions options_) : options(std::move(options_)) { reset(); }
+
+void PatchEmbedImpl::reset() {
+  const auto& o = options;
+  for (int i = 0; i < 2; ++i) {
+    TORCH_CHECK(o.patch_size()->at(i) > 0 && o.img_size()->at(i) >= o.patch_size()->at(i),
+                "[PatchEmbed] patch_size ", o.patch_size(), " must be positive and fit in img_size ",
+                o.img_size());
+  }
+  TORCH_CHECK(o.in_chans() > 0 && o.embed_dim() > 0, "[PatchEmbed] in_chans ", o.in_chans(),
+              " and embed_dim ", o.embed_dim(), " must be positive");
+  proj = register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_chans(), o.embed_dim(),
+                                                                            o.patch_size())
+                                                       .stride(o.patch_size())));
+  norm = nullptr;
+  if (o.norm_layer()) norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embed_dim()})));
+}
+
+std::array<int64_t, 2> PatchEmbedImpl::grid_size() const {
+  return {options.img_size()->at(0) / options.patch_size()->at(0),
+          options.img_size()->at(1) / options.patch_size()->at(1)};
+}
+
+int64_t PatchEmbedImpl::num_patches() const {
+  const auto g = grid_size();
+  return g[0] * g[1];
+}
+
+torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == options.in_chans(), "[PatchEmbed] expected images (B, ",
+              options.in_chans(), ", H, W), got ", x.sizes());
+  TORCH_CHECK(x.size(2) == options.img_size()->at(0) && x.size(3) == options.img_size()->at(1),
+              "[PatchEmbed] input image size (", x.size(2), "*", x.size(3), ") doesn't match model (",
+              options.img_size()->at(0), "*", options.img_size()->at(1), ")");
+  auto y = proj(x);
+  if (options.flatten()) y = y.flatten(2).transpose(1, 2);  // ref: BCHW -> BNC
+  if (norm) y = norm(y);
+  return y;
+}
+
+void PatchEmbedImpl::pretty_print(std::ostream& stream) const {
+  stream << "vit::PatchEmbed(img_size=" << options.img_size() << ", patch_size=" << options.patch_size()
+         << ", in_chans=" << options.in_chans() << ", embed_dim=" << options.embed_dim()
+         << ", norm_layer=" << std::boolalpha << options.norm_layer() << ", flatten=" << options.flatten()
+         << ")";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention
+
+AttentionOptions::AttentionOptions(int64_t dim) : dim_(dim) {}
+
+AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(options_)) { reset(); }
+
+void AttentionImpl::reset() {
+  const auto& o = options;
+  TORCH_CHECK(o.dim() > 0 && o.num_heads() > 0, "[Attention] dim ", o.dim(), " and num_heads ",
+              o.num_heads(), " must be positive");
+  TORCH_CHECK(o.dim() % o.num_heads() == 0, "[Attention] dim ", o.dim(), " is not divisible by num_heads ",
+              o.num_heads());
+  check_probability("Attention", "attn_drop", o.attn_drop());
+  check_probability("Attention", "proj_drop", o.proj_drop());
+  qkv = register_module("qkv", make_linear(o.dim(), 3 * o.dim(), o.qkv_bias()));
+  attn_drop = register_module("attn_drop", torch::nn::Dropout(o.attn_drop()));
+  proj = register_module("proj", make_linear(o.dim(), o.dim()));
+  proj_drop = register_module("proj_drop", torch::nn::Dropout(o.proj_drop()));
+}
+
+double AttentionImpl::scale() const { return std::pow(static_cast<double>(head_dim()), -0.5); }
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+  check_tokens("Attention", x, options.dim());
+  const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
+  // ref: qkv.reshape(B, N, 3, num_heads, C // num_heads).permute(2, 0, 3, 1, 4)
+  auto qkv_ = qkv(x).reshape({B, N, 3, options.num_heads(), head_dim()}).permute({2, 0, 3, 1, 4});
+  auto q = qkv_[0], k = qkv_[1], v = qkv_[2];
+  auto attn = torch::matmul(q, k.transpose(-2, -1)) * scale();
+  attn = attn_drop(attn.softmax(-1));
+  auto y = torch::matmul(attn, v).transpose(1, 2).reshape({B, N, C});
+  return proj_drop(proj(y));
+}
+
+void AttentionImpl::pretty_print(std::ostream& stream) const {
+  stream << "vit::Attention(dim=" << options.dim() << ", num_heads=" << options.num_heads()
+         << ", qkv_bias=" << std::boolalpha << options.qkv_bias() << ", attn_drop=" << options.attn_drop()
+         << ", proj_drop=" << options.proj_drop() << ")";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mlp
+
+MlpOptions::MlpOptions(int64_t in_features) : in_features_(in_features) {}
+
+MlpImpl::MlpImpl(MlpOptions options_) : options(std::move(options_)) { reset(); }
+
+void MlpImpl::reset() {
+  TORCH_CHECK(options.in_features() > 0 && hidden_features() > 0 && out_features() > 0,
+              "[Mlp] in_features ", options.in_features(), ", hidden_features ", hidden_features(),
+              " and out_features ", out_features(), " must be positive");
+  check_probability("Mlp", "drop", options.drop());
+  fc1 = register_module("fc1", make_linear(options.in_features(), hidden_features()));
+  act = register_module("act", torch::nn::GELU());
+  drop1 = register_module("drop1", torch::nn::Dropout(options.drop()));
+  fc2 = register_module("fc2", make_linear(hidden_features(), out_features()));
+  drop2 = register_module("drop2", torch::nn::Dropout(options.drop()));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features(), "[Mlp] expected last dimension ",
+              options.in_features(), ", got input ", x.sizes());
+  return drop2(fc2(drop1(act(fc1(x)))));
+}
+
+void MlpImpl::pretty_print(std::ostream& stream) const {
+  stream << "vit::Mlp(in_features=" << options.in_features() << ", hidden_features=" << hidden_features()
+         << ", out_features=" << out_features() << ", drop=" << options.drop() << ")";
+}
+
+// ---------------------------------------------------------------------------------------------
+// DropPath
+
+DropPathImpl::DropPathImpl(DropPathOptions options_) : options(options_) { reset(); }
+
+void DropPathImpl::reset() { check_probability("DropPath", "drop_prob", options.drop_prob()); }
+
+torch::Tensor DropPathImpl::forward(const torch::Tensor& x) {
+  const double p = options.drop_prob();
+  if (p == 0. || !is_training()) return x;
+  if (p == 1.) return torch::zeros_like(x);  // every path dropped; the seed would divide by zero
+  const double keep = 1. - p;
+  // ref: random_tensor = keep_prob + torch.rand(shape); floor_(); x.div(keep_prob) * random_tensor
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[0] = x.size(0);
+  auto mask = (torch::rand(shape, x.options()) + keep).floor_();
+  return x.div(keep) * mask;
+}
+
+void DropPathImpl::pretty_print(std::ostream& stream) const {
+  stream << "vit::DropPath(drop_prob=" << options.drop_prob() << ")";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block
+
+BlockOptions::BlockOptions(int64_t dim, int64_t num_heads) : dim_(dim), num_heads_(num_heads) {}
+
+BlockImpl::BlockImpl(BlockOptions options_) : options(std::move(options_)) { reset(); }
+
+void BlockImpl::reset() {
+  const auto& o = options;
+  TORCH_CHECK(o.mlp_ratio() > 0., "[Block] mlp_ratio must be positive, got ", o.mlp_ratio());
+  const auto ln = torch::nn::LayerNormOptions({o.dim()}).eps(o.norm_eps());
+  norm1 = register_module("norm1", torch::nn::LayerNorm(ln));
+  attn = register_module("attn", Attention(AttentionOptions(o.dim())
+                                               .num_heads(o.num_heads())
+                                               .qkv_bias(o.qkv_bias())
+                                               .attn_drop(o.attn_drop())
+                                               .proj_drop(o.drop())));
+  drop_path1 = register_module("drop_path1", DropPath(o.drop_path()));
+  norm2 = register_module("norm2", torch::nn::LayerNorm(ln));
+  const auto hidden = static_cast<int64_t>(static_cast<double>(o.dim()) * o.mlp_ratio());  // ref: int(dim * mlp_ratio)
+  mlp = register_module("mlp", Mlp(MlpOptions(o.dim()).hidden_features(hidden).drop(o.drop())));
+  drop_path2 = register_module("drop_path2", DropPath(o.drop_path()));
+}
+
+torch::Tensor BlockImpl::forward(torch::Tensor x) {
+  x = x + drop_path1(attn(norm1(x)));
+  x = x + drop_path2(mlp(norm2(x)));
+  return x;
+}
+
+void BlockImpl::pretty_print(std::ostream& stream) const {
+  stream << "vit::Block(dim=" << options.dim() << ", num_heads=" << options.num_heads()
+         << ", mlp_ratio=" << options.mlp_ratio() << ", qkv_bias=" << std::boolalpha << options.qkv_bias()
+         << ", drop=" << options.drop() << ", attn_drop=" << options.attn_drop()
+         << ", drop_path=" << options.drop_path() << ")";
+}
+
+// ---------------------------------------------------------------------------------------------
+// VisionTransformer
+
+VisionTransformerImpl::VisionTransformerImpl(VisionTransformerOptions options_) : options(std::move(options_)) {
+  reset();
+}
+
+bool VisionTransformerImpl::has_pre_logits() const {
+  return options.representation_size().value_or(0) > 0 && !options.distilled();
+}
+
+int64_t VisionTransformerImpl::num_features() const {
+  return has_pre_logits() ? *options.representation_size() : options.embed_dim();
+}
+
+void VisionTransformerImpl::reset() {
+  const auto& o = options;
+  const int64_t D = o.embed_dim();
+  TORCH_CHECK(o.depth() >= 0, "[VisionTransformer] depth must be non-negative, got ", o.depth());
+  TORCH_CHECK(o.num_classes() >= 0, "[VisionTransformer] num_classes must be non-negative, got ", o.num_classes());
+  TORCH_CHECK(!o.representation_size() || *o.representation_size() >= 0,
+              "[VisionTransformer] representation_size must be non-negative, got ", *o.representation_size());
+  TORCH_CHECK(D > 0 && o.num_heads() > 0 && D % o.num_heads() == 0, "[VisionTransformer] embed_dim ", D,
+              " is not divisible by num_heads ", o.num_heads());
+  check_probability("VisionTransformer", "drop_rate", o.drop_rate());
+  check_probability("VisionTransformer", "attn_drop_rate", o.attn_drop_rate());
+  check_probability("VisionTransformer", "drop_path_rate", o.drop_path_rate());
+
+  // Construction order follows the seed's __init__, so that a seeded build draws the same numbers.
+  patch_embed = register_module("patch_embed", PatchEmbed(PatchEmbedOptions()
+                                                              .img_size(o.img_size())
+                                                              .patch_size(o.patch_size())
+                                                              .in_chans(o.in_chans())
+                                                              .embed_dim(D)));
+  cls_token = register_parameter("cls_token", torch::zeros({1, 1, D}));
+  dist_token = o.distilled() ? register_parameter("dist_token", torch::zeros({1, 1, D})) : torch::Tensor();
+  pos_embed = register_parameter("pos_embed", torch::zeros({1, num_patches() + num_prefix_tokens(), D}));
+  pos_drop = register_module("pos_drop", torch::nn::Dropout(o.drop_rate()));
+
+  // ref: dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)] (float32, as in Python)
+  const auto dpr = torch::linspace(0., o.drop_path_rate(), o.depth(), torch::kFloat32);
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  block_list_.clear();
+  for (int64_t i = 0; i < o.depth(); ++i) {
+    block_list_.push_back(Block(BlockOptions(D, o.num_heads())
+                                    .mlp_ratio(o.mlp_ratio())
+                                    .qkv_bias(o.qkv_bias())
+                                    .drop(o.drop_rate())
+                                    .attn_drop(o.attn_drop_rate())
+                                    .drop_path(dpr[i].item<double>())
+                                    .norm_eps(1e-6)));
+    blocks->push_back(block_list_.back());
+  }
+  norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({D}).eps(1e-6)));
+  pre_logits = nullptr;
+  if (has_pre_logits()) {
+    pre_logits = register_module("pre_logits",
+                                 torch::nn::Sequential({{"fc", make_linear(D, num_features())}, {"act", torch::nn::Tanh()}}));
+  }
+  head = nullptr;
+  head_dist = nullptr;
+  if (o.num_classes() > 0) {
+    head = register_module("head", make_linear(num_features(), o.num_classes()));
+    if (o.distilled()) head_dist = register_module("head_dist", make_linear(D, o.num_classes()));
+  }
+  reset_parameters();
+}
+
+void VisionTransformerImpl::reset_parameters() {
+  torch::NoGradGuard no_grad;
+  // ref: init_weights(mode=''): pos_embed, dist_token, cls_token, then self.apply(_init_vit_weights)
+  trunc_normal_(pos_embed, 0., .02);
+  if (dist_token.defined()) trunc_normal_(dist_token, 0., .02);
+  trunc_normal_(cls_token, 0., .02);
+  for (auto& module : modules(/*include_self=*/false)) {
+    if (auto* linear = module->as<torch::nn::Linear>()) {
+      trunc_normal_(linear->weight, 0., .02);
+      if (linear->bias.defined()) linear->bias.zero_();
+    } else if (auto* ln = module->as<torch::nn::LayerNorm>()) {
+      ln->weight.fill_(1.);
+      ln->bias.zero_();
+    }
+  }
+}
+
+torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {
+  auto x = patch_embed(images);
+  const int64_t B = x.size(0);
+  std::vector<torch::Tensor> tokens{cls_token.expand({B, -1, -1})};
+  if (dist_token.defined()) tokens.push_back(dist_token.expand({B, -1, -1}));
+  tokens.push_back(x);
+  x = pos_drop(torch::cat(tokens, 1) + pos_embed);
+  for (auto& block : block_list_) x = block(x);
+  return norm(x);
+}
+
+torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& x, bool want_pre_logits) {
+  TORCH_CHECK(x.dim() == 3 && x.size(1) >= num_prefix_tokens() && x.size(2) == options.embed_dim(),
+              "[VisionTransformer] forward_head expects tokens (B, N, ", options.embed_dim(), "), got ",
+              x.sizes());
+  if (options.distilled()) {
+    if (want_pre_logits || !head) return (x.select(1, 0) + x.select(1, 1)) / 2;
+    return (head(x.select(1, 0)) + head_dist(x.select(1, 1))) / 2;
+  }
+  auto pooled = x.select(1, 0);  // ref: x[:, 0]
+  if (pre_logits) pooled = pre_logits->forward(pooled);
+  if (want_pre_logits || !head) return pooled;
+  return head(pooled);
+}
+
+torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& x) { return forward_head(forward_features(x)); }
+
+DistilledLogits VisionTransformerImpl::forward_distilled(const torch::Tensor& images) {
+  TORCH_CHECK(options.distilled(), "[VisionTransformer] forward_distilled needs a distilled model");
+  const auto x = forward_features(images);
+  DistilledLogits out{x.select(1, 0), x.select(1, 1)};
+  if (head) {
+    out.cls = head(out.cls);
+    out.dist = head_dist(out.dist);
+  }
+  return out;
+}
+
+void VisionTransformerImpl::pretty_print(std::ostream& stream) const {
+  const auto& o = options;
+  stream << "vit::VisionTransformer(img_size=" << o.img_size() << ", patch_size=" << o.patch_size()
+         << ", in_chans=" << o.in_chans() << ", num_classes=" << o.num_classes() << ", embed_dim=" << o.embed_dim()
+         << ", depth=" << o.depth() << ", num_heads=" << o.num_heads() << ", mlp_ratio=" << o.mlp_ratio()
+         << ", qkv_bias=" << std::boolalpha << o.qkv_bias() << ", representation_size=";
+  if (o.representation_size()) stream << *o.representation_size(); else stream << "None";
+  stream << ", distilled=" << o.distilled() << ", drop_rate=" << o.drop_rate()
+         << ", attn_drop_rate=" << o.attn_drop_rate() << ", drop_path_rate=" << o.drop_path_rate() << ")";
+}
+
+}  // namespace vit
