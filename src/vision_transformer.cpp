@@ -246,16 +246,14 @@ void VisionTransformerImpl::reset() {
   // ref: dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)] (float32, as in Python)
   const auto dpr = torch::linspace(0., o.drop_path_rate(), o.depth(), torch::kFloat32);
   blocks = register_module("blocks", torch::nn::ModuleList());
-  block_list_.clear();
   for (int64_t i = 0; i < o.depth(); ++i) {
-    block_list_.push_back(Block(BlockOptions(D, o.num_heads())
-                                    .mlp_ratio(o.mlp_ratio())
-                                    .qkv_bias(o.qkv_bias())
-                                    .drop(o.drop_rate())
-                                    .attn_drop(o.attn_drop_rate())
-                                    .drop_path(dpr[i].item<double>())
-                                    .norm_eps(1e-6)));
-    blocks->push_back(block_list_.back());
+    blocks->push_back(Block(BlockOptions(D, o.num_heads())
+                                .mlp_ratio(o.mlp_ratio())
+                                .qkv_bias(o.qkv_bias())
+                                .drop(o.drop_rate())
+                                .attn_drop(o.attn_drop_rate())
+                                .drop_path(dpr[i].item<double>())
+                                .norm_eps(1e-6)));
   }
   norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({D}).eps(1e-6)));
   pre_logits = nullptr;
@@ -296,7 +294,7 @@ torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& image
   if (dist_token.defined()) tokens.push_back(dist_token.expand({B, -1, -1}));
   tokens.push_back(x);
   x = pos_drop(torch::cat(tokens, 1) + pos_embed);
-  for (auto& block : block_list_) x = block(x);
+  for (const auto& block : *blocks) x = block->as<BlockImpl>()->forward(x);
   return norm(x);
 }
 

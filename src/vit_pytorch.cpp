@@ -111,9 +111,11 @@ void FeedForwardImpl::reset() {
   TORCH_CHECK(o.dim() > 0 && o.hidden_dim() > 0, "[vit_pytorch::FeedForward] dim ", o.dim(), " and hidden_dim ",
               o.hidden_dim(), " must be positive");
   check_probability("FeedForward", "dropout", o.dropout());
-  net = register_module("net", torch::nn::Sequential(torch::nn::Linear(o.dim(), o.hidden_dim()), torch::nn::GELU(),
-                                                     torch::nn::Dropout(o.dropout()),
-                                                     torch::nn::Linear(o.hidden_dim(), o.dim()),
+  // Separate statements: C++ leaves argument evaluation order open, and the Linears must draw their
+  // initial weights in Python's order for seeded builds to match.
+  torch::nn::Linear fc1(o.dim(), o.hidden_dim());
+  torch::nn::Linear fc2(o.hidden_dim(), o.dim());
+  net = register_module("net", torch::nn::Sequential(fc1, torch::nn::GELU(), torch::nn::Dropout(o.dropout()), fc2,
                                                      torch::nn::Dropout(o.dropout())));
 }
 
@@ -140,20 +142,19 @@ void TransformerImpl::reset() {
   const auto& o = options;
   TORCH_CHECK(o.depth() >= 0, "[vit_pytorch::Transformer] depth must be non-negative, got ", o.depth());
   layers = register_module("layers", torch::nn::ModuleList());
-  layer_list_.clear();
   for (int64_t i = 0; i < o.depth(); ++i) {
     PreNorm attn(o.dim(), torch::nn::AnyModule(Attention(
                               AttentionOptions(o.dim()).heads(o.heads()).dim_head(o.dim_head()).dropout(o.dropout()))));
     PreNorm ff(o.dim(), torch::nn::AnyModule(FeedForward(FeedForwardOptions(o.dim(), o.mlp_dim()).dropout(o.dropout()))));
     layers->push_back(torch::nn::ModuleList(attn, ff));
-    layer_list_.emplace_back(attn, ff);
   }
 }
 
 torch::Tensor TransformerImpl::forward(torch::Tensor x) {
-  for (auto& [attn, ff] : layer_list_) {
-    x = attn(x) + x;
-    x = ff(x) + x;
+  for (const auto& layer : *layers) {
+    const auto& pair = *layer->as<torch::nn::ModuleList>();
+    x = pair[0]->as<PreNormImpl>()->forward(x) + x;  // attention
+    x = pair[1]->as<PreNormImpl>()->forward(x) + x;  // feed-forward
   }
   return x;
 }

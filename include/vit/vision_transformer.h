@@ -268,9 +268,6 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   torch::nn::Sequential pre_logits{nullptr};  ///< fc + tanh, absent unless has_pre_logits()
   torch::nn::Linear head{nullptr};            ///< absent when num_classes == 0
   torch::nn::Linear head_dist{nullptr};       ///< distilled models with num_classes > 0
-
- private:
-  std::vector<Block> block_list_;  // the same modules as `blocks`, typed for the forward loop
 };
 TORCH_MODULE(VisionTransformer);
 

@@ -133,9 +133,6 @@ class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
 
   TransformerOptions options;
   torch::nn::ModuleList layers{nullptr};  ///< layers.{i}.0 = PreNorm(Attention), layers.{i}.1 = PreNorm(FeedForward)
-
- private:
-  std::vector<std::pair<PreNorm, PreNorm>> layer_list_;  // the same modules, typed for forward
 };
 TORCH_MODULE(Transformer);
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs vitcpp's build and test dependencies from Debian (bookworm) packages.
+set -euo pipefail
+packages=(
+  g++ cmake make ccache
+  libtorch-dev           # LibTorch 1.13 (CPU), found by find_package(Torch)
+  libopenblas0-openmp    # without it Debian's torch falls back to the reference BLAS (~30x slower)
+  nlohmann-json3-dev     # JSON for safetensors headers and configs
+  libgtest-dev           # unit tests
+  python3-torch          # the Python reference that regenerates the test goldens (/usr/bin/python3)
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "dependencies ready"

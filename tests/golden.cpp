@@ -1,0 +1,154 @@
+#include "golden.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+namespace vit::testing {
+
+std::string golden_dir() {
+  if (const char* dir = std::getenv("VITCPP_GOLDEN_DIR"); dir && *dir) return dir;
+  return VITCPP_SOURCE_GOLDEN_DIR;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Golden::with_prefix(const std::string& prefix) const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& [key, t] : file.tensors)
+    if (key.rfind(prefix, 0) == 0) out.emplace_back(key.substr(prefix.size()), t);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> Golden::keys() const {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  for (const auto& entry : json::parse(file.metadata.at("keys")))
+    out.emplace_back(entry[0].get<std::string>(), entry[1].get<std::vector<int64_t>>());
+  return out;
+}
+
+Golden load_golden(const std::string& name) {
+  Golden g;
+  g.name = name;
+  g.file = load_safetensors(golden_dir() + "/" + name + ".safetensors");
+  const auto& m = g.file.metadata;
+  g.family = m.at("family");
+  g.module = m.at("module");
+  g.kind = m.at("kind");
+  g.config = json::parse(m.at("config"));
+  if (m.count("mode")) g.mode = m.at("mode");
+  if (m.count("seed")) g.seed = std::stoull(m.at("seed"));
+  return g;
+}
+
+std::vector<std::string> golden_cases(const std::string& family, const std::string& kind) {
+  std::vector<std::string> names;
+  const std::filesystem::path dir = golden_dir();
+  if (!std::filesystem::is_directory(dir)) return names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".safetensors") continue;
+    const auto name = entry.path().stem().string();
+    const auto meta = load_safetensors(entry.path().string()).metadata;
+    if (meta.at("family") == family && meta.at("kind") == kind) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void expect_same_keys(const torch::nn::Module& module,
+                      const std::vector<std::pair<std::string, std::vector<int64_t>>>& expected) {
+  const auto params = module.named_parameters();
+  std::vector<std::string> actual_names, expected_names;
+  for (const auto& p : params) actual_names.push_back(p.key());
+  for (const auto& e : expected) expected_names.push_back(e.first);
+  ASSERT_EQ(actual_names, expected_names) << "named_parameters() differ from the Python state_dict keys";
+  for (const auto& [name, shape] : expected)
+    EXPECT_EQ(params[name].sizes().vec(), shape) << "shape of " << name;
+}
+
+void load_params(torch::nn::Module& module, const Golden& golden) {
+  const auto expected = golden.with_prefix("param/");
+  std::vector<std::pair<std::string, std::vector<int64_t>>> keys;
+  for (const auto& [k, t] : expected) keys.emplace_back(k, t.sizes().vec());
+  expect_same_keys(module, keys);
+  auto params = module.named_parameters();
+  torch::NoGradGuard no_grad;
+  for (const auto& [k, t] : expected) params[k].copy_(t);
+}
+
+::testing::AssertionResult all_close(const torch::Tensor& actual_, const torch::Tensor& expected_, double tol) {
+  const auto actual = actual_.detach().to(torch::kCPU, torch::kFloat64);
+  const auto expected = expected_.detach().to(torch::kCPU, torch::kFloat64);
+  if (actual.sizes() != expected.sizes())
+    return ::testing::AssertionFailure() << "shape " << actual.sizes() << " != expected " << expected.sizes();
+  if (actual.numel() == 0) return ::testing::AssertionSuccess();
+  const auto diff = (actual - expected).abs();
+  const auto excess = diff - (tol + tol * expected.abs());
+  const auto worst = excess.flatten().argmax().item<int64_t>();
+  if (excess.flatten()[worst].item<double>() <= 0. && !diff.isnan().any().item<bool>())
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "max |diff| " << diff.max().item<double>() << " exceeds tol " << tol
+                                       << " (worst at flat index " << worst << ": " << actual.flatten()[worst].item<double>()
+                                       << " vs " << expected.flatten()[worst].item<double>() << ")";
+}
+
+double tolerance(const torch::Device& device) { return device.is_cuda() ? 1e-4 : 1e-5; }
+
+torch::Device parse_device(const std::string& name) {
+  return name == "CUDA" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+}
+
+std::string skip_reason(const torch::Device& device) {
+  if (device.is_cuda() && !torch::cuda::is_available()) return "no CUDA device";
+  if (device.is_cuda()) {
+    at::globalContext().setAllowTF32CuBLAS(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+  }
+  return {};
+}
+
+std::string case_name(const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info) {
+  return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+}
+
+torch::ExpandingArray<2> Args::pair(const std::string& key, int64_t fallback) {
+  used_.push_back(key);
+  if (!config_.contains(key)) return torch::ExpandingArray<2>(fallback);
+  const auto& value = config_.at(key);
+  if (value.is_array()) return torch::ExpandingArray<2>({value.at(0).get<int64_t>(), value.at(1).get<int64_t>()});
+  return torch::ExpandingArray<2>(value.get<int64_t>());
+}
+
+void Args::finish() const {
+  for (const auto& item : config_.items()) {
+    if (std::find(used_.begin(), used_.end(), item.key()) == used_.end())
+      ADD_FAILURE() << "config key '" << item.key() << "' is not mapped to a C++ option";
+  }
+}
+
+void check_forward_case(const Golden& golden, Built built, const torch::Device& device) {
+  const double tol = tolerance(device);
+  auto& module = *built.module;
+  load_params(module, golden);
+  if (::testing::Test::HasFatalFailure()) return;
+  module.train(golden.mode == "train");
+  module.to(device);
+  const bool grads = golden.has("grad_output");
+  auto x = golden.tensor("input").to(device).requires_grad_(grads);
+
+  torch::manual_seed(golden.seed);
+  const auto outputs = built.forward(x);
+  const std::vector<std::string> names{"output", "output_dist"};
+  ASSERT_EQ(outputs.size(), golden.has("output_dist") ? 2u : 1u);
+  for (size_t i = 0; i < outputs.size(); ++i) EXPECT_TRUE(all_close(outputs[i], golden.tensor(names[i]), tol)) << names[i];
+  if (!grads) return;
+
+  outputs[0].backward(golden.tensor("grad_output").to(device));
+  EXPECT_TRUE(all_close(x.grad(), golden.tensor("grad/input"), tol)) << "grad of input";
+  const auto params = module.named_parameters();
+  for (const auto& [key, expected] : golden.with_prefix("grad/")) {
+    if (key == "input") continue;
+    ASSERT_TRUE(params[key].grad().defined()) << "no gradient reached " << key;
+    EXPECT_TRUE(all_close(params[key].grad(), expected, tol)) << "grad of " << key;
+  }
+}
+
+}  // namespace vit::testing

@@ -1,0 +1,118 @@
+#pragma once
+// Golden files written by tests/reference/generate_goldens.py (the Python reference) and the helpers
+// the C++ tests use to compare against them. The directory is $VITCPP_GOLDEN_DIR if set, else the
+// committed tests/golden.
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+#include <vit/safetensors.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace vit::testing {
+
+using json = nlohmann::json;
+
+struct Golden {
+  std::string name;
+  SafeTensors file;
+  std::string family, module, kind, mode;
+  json config;
+  uint64_t seed = 0;
+
+  const torch::Tensor& tensor(const std::string& key) const { return file.at(key); }
+  bool has(const std::string& key) const { return file.contains(key); }
+  /// Tensors whose names start with `prefix`, prefix removed, in file (= Python state_dict) order.
+  std::vector<std::pair<std::string, torch::Tensor>> with_prefix(const std::string& prefix) const;
+  /// For kind "keys": the Python state_dict keys and shapes.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> keys() const;
+};
+
+std::string golden_dir();
+/// Names of the golden cases of one family ("timm" | "vit_pytorch") and kind ("forward" | "init" | "keys").
+std::vector<std::string> golden_cases(const std::string& family, const std::string& kind);
+Golden load_golden(const std::string& name);
+
+/// Asserts that `module`'s named_parameters equal the Python state_dict (names, order, shapes).
+void expect_same_keys(const torch::nn::Module& module,
+                      const std::vector<std::pair<std::string, std::vector<int64_t>>>& expected);
+/// Checks keys as above, then copies the golden's param/<key> tensors into the module.
+void load_params(torch::nn::Module& module, const Golden& golden);
+
+/// |actual - expected| <= tol + tol * |expected| elementwise (torch.allclose with rtol = atol = tol),
+/// shapes equal; the failure message gives the largest difference and where.
+::testing::AssertionResult all_close(const torch::Tensor& actual, const torch::Tensor& expected, double tol);
+
+/// fp32 tolerance against the Python reference: 1e-5 on the CPU; 1e-4 on CUDA (TF32 is disabled,
+/// but cuBLAS/cuDNN sum in other orders than the CPU kernels that wrote the goldens).
+double tolerance(const torch::Device& device);
+
+/// The devices every reference test runs on; CUDA cases skip themselves without a GPU.
+inline std::vector<std::string> test_devices() { return {"CPU", "CUDA"}; }
+/// "cuda"/"cpu" device for a test_devices() entry; calls GTEST_SKIP-compatible check via skip_reason.
+torch::Device parse_device(const std::string& name);
+/// Empty when the device can run, else why not (for GTEST_SKIP).
+std::string skip_reason(const torch::Device& device);
+
+/// gtest parameter name for (case, device) pairs.
+std::string case_name(const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info);
+
+/// Reads a Python-kwargs config; finish() fails when a key was never read, so a config the C++
+/// side silently ignores cannot pass.
+class Args {
+ public:
+  explicit Args(json config) : config_(std::move(config)) {}
+  template <typename T>
+  T get(const std::string& key, T fallback) {
+    used_.push_back(key);
+    return config_.contains(key) && !config_.at(key).is_null() ? config_.at(key).get<T>() : fallback;
+  }
+  template <typename T>
+  T need(const std::string& key) {
+    used_.push_back(key);
+    return config_.at(key).get<T>();
+  }
+  /// An int or [h, w].
+  torch::ExpandingArray<2> pair(const std::string& key, int64_t fallback);
+  const json& raw(const std::string& key) {
+    used_.push_back(key);
+    return config_.at(key);
+  }
+  void finish() const;
+
+ private:
+  json config_;
+  std::vector<std::string> used_;
+};
+
+/// A module built from a golden's config and the function that runs it (one or more outputs,
+/// compared with the golden's output [, output_dist]).
+struct Built {
+  std::shared_ptr<torch::nn::Module> module;
+  std::function<std::vector<torch::Tensor>(const torch::Tensor&)> forward;
+};
+
+/// The whole reference check of a "forward" golden on `device`: loads the Python weights, runs the
+/// golden's mode (train cases reseed the generator first), compares outputs, and with gradients,
+/// backpropagates grad_output and compares the input and every parameter gradient.
+void check_forward_case(const Golden& golden, Built built, const torch::Device& device);
+
+/// The message of the c10::Error that `f` throws (without backtrace), or "<no error>".
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "<no error>";
+}
+
+}  // namespace vit::testing
+
+/// Expects `statement` to throw a c10::Error whose message contains `text`.
+#define EXPECT_ERROR(statement, text) \
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, text, ::vit::testing::error_of([&] { statement; }))

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Writes the golden files that vitcpp's C++ tests compare against (run with Debian's python3-torch:
+/usr/bin/python3 tests/reference/generate_goldens.py OUT_DIR).
+
+One safetensors file per case, named <family>_<case>.safetensors (family: timm | vit_pytorch), with
+metadata {family, module, kind, config (JSON of the Python keyword arguments), mode, seed} and:
+  kind "forward": param/<state_dict key> (random values), input, output [, output_dist],
+                  and with gradients grad_output, grad/input, grad/<key> (d(sum(output*grad_output))).
+                  mode "train" cases call torch.manual_seed(seed) right before forward, so the C++
+                  test reproduces dropout / drop-path masks with the same seed.
+  kind "init":    param/<key> as the constructor initialises them after torch.manual_seed(seed).
+  kind "keys":    no tensors; metadata "keys" = JSON [[key, shape], ...] of a full-size model.
+"""
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vision_transformer as timm_ref  # noqa: E402
+import vit_pytorch as lucid_ref  # noqa: E402
+from safetensors_io import save_file  # noqa: E402
+
+
+def build(family, module, config):
+    if family == "timm":
+        return getattr(timm_ref, module)(**config)
+    if module == "PreNorm":
+        fn = dict(config["fn"])
+        fn_module = fn.pop("module")
+        return lucid_ref.PreNorm(config["dim"], getattr(lucid_ref, fn_module)(config["dim"], **fn))
+    return getattr(lucid_ref, module)(**config)
+
+
+def describe(family, module, config, **extra):
+    return dict(family=family, module=module, config=json.dumps(config), **extra)
+
+
+def randomize(model, gen):
+    """Distinctive values everywhere (init alone leaves zero biases and unit norms)."""
+    with torch.no_grad():
+        norms = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.LayerNorm)}
+        for name, p in model.named_parameters():
+            if id(p) in norms:
+                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen))
+            elif name.split(".")[-1] in ("cls_token", "dist_token", "pos_embed", "pos_embedding"):
+                p.copy_(0.5 * torch.randn(p.shape, generator=gen))
+            elif p.dim() >= 2:
+                p.copy_(torch.randn(p.shape, generator=gen) / p[0].numel() ** 0.5)
+            else:
+                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+
+
+def forward_case(family, module, config, input_shape, mode="eval", grads=False, seed=1234):
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = build(family, module, config)
+    randomize(model, gen)
+    model.train(mode == "train")
+    x = torch.randn(input_shape, generator=gen).requires_grad_(grads)
+    tensors = {"param/" + k: v for k, v in model.state_dict().items()}
+    tensors["input"] = x.detach()
+    torch.manual_seed(seed)
+    out = model(x)
+    if isinstance(out, tuple):
+        tensors["output"], tensors["output_dist"] = out[0].detach(), out[1].detach()
+        assert not grads
+    else:
+        tensors["output"] = out.detach()
+    if grads:
+        grad_output = torch.randn(out.shape, generator=gen)
+        out.backward(grad_output)
+        tensors["grad_output"] = grad_output
+        tensors["grad/input"] = x.grad
+        for k, p in model.named_parameters():
+            tensors["grad/" + k] = p.grad
+    return tensors, describe(family, module, config, kind="forward", mode=mode, seed=seed)
+
+
+def init_case(family, module, config, seed=7):
+    torch.manual_seed(seed)
+    model = build(family, module, config)
+    return {"param/" + k: v for k, v in model.state_dict().items()}, describe(family, module, config, kind="init", seed=seed)
+
+
+def keys_case(family, module, config):
+    model = build(family, module, config)
+    keys = [[k, list(v.shape)] for k, v in model.state_dict().items()]
+    return {}, describe(family, module, config, kind="keys", keys=json.dumps(keys))
+
+
+VIT = "VisionTransformer"
+TINY_VIT = {"img_size": 32, "patch_size": 8, "num_classes": 10, "embed_dim": 64, "depth": 2, "num_heads": 4}
+SMALL_VIT = {"img_size": 16, "patch_size": 4, "num_classes": 5, "embed_dim": 32, "depth": 2, "num_heads": 2}
+TINY_LUCID = {"image_size": 32, "patch_size": 8, "num_classes": 10, "dim": 64, "depth": 2, "heads": 4, "mlp_dim": 128}
+
+CASES = {
+    # ---- timm (the seed's version 2) ----
+    "timm_patch_embed": lambda: forward_case("timm", "PatchEmbed", {"img_size": 32, "patch_size": 8, "in_chans": 3, "embed_dim": 48}, (2, 3, 32, 32), grads=True),
+    "timm_patch_embed_rect_norm": lambda: forward_case("timm", "PatchEmbed", {"img_size": [32, 48], "patch_size": [8, 16], "in_chans": 1, "embed_dim": 24, "norm_layer": True}, (2, 1, 32, 48), grads=True),
+    "timm_patch_embed_no_flatten": lambda: forward_case("timm", "PatchEmbed", {"img_size": 16, "patch_size": 4, "in_chans": 2, "embed_dim": 8, "flatten": False}, (1, 2, 16, 16)),
+    "timm_attention": lambda: forward_case("timm", "Attention", {"dim": 48, "num_heads": 4, "qkv_bias": True}, (2, 17, 48), grads=True),
+    "timm_attention_no_qkv_bias": lambda: forward_case("timm", "Attention", {"dim": 48, "num_heads": 3}, (3, 5, 48)),
+    "timm_attention_dropout_train": lambda: forward_case("timm", "Attention", {"dim": 32, "num_heads": 2, "qkv_bias": True, "attn_drop": 0.2, "proj_drop": 0.1}, (2, 9, 32), mode="train", grads=True),
+    "timm_mlp": lambda: forward_case("timm", "Mlp", {"in_features": 48, "hidden_features": 96, "out_features": 40}, (2, 7, 48), grads=True),
+    "timm_mlp_default_widths": lambda: forward_case("timm", "Mlp", {"in_features": 24}, (4, 24)),
+    "timm_mlp_dropout_train": lambda: forward_case("timm", "Mlp", {"in_features": 32, "hidden_features": 64, "drop": 0.3}, (3, 4, 32), mode="train"),
+    "timm_drop_path_train": lambda: forward_case("timm", "DropPath", {"drop_prob": 0.25}, (16, 5, 6), mode="train", grads=True),
+    "timm_drop_path_eval": lambda: forward_case("timm", "DropPath", {"drop_prob": 0.5}, (4, 3, 2)),
+    "timm_block": lambda: forward_case("timm", "Block", {"dim": 48, "num_heads": 4, "mlp_ratio": 2.5, "qkv_bias": True}, (2, 10, 48), grads=True),
+    "timm_block_train": lambda: forward_case("timm", "Block", {"dim": 32, "num_heads": 4, "qkv_bias": True, "drop": 0.1, "attn_drop": 0.1, "drop_path": 0.2}, (4, 6, 32), mode="train", grads=True),
+    "timm_vit": lambda: forward_case("timm", VIT, TINY_VIT, (2, 3, 32, 32), grads=True),
+    "timm_vit_rect_gray": lambda: forward_case("timm", VIT, {"img_size": [32, 48], "patch_size": [8, 16], "in_chans": 1, "num_classes": 7, "embed_dim": 48, "depth": 2, "num_heads": 3, "mlp_ratio": 2.0, "qkv_bias": False}, (3, 1, 32, 48)),
+    "timm_vit_pre_logits": lambda: forward_case("timm", VIT, dict(SMALL_VIT, representation_size=40), (2, 3, 16, 16), grads=True),
+    "timm_vit_features": lambda: forward_case("timm", VIT, dict(SMALL_VIT, num_classes=0), (2, 3, 16, 16)),
+    "timm_vit_distilled": lambda: forward_case("timm", VIT, dict(SMALL_VIT, distilled=True, representation_size=40), (3, 3, 16, 16), grads=True),
+    "timm_vit_distilled_train": lambda: forward_case("timm", VIT, dict(SMALL_VIT, distilled=True, drop_rate=0.1, attn_drop_rate=0.1, drop_path_rate=0.2), (4, 3, 16, 16), mode="train"),
+    "timm_vit_distilled_features": lambda: forward_case("timm", VIT, dict(SMALL_VIT, distilled=True, num_classes=0), (2, 3, 16, 16)),
+    "timm_vit_train": lambda: forward_case("timm", VIT, dict(SMALL_VIT, depth=3, drop_rate=0.1, attn_drop_rate=0.05, drop_path_rate=0.3), (6, 3, 16, 16), mode="train", grads=True),
+    "timm_init_vit": lambda: init_case("timm", VIT, dict(SMALL_VIT, representation_size=24)),
+    "timm_init_vit_distilled": lambda: init_case("timm", VIT, dict(SMALL_VIT, distilled=True)),
+    "timm_keys_vit_base_patch16_224": lambda: keys_case("timm", VIT, {}),
+    "timm_keys_vit_base_patch16_384_pre_logits": lambda: keys_case("timm", VIT, {"img_size": 384, "representation_size": 768}),
+    "timm_keys_deit_base_distilled_patch16_224": lambda: keys_case("timm", VIT, {"distilled": True}),
+    # ---- vit-pytorch (the seed's version 1) ----
+    "vit_pytorch_patch_rearrange": lambda: forward_case("vit_pytorch", "PatchRearrange", {"p1": 4, "p2": 8}, (2, 3, 16, 32)),
+    "vit_pytorch_prenorm_feedforward": lambda: forward_case("vit_pytorch", "PreNorm", {"dim": 32, "fn": {"module": "FeedForward", "hidden_dim": 64}}, (2, 5, 32), grads=True),
+    "vit_pytorch_prenorm_attention": lambda: forward_case("vit_pytorch", "PreNorm", {"dim": 32, "fn": {"module": "Attention", "heads": 2, "dim_head": 8}}, (2, 5, 32)),
+    "vit_pytorch_attention": lambda: forward_case("vit_pytorch", "Attention", {"dim": 32, "heads": 4, "dim_head": 16}, (2, 9, 32), grads=True),
+    "vit_pytorch_attention_no_project": lambda: forward_case("vit_pytorch", "Attention", {"dim": 32, "heads": 1, "dim_head": 32}, (2, 9, 32), grads=True),
+    "vit_pytorch_attention_dropout_train": lambda: forward_case("vit_pytorch", "Attention", {"dim": 32, "heads": 2, "dim_head": 8, "dropout": 0.25}, (2, 9, 32), mode="train"),
+    "vit_pytorch_feedforward": lambda: forward_case("vit_pytorch", "FeedForward", {"dim": 32, "hidden_dim": 48}, (3, 4, 32), grads=True),
+    "vit_pytorch_feedforward_dropout_train": lambda: forward_case("vit_pytorch", "FeedForward", {"dim": 32, "hidden_dim": 48, "dropout": 0.2}, (3, 4, 32), mode="train"),
+    "vit_pytorch_transformer": lambda: forward_case("vit_pytorch", "Transformer", {"dim": 32, "depth": 2, "heads": 2, "dim_head": 8, "mlp_dim": 64}, (2, 6, 32), grads=True),
+    "vit_pytorch_vit": lambda: forward_case("vit_pytorch", "ViT", TINY_LUCID, (2, 3, 32, 32), grads=True),
+    "vit_pytorch_vit_mean_rect_gray": lambda: forward_case("vit_pytorch", "ViT", {"image_size": [32, 48], "patch_size": [8, 16], "num_classes": 6, "dim": 48, "depth": 2, "heads": 3, "mlp_dim": 96, "pool": "mean", "channels": 1, "dim_head": 16}, (3, 1, 32, 48), grads=True),
+    "vit_pytorch_vit_dropout_train": lambda: forward_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16, dropout=0.1, emb_dropout=0.1), (4, 3, 32, 32), mode="train", grads=True),
+    "vit_pytorch_vit_smaller_input": lambda: forward_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16, depth=1), (2, 3, 16, 24)),
+    "vit_pytorch_init_vit": lambda: init_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16)),
+    "vit_pytorch_keys_seed_example": lambda: keys_case("vit_pytorch", "ViT", {"image_size": 256, "patch_size": 32, "num_classes": 1000, "dim": 1024, "depth": 6, "heads": 16, "mlp_dim": 2048, "dropout": 0.1, "emb_dropout": 0.1}),
+}
+
+def main():
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "golden")
+    os.makedirs(out_dir, exist_ok=True)
+    torch.set_num_threads(1)
+    for name, make in CASES.items():
+        tensors, meta = make()
+        save_file(tensors, os.path.join(out_dir, name + ".safetensors"), meta)
+    print(f"wrote {len(CASES)} golden cases to {out_dir}")
+
+
+if __name__ == "__main__":
+    main()

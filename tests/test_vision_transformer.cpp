@@ -1,0 +1,353 @@
+// Tests of include/vit/vision_transformer.h (timm family) against tests/reference/vision_transformer.py.
+#include <vit/vision_transformer.h>
+
+#include "golden.h"
+
+namespace vit {
+namespace {
+
+using testing::Args;
+using testing::Built;
+using testing::Golden;
+
+VisionTransformerOptions vision_transformer_options(Args& a) {
+  VisionTransformerOptions o;
+  o.img_size(a.pair("img_size", 224))
+      .patch_size(a.pair("patch_size", 16))
+      .in_chans(a.get<int64_t>("in_chans", 3))
+      .num_classes(a.get<int64_t>("num_classes", 1000))
+      .embed_dim(a.get<int64_t>("embed_dim", 768))
+      .depth(a.get<int64_t>("depth", 12))
+      .num_heads(a.get<int64_t>("num_heads", 12))
+      .mlp_ratio(a.get<double>("mlp_ratio", 4.))
+      .qkv_bias(a.get<bool>("qkv_bias", true))
+      .distilled(a.get<bool>("distilled", false))
+      .drop_rate(a.get<double>("drop_rate", 0.))
+      .attn_drop_rate(a.get<double>("attn_drop_rate", 0.))
+      .drop_path_rate(a.get<double>("drop_path_rate", 0.));
+  if (const auto r = a.get<int64_t>("representation_size", 0)) o.representation_size(r);
+  return o;
+}
+
+template <typename Holder>
+Built single(Holder m) {
+  return {m.ptr(), [m](const torch::Tensor& x) mutable { return std::vector<torch::Tensor>{m->forward(x)}; }};
+}
+
+// Builds the timm module a golden describes, from the Python keyword arguments in its config.
+Built build(const Golden& g) {
+  Args a(g.config);
+  Built built;
+  if (g.module == "PatchEmbed") {
+    built = single(PatchEmbed(PatchEmbedOptions()
+                                  .img_size(a.pair("img_size", 224))
+                                  .patch_size(a.pair("patch_size", 16))
+                                  .in_chans(a.get<int64_t>("in_chans", 3))
+                                  .embed_dim(a.get<int64_t>("embed_dim", 768))
+                                  .norm_layer(a.get<bool>("norm_layer", false))
+                                  .flatten(a.get<bool>("flatten", true))));
+  } else if (g.module == "Attention") {
+    built = single(Attention(AttentionOptions(a.need<int64_t>("dim"))
+                                 .num_heads(a.get<int64_t>("num_heads", 8))
+                                 .qkv_bias(a.get<bool>("qkv_bias", false))
+                                 .attn_drop(a.get<double>("attn_drop", 0.))
+                                 .proj_drop(a.get<double>("proj_drop", 0.))));
+  } else if (g.module == "Mlp") {
+    MlpOptions o(a.need<int64_t>("in_features"));
+    if (const auto h = a.get<int64_t>("hidden_features", 0)) o.hidden_features(h);
+    if (const auto out = a.get<int64_t>("out_features", 0)) o.out_features(out);
+    built = single(Mlp(o.drop(a.get<double>("drop", 0.))));
+  } else if (g.module == "DropPath") {
+    built = single(DropPath(a.get<double>("drop_prob", 0.)));
+  } else if (g.module == "Block") {
+    built = single(Block(BlockOptions(a.need<int64_t>("dim"), a.need<int64_t>("num_heads"))
+                             .mlp_ratio(a.get<double>("mlp_ratio", 4.))
+                             .qkv_bias(a.get<bool>("qkv_bias", false))
+                             .drop(a.get<double>("drop", 0.))
+                             .attn_drop(a.get<double>("attn_drop", 0.))
+                             .drop_path(a.get<double>("drop_path", 0.))));
+  } else if (g.module == "VisionTransformer") {
+    VisionTransformer m(vision_transformer_options(a));
+    built = single(m);
+    if (g.has("output_dist")) {  // the seed's training-mode tuple
+      built.forward = [m](const torch::Tensor& x) mutable {
+        const auto out = m->forward_distilled(x);
+        return std::vector<torch::Tensor>{out.cls, out.dist};
+      };
+    }
+  } else {
+    ADD_FAILURE() << "unknown timm module " << g.module;
+  }
+  a.finish();
+  return built;
+}
+
+using CaseAndDevice = std::tuple<std::string, std::string>;
+
+// ---- outputs and gradients equal the Python reference (every module, every option) -----------
+
+class TimmReference : public ::testing::TestWithParam<CaseAndDevice> {};
+
+TEST_P(TimmReference, MatchesPython) {
+  const auto device = testing::parse_device(std::get<1>(GetParam()));
+  if (const auto why = testing::skip_reason(device); !why.empty()) GTEST_SKIP() << why;
+  const auto golden = testing::load_golden(std::get<0>(GetParam()));
+  if (golden.mode == "train" && device.is_cuda()) GTEST_SKIP() << "dropout masks of the goldens come from the CPU generator";
+  testing::check_forward_case(golden, build(golden), device);
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, TimmReference,
+                         ::testing::Combine(::testing::ValuesIn(testing::golden_cases("timm", "forward")),
+                                            ::testing::ValuesIn(testing::test_devices())),
+                         testing::case_name);
+
+// ---- seeded construction draws the same initial weights as Python (init parity) ---------------
+
+class TimmInitReference : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TimmInitReference, SameInitialWeightsAsPythonForTheSameSeed) {
+  const auto golden = testing::load_golden(GetParam());
+  torch::manual_seed(golden.seed);
+  const auto built = build(golden);
+  const auto params = built.module->named_parameters();
+  for (const auto& [key, expected] : golden.with_prefix("param/")) {
+    ASSERT_TRUE(params.contains(key)) << key;
+    EXPECT_TRUE(testing::all_close(params[key], expected, 1e-6)) << key;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, TimmInitReference, ::testing::ValuesIn(testing::golden_cases("timm", "init")));
+
+// ---- full-size models have exactly timm's state_dict keys and shapes ---------------------------
+
+class TimmKeysReference : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TimmKeysReference, NamedParametersEqualPythonStateDict) {
+  const auto golden = testing::load_golden(GetParam());
+  const auto built = build(golden);
+  testing::expect_same_keys(*built.module, golden.keys());
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, TimmKeysReference, ::testing::ValuesIn(testing::golden_cases("timm", "keys")));
+
+TEST(TimmGoldens, EveryModuleHasAReferenceCase) {
+  std::set<std::string> covered;
+  for (const auto& name : testing::golden_cases("timm", "forward")) covered.insert(testing::load_golden(name).module);
+  EXPECT_EQ(covered, (std::set<std::string>{"PatchEmbed", "Attention", "Mlp", "DropPath", "Block", "VisionTransformer"}));
+}
+
+// ---- shapes --------------------------------------------------------------------------------------
+
+VisionTransformerOptions tiny() {
+  return VisionTransformerOptions().img_size(32).patch_size(8).num_classes(10).embed_dim(64).depth(2).num_heads(4);
+}
+
+TEST(VisionTransformer, ShapesOfEveryStage) {
+  VisionTransformer m(tiny());
+  m->eval();
+  const auto x = torch::randn({3, 3, 32, 32});
+  EXPECT_EQ(m->num_patches(), 16);
+  EXPECT_EQ(m->pos_embed.sizes(), (std::vector<int64_t>{1, 17, 64}));
+  const auto tokens = m->forward_features(x);
+  EXPECT_EQ(tokens.sizes(), (std::vector<int64_t>{3, 17, 64}));
+  EXPECT_EQ(m->forward_head(tokens, /*pre_logits=*/true).sizes(), (std::vector<int64_t>{3, 64}));
+  EXPECT_EQ(m->forward(x).sizes(), (std::vector<int64_t>{3, 10}));
+}
+
+TEST(VisionTransformer, ShapesOfOptions) {
+  struct Case {
+    VisionTransformerOptions options;
+    std::vector<int64_t> input, features, logits;
+  };
+  const std::vector<Case> cases = {
+      {tiny().img_size({32, 48}).patch_size({8, 16}).in_chans(1), {2, 1, 32, 48}, {2, 13, 64}, {2, 10}},
+      {tiny().representation_size(24), {2, 3, 32, 32}, {2, 17, 64}, {2, 10}},
+      {tiny().num_classes(0), {2, 3, 32, 32}, {2, 17, 64}, {2, 64}},
+      {tiny().num_classes(0).representation_size(24), {2, 3, 32, 32}, {2, 17, 64}, {2, 24}},
+      {tiny().distilled(true), {2, 3, 32, 32}, {2, 18, 64}, {2, 10}},
+      {tiny().distilled(true).representation_size(24), {2, 3, 32, 32}, {2, 18, 64}, {2, 10}},
+      {tiny().depth(0), {1, 3, 32, 32}, {1, 17, 64}, {1, 10}},
+      {tiny().img_size(30), {1, 3, 30, 30}, {1, 10, 64}, {1, 10}},  // floor(30 / 8) = 3 patches a side
+  };
+  for (const auto& c : cases) {
+    VisionTransformer m(c.options);
+    m->eval();
+    const auto x = torch::randn(c.input);
+    EXPECT_EQ(m->forward_features(x).sizes().vec(), c.features) << c10::str(*m);
+    EXPECT_EQ(m->forward(x).sizes().vec(), c.logits) << c10::str(*m);
+  }
+}
+
+TEST(PatchEmbed, RectangularShapesAndGrid) {
+  PatchEmbed p(PatchEmbedOptions().img_size({32, 48}).patch_size({8, 16}).in_chans(2).embed_dim(12));
+  EXPECT_EQ(p->grid_size(), (std::array<int64_t, 2>{4, 3}));
+  EXPECT_EQ(p->forward(torch::randn({5, 2, 32, 48})).sizes(), (std::vector<int64_t>{5, 12, 12}));
+  PatchEmbed grid(PatchEmbedOptions().img_size(16).patch_size(4).embed_dim(8).flatten(false));
+  EXPECT_EQ(grid->forward(torch::randn({1, 3, 16, 16})).sizes(), (std::vector<int64_t>{1, 8, 4, 4}));
+}
+
+TEST(Mlp, HiddenAndOutputWidths) {
+  Mlp m(MlpOptions(8).hidden_features(20).out_features(3));
+  EXPECT_EQ(m->fc1->weight.sizes(), (std::vector<int64_t>{20, 8}));
+  EXPECT_EQ(m->forward(torch::randn({2, 5, 8})).sizes(), (std::vector<int64_t>{2, 5, 3}));
+}
+
+// ---- train / eval behaviour -----------------------------------------------------------------------
+
+TEST(DropPath, DropsWholeSamplesAtTheRateAndRescalesTheRest) {
+  DropPath dp(0.3);
+  dp->train();
+  const int64_t n = 20000;
+  const auto y = dp->forward(torch::ones({n, 3, 4}));
+  const auto per_sample = y.reshape({n, -1});
+  // every sample is all-zero or all-(1 / keep)
+  EXPECT_TRUE(torch::equal(per_sample.amin(1), per_sample.amax(1)));
+  const auto kept = per_sample.select(1, 0) != 0;
+  EXPECT_TRUE(torch::allclose(per_sample.select(1, 0).masked_select(kept), torch::full({1}, 1. / 0.7)));
+  const double drop_rate = 1. - kept.to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(drop_rate, 0.3, 0.015);  // ~4.6 standard deviations of a binomial mean at n = 20000
+  // expectation preserved
+  EXPECT_NEAR(y.mean().item<double>(), 1., 0.03);
+}
+
+TEST(DropPath, IdentityInEvalAndAtRateZeroAllDroppedAtRateOne) {
+  const auto x = torch::randn({8, 4});
+  DropPath dp(0.5);
+  dp->eval();
+  EXPECT_TRUE(dp->forward(x).is_same(x));
+  DropPath zero(0.);
+  zero->train();
+  EXPECT_TRUE(zero->forward(x).is_same(x));
+  DropPath all(1.);
+  all->train();
+  EXPECT_TRUE(torch::equal(all->forward(x), torch::zeros_like(x)));
+}
+
+TEST(VisionTransformer, DropoutAndDropPathOnlyInTraining) {
+  VisionTransformer m(tiny().drop_rate(0.2).attn_drop_rate(0.2).drop_path_rate(0.3));
+  const auto x = torch::randn({4, 3, 32, 32});
+  m->eval();
+  // eval is deterministic up to BLAS rounding (OpenBLAS with several OpenMP threads is not bitwise
+  // reproducible); dropout in training moves outputs by orders of magnitude more
+  EXPECT_TRUE(torch::allclose(m->forward(x), m->forward(x), 1e-5, 1e-5));
+  m->train();
+  EXPECT_FALSE(torch::allclose(m->forward(x), m->forward(x), 1e-2, 1e-2));
+}
+
+TEST(VisionTransformer, DropPathRatesFollowTheLinearDecayRule) {
+  VisionTransformer m(tiny().depth(5).drop_path_rate(0.4));
+  const std::vector<double> expected{0., 0.1, 0.2, 0.3, 0.4};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const auto& block = m->blocks[i]->as<Block>();
+    EXPECT_NEAR(block->drop_path1->options.drop_prob(), expected[i], 1e-7);
+    EXPECT_NEAR(block->drop_path2->options.drop_prob(), expected[i], 1e-7);
+  }
+}
+
+TEST(VisionTransformer, DistilledHeadsSeparateAndAveraged) {
+  VisionTransformer m(tiny().distilled(true));
+  const auto x = torch::randn({2, 3, 32, 32});
+  for (const bool training : {false, true}) {
+    m->train(training);
+    torch::manual_seed(3);
+    const auto both = m->forward_distilled(x);
+    torch::manual_seed(3);
+    const auto mean = m->forward(x);
+    EXPECT_EQ(both.cls.sizes(), (std::vector<int64_t>{2, 10}));
+    EXPECT_FALSE(torch::allclose(both.cls, both.dist));
+    EXPECT_TRUE(torch::allclose(mean, both.mean(), 1e-5, 1e-5));
+  }
+  const auto tokens = m->forward_features(x);
+  EXPECT_TRUE(torch::allclose(m->forward_head(tokens, true), (tokens.select(1, 0) + tokens.select(1, 1)) / 2));
+  VisionTransformer plain(tiny());
+  EXPECT_THROW(plain->forward_distilled(x), c10::Error);
+}
+
+TEST(VisionTransformer, GradientsReachEveryParameter) {
+  for (const auto& options : {tiny().representation_size(16), tiny().distilled(true)}) {
+    VisionTransformer m(options);
+    m->train();
+    m->forward(torch::randn({2, 3, 32, 32})).square().sum().backward();
+    for (const auto& p : m->named_parameters()) {
+      ASSERT_TRUE(p.value().grad().defined()) << p.key();
+      EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.) << p.key();
+    }
+  }
+}
+
+TEST(VisionTransformer, InitFollowsTimmDefaults) {
+  torch::manual_seed(0);
+  VisionTransformer m(VisionTransformerOptions().embed_dim(192).depth(2).num_heads(3));
+  for (const auto& p : m->named_parameters()) {
+    const auto& key = p.key();
+    const auto& t = p.value();
+    if (key.find("norm") != std::string::npos) {
+      EXPECT_TRUE(torch::equal(t, key.find("weight") != std::string::npos ? torch::ones_like(t) : torch::zeros_like(t))) << key;
+    } else if (key.find("patch_embed") != std::string::npos) {
+      // PyTorch's Conv2d default: kaiming_uniform(a=sqrt(5)) -> bound 1 / sqrt(fan_in)
+      EXPECT_LE(t.abs().max().item<double>(), 1. / std::sqrt(3. * 16 * 16) + 1e-7) << key;
+    } else if (key.size() > 5 && key.substr(key.size() - 5) == ".bias") {
+      EXPECT_TRUE(torch::equal(t, torch::zeros_like(t))) << key;
+    } else {  // Linear weights, cls_token, pos_embed: trunc_normal(std .02)
+      EXPECT_NEAR(t.std().item<double>(), 0.02, key == "cls_token" ? 0.01 : 0.002) << key;
+    }
+  }
+}
+
+// ---- printing -------------------------------------------------------------------------------------
+
+TEST(VisionTransformer, PrintsItsOptions) {
+  EXPECT_EQ(c10::str(*Attention(AttentionOptions(768).num_heads(12).qkv_bias(true))),
+            "vit::Attention(dim=768, num_heads=12, qkv_bias=true, attn_drop=0, proj_drop=0)(\n"
+            "  (qkv): torch::nn::Linear(in_features=768, out_features=2304, bias=true)\n"
+            "  (attn_drop): torch::nn::Dropout(p=0, inplace=false)\n"
+            "  (proj): torch::nn::Linear(in_features=768, out_features=768, bias=true)\n"
+            "  (proj_drop): torch::nn::Dropout(p=0, inplace=false)\n"
+            ")");
+  const auto s = c10::str(*VisionTransformer(tiny().distilled(true)));
+  EXPECT_EQ(s.substr(0, s.find('\n')),
+            "vit::VisionTransformer(img_size=[32, 32], patch_size=[8, 8], in_chans=3, num_classes=10, embed_dim=64, "
+            "depth=2, num_heads=4, mlp_ratio=4, qkv_bias=true, representation_size=None, distilled=true, "
+            "drop_rate=0, attn_drop_rate=0, drop_path_rate=0)(");
+  EXPECT_NE(s.find("(0): vit::Block(dim=64, num_heads=4, mlp_ratio=4, qkv_bias=true, drop=0, attn_drop=0, drop_path=0)"),
+            std::string::npos);
+  EXPECT_NE(s.find("(patch_embed): vit::PatchEmbed(img_size=[32, 32], patch_size=[8, 8], in_chans=3, embed_dim=64"),
+            std::string::npos);
+  EXPECT_NE(s.find("(mlp): vit::Mlp(in_features=64, hidden_features=256, out_features=64, drop=0)"), std::string::npos);
+  EXPECT_EQ(c10::str(*DropPath(0.25)), "vit::DropPath(drop_prob=0.25)");
+}
+
+// ---- errors name the module and the values --------------------------------------------------------
+
+TEST(VisionTransformer, ImpossibleConfigsAndInputsThrowClearErrors) {
+  EXPECT_ERROR(Attention(AttentionOptions(96).num_heads(5)), "[Attention] dim 96 is not divisible by num_heads 5");
+  EXPECT_ERROR(VisionTransformer(tiny().num_heads(5)), "[VisionTransformer] embed_dim 64 is not divisible by num_heads 5");
+  EXPECT_ERROR(VisionTransformer(tiny().drop_path_rate(1.5)), "[VisionTransformer] drop_path_rate must be in [0, 1], got 1.5");
+  EXPECT_ERROR(PatchEmbed(PatchEmbedOptions().img_size(8).patch_size(16)), "[PatchEmbed] patch_size [16, 16] must be positive and fit in img_size [8, 8]");
+  EXPECT_ERROR(DropPath(-0.1), "[DropPath] drop_prob must be in [0, 1], got -0.1");
+  EXPECT_ERROR(Mlp(MlpOptions(0)), "[Mlp] in_features 0");
+
+  VisionTransformer m(tiny());
+  EXPECT_ERROR(m->forward(torch::randn({1, 3, 64, 64})), "[PatchEmbed] input image size (64*64) doesn't match model (32*32)");
+  EXPECT_ERROR(m->forward(torch::randn({1, 1, 32, 32})), "[PatchEmbed] expected images (B, 3, H, W), got [1, 1, 32, 32]");
+  EXPECT_ERROR(m->forward(torch::randn({3, 32, 32})), "[PatchEmbed] expected images");
+  EXPECT_ERROR(m->forward_head(torch::randn({2, 64})), "[VisionTransformer] forward_head");
+  EXPECT_ERROR(Attention(AttentionOptions(8).num_heads(2))->forward(torch::randn({1, 3, 6})), "[Attention] expected tokens (B, N, 8), got [1, 3, 6]");
+}
+
+// ---- clone ---------------------------------------------------------------------------------------
+
+TEST(VisionTransformer, CloneIsDeepAndEqual) {
+  VisionTransformer m(tiny().distilled(true));
+  m->eval();
+  auto copy = std::dynamic_pointer_cast<VisionTransformerImpl>(m->clone());
+  ASSERT_TRUE(copy);
+  const auto x = torch::randn({2, 3, 32, 32});
+  EXPECT_TRUE(torch::allclose(m->forward(x), copy->forward(x), 1e-5, 1e-5));
+  torch::NoGradGuard no_grad;
+  copy->head->weight.zero_();
+  EXPECT_FALSE(torch::equal(m->head->weight, copy->head->weight));
+}
+
+}  // namespace
+}  // namespace vit
