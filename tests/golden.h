@@ -57,6 +57,16 @@ torch::Device parse_device(const std::string& name);
 /// Empty when the device can run, else why not (for GTEST_SKIP).
 std::string skip_reason(const torch::Device& device);
 
+/// Fixture for tests that run once per device ("CPU", "CUDA"); SetUp skips CUDA without a GPU.
+class OnDevice : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    device = parse_device(GetParam());
+    if (const auto why = skip_reason(device); !why.empty()) GTEST_SKIP() << why;
+  }
+  torch::Device device{torch::kCPU};
+};
+
 /// gtest parameter name for (case, device) pairs.
 std::string case_name(const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info);
 

@@ -26,6 +26,16 @@ VisionTransformerOptions vision_transformer_options(Args& a) {
       .attn_drop_rate(a.get<double>("attn_drop_rate", 0.))
       .drop_path_rate(a.get<double>("drop_path_rate", 0.));
   if (const auto r = a.get<int64_t>("representation_size", 0)) o.representation_size(r);
+  o.global_pool(a.get<std::string>("global_pool", "token"))
+      .class_token(a.get<bool>("class_token", true))
+      .reg_tokens(a.get<int64_t>("reg_tokens", 0))
+      .no_embed_class(a.get<bool>("no_embed_class", false))
+      .pre_norm(a.get<bool>("pre_norm", false))
+      .qk_norm(a.get<bool>("qk_norm", false))
+      .final_norm(a.get<bool>("final_norm", true))
+      .dynamic_img_size(a.get<bool>("dynamic_img_size", false));
+  if (const auto v = a.get<double>("init_values", 0.)) o.init_values(v);
+  if (a.get<testing::json>("fc_norm", nullptr).is_boolean()) o.fc_norm(a.get<bool>("fc_norm", false));
   return o;
 }
 
@@ -66,6 +76,15 @@ Built build(const Golden& g) {
                              .drop(a.get<double>("drop", 0.))
                              .attn_drop(a.get<double>("attn_drop", 0.))
                              .drop_path(a.get<double>("drop_path", 0.))));
+  } else if (g.module == "ResamplePosEmbed") {
+    const auto new_size = a.need<std::array<int64_t, 2>>("new_size");
+    const auto old_json = a.get<testing::json>("old_size", nullptr);
+    std::optional<std::array<int64_t, 2>> old_size;
+    if (!old_json.is_null()) old_size = old_json.get<std::array<int64_t, 2>>();
+    const auto prefix = a.get<int64_t>("num_prefix_tokens", 1);
+    built = {std::make_shared<torch::nn::Module>(), [=](const torch::Tensor& x) {
+               return std::vector<torch::Tensor>{resample_abs_pos_embed(x, new_size, old_size, prefix)};
+             }};
   } else if (g.module == "VisionTransformer") {
     VisionTransformer m(vision_transformer_options(a));
     built = single(m);
@@ -133,7 +152,8 @@ INSTANTIATE_TEST_SUITE_P(Golden, TimmKeysReference, ::testing::ValuesIn(testing:
 TEST(TimmGoldens, EveryModuleHasAReferenceCase) {
   std::set<std::string> covered;
   for (const auto& name : testing::golden_cases("timm", "forward")) covered.insert(testing::load_golden(name).module);
-  EXPECT_EQ(covered, (std::set<std::string>{"PatchEmbed", "Attention", "Mlp", "DropPath", "Block", "VisionTransformer"}));
+  EXPECT_EQ(covered, (std::set<std::string>{"PatchEmbed", "Attention", "Mlp", "DropPath", "Block", "VisionTransformer",
+                                            "ResamplePosEmbed"}));
 }
 
 // ---- shapes --------------------------------------------------------------------------------------
@@ -154,7 +174,10 @@ TEST(VisionTransformer, ShapesOfEveryStage) {
   EXPECT_EQ(m->forward(x).sizes(), (std::vector<int64_t>{3, 10}));
 }
 
-TEST(VisionTransformer, ShapesOfOptions) {
+class VisionTransformerOnDevice : public testing::OnDevice {};
+INSTANTIATE_TEST_SUITE_P(Devices, VisionTransformerOnDevice, ::testing::ValuesIn(testing::test_devices()));
+
+TEST_P(VisionTransformerOnDevice, ShapesOfOptions) {
   struct Case {
     VisionTransformerOptions options;
     std::vector<int64_t> input, features, logits;
@@ -172,9 +195,12 @@ TEST(VisionTransformer, ShapesOfOptions) {
   for (const auto& c : cases) {
     VisionTransformer m(c.options);
     m->eval();
-    const auto x = torch::randn(c.input);
+    m->to(device);
+    const auto x = torch::randn(c.input, device);
     EXPECT_EQ(m->forward_features(x).sizes().vec(), c.features) << c10::str(*m);
-    EXPECT_EQ(m->forward(x).sizes().vec(), c.logits) << c10::str(*m);
+    const auto logits = m->forward(x);
+    EXPECT_EQ(logits.sizes().vec(), c.logits) << c10::str(*m);
+    EXPECT_EQ(logits.device(), device);
   }
 }
 
@@ -194,11 +220,11 @@ TEST(Mlp, HiddenAndOutputWidths) {
 
 // ---- train / eval behaviour -----------------------------------------------------------------------
 
-TEST(DropPath, DropsWholeSamplesAtTheRateAndRescalesTheRest) {
+TEST_P(VisionTransformerOnDevice, DropPathDropsWholeSamplesAtTheRateAndRescalesTheRest) {
   DropPath dp(0.3);
   dp->train();
   const int64_t n = 20000;
-  const auto y = dp->forward(torch::ones({n, 3, 4}));
+  const auto y = dp->forward(torch::ones({n, 3, 4}, device)).cpu();
   const auto per_sample = y.reshape({n, -1});
   // every sample is all-zero or all-(1 / keep)
   EXPECT_TRUE(torch::equal(per_sample.amin(1), per_sample.amax(1)));
@@ -244,9 +270,10 @@ TEST(VisionTransformer, DropPathRatesFollowTheLinearDecayRule) {
   }
 }
 
-TEST(VisionTransformer, DistilledHeadsSeparateAndAveraged) {
+TEST_P(VisionTransformerOnDevice, DistilledHeadsSeparateAndAveraged) {
   VisionTransformer m(tiny().distilled(true));
-  const auto x = torch::randn({2, 3, 32, 32});
+  m->to(device);
+  const auto x = torch::randn({2, 3, 32, 32}, device);
   for (const bool training : {false, true}) {
     m->train(training);
     torch::manual_seed(3);
@@ -263,11 +290,12 @@ TEST(VisionTransformer, DistilledHeadsSeparateAndAveraged) {
   EXPECT_THROW(plain->forward_distilled(x), c10::Error);
 }
 
-TEST(VisionTransformer, GradientsReachEveryParameter) {
+TEST_P(VisionTransformerOnDevice, GradientsReachEveryParameter) {
   for (const auto& options : {tiny().representation_size(16), tiny().distilled(true)}) {
     VisionTransformer m(options);
     m->train();
-    m->forward(torch::randn({2, 3, 32, 32})).square().sum().backward();
+    m->to(device);
+    m->forward(torch::randn({2, 3, 32, 32}, device)).square().sum().backward();
     for (const auto& p : m->named_parameters()) {
       ASSERT_TRUE(p.value().grad().defined()) << p.key();
       EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.) << p.key();
@@ -298,7 +326,7 @@ TEST(VisionTransformer, InitFollowsTimmDefaults) {
 
 TEST(VisionTransformer, PrintsItsOptions) {
   EXPECT_EQ(c10::str(*Attention(AttentionOptions(768).num_heads(12).qkv_bias(true))),
-            "vit::Attention(dim=768, num_heads=12, qkv_bias=true, attn_drop=0, proj_drop=0)(\n"
+            "vit::Attention(dim=768, num_heads=12, qkv_bias=true, attn_drop=0, proj_drop=0, qk_norm=false)(\n"
             "  (qkv): torch::nn::Linear(in_features=768, out_features=2304, bias=true)\n"
             "  (attn_drop): torch::nn::Dropout(p=0, inplace=false)\n"
             "  (proj): torch::nn::Linear(in_features=768, out_features=768, bias=true)\n"
@@ -309,7 +337,7 @@ TEST(VisionTransformer, PrintsItsOptions) {
             "vit::VisionTransformer(img_size=[32, 32], patch_size=[8, 8], in_chans=3, num_classes=10, embed_dim=64, "
             "depth=2, num_heads=4, mlp_ratio=4, qkv_bias=true, representation_size=None, distilled=true, "
             "drop_rate=0, attn_drop_rate=0, drop_path_rate=0)(");
-  EXPECT_NE(s.find("(0): vit::Block(dim=64, num_heads=4, mlp_ratio=4, qkv_bias=true, drop=0, attn_drop=0, drop_path=0)"),
+  EXPECT_NE(s.find("(0): vit::Block(dim=64, num_heads=4, mlp_ratio=4, qkv_bias=true, drop=0, attn_drop=0, drop_path=0, qk_norm=false, init_values=None)"),
             std::string::npos);
   EXPECT_NE(s.find("(patch_embed): vit::PatchEmbed(img_size=[32, 32], patch_size=[8, 8], in_chans=3, embed_dim=64"),
             std::string::npos);

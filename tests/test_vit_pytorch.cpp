@@ -118,7 +118,10 @@ TEST(VitPytorchGoldens, EveryModuleHasAReferenceCase) {
 
 // ---- shapes ----------------------------------------------------------------------------------------
 
-TEST(ViT, ShapesOfOptions) {
+class ViTOnDevice : public vit::testing::OnDevice {};
+INSTANTIATE_TEST_SUITE_P(Devices, ViTOnDevice, ::testing::ValuesIn(vit::testing::test_devices()));
+
+TEST_P(ViTOnDevice, ShapesOfOptions) {
   struct Case {
     ViTOptions options;
     std::vector<int64_t> input;
@@ -133,7 +136,10 @@ TEST(ViT, ShapesOfOptions) {
   for (const auto& c : cases) {
     ViT m(c.options);
     m->eval();
-    EXPECT_EQ(m->forward(torch::randn(c.input)).sizes(), (std::vector<int64_t>{c.input[0], 10})) << c10::str(*m);
+    m->to(device);
+    const auto logits = m->forward(torch::randn(c.input, device));
+    EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{c.input[0], 10})) << c10::str(*m);
+    EXPECT_EQ(logits.device(), device);
   }
   ViT m(ViTOptions({32, 48}, {8, 16}, 10, 64, 1, 2, 32).channels(2));
   EXPECT_EQ(m->pos_embedding.sizes(), (std::vector<int64_t>{1, 13, 64}));
@@ -169,10 +175,11 @@ TEST(ViT, DropoutOnlyInTraining) {
   EXPECT_FALSE(torch::allclose(m->forward(x), m->forward(x), 1e-2, 1e-2));
 }
 
-TEST(ViT, GradientsReachEveryParameter) {
+TEST_P(ViTOnDevice, GradientsReachEveryParameter) {
   for (const auto& pool : {"cls", "mean"}) {
     ViT m(ViTOptions(32, 8, 10, 64, 2, 4, 128).pool(pool));
-    m->forward(torch::randn({2, 3, 32, 32})).square().sum().backward();
+    m->to(device);
+    m->forward(torch::randn({2, 3, 32, 32}, device)).square().sum().backward();
     for (const auto& p : m->named_parameters()) {
       ASSERT_TRUE(p.value().grad().defined()) << pool << " " << p.key();
       EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.) << pool << " " << p.key();

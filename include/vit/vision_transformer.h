@@ -1,6 +1,7 @@
 #pragma once
-// The timm Vision Transformer family (the seed's "version 2", timm 0.5.x):
-// PatchEmbed, Attention, Mlp, DropPath, Block and VisionTransformer, with DeiT distillation.
+// The timm Vision Transformer family (the seed's "version 2", timm 0.5.x, plus the options of
+// current timm 1.0.x): PatchEmbed, Attention, Mlp, DropPath, LayerScale, Block and
+// VisionTransformer, with DeiT distillation, and resample_abs_pos_embed.
 // Python counterpart: tests/reference/vision_transformer.py; tests: tests/test_vision_transformer.cpp.
 // Submodule and parameter names equal timm's state_dict keys (see shared/design/REFERENCE.md).
 
@@ -8,6 +9,7 @@
 
 #include <array>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace vit {
@@ -28,6 +30,10 @@ struct PatchEmbedOptions {
   TORCH_ARG(bool, norm_layer) = false;
   /// Flatten (B, D, gh, gw) to tokens (B, gh*gw, D). Default true.
   TORCH_ARG(bool, flatten) = true;
+  /// Bias in the projection (current timm; false with pre_norm). Default true.
+  TORCH_ARG(bool, bias) = true;
+  /// Require inputs of exactly img_size; when false any multiple of patch_size works. Default true.
+  TORCH_ARG(bool, strict_img_size) = true;
 };
 
 /// Image to patch tokens: Conv2d with kernel = stride = patch_size, flattened to (B, N, D).
@@ -39,7 +45,7 @@ class PatchEmbedImpl : public torch::nn::Cloneable<PatchEmbedImpl> {
   /// (B, in_chans, H, W) with (H, W) == img_size -> (B, num_patches, embed_dim).
   torch::Tensor forward(const torch::Tensor& x);
 
-  /// Patches along (height, width).
+  /// Patches along (height, width) of the configured img_size.
   std::array<int64_t, 2> grid_size() const;
   int64_t num_patches() const;
 
@@ -64,6 +70,10 @@ struct AttentionOptions {
   TORCH_ARG(double, attn_drop) = 0.;
   /// Dropout after the output projection. Default 0.
   TORCH_ARG(double, proj_drop) = 0.;
+  /// LayerNorm(head_dim) on queries and keys (current timm's qk_norm). Default false.
+  TORCH_ARG(bool, qk_norm) = false;
+  /// eps of the qk norms. Default 1e-5 (nn.LayerNorm); VisionTransformer uses 1e-6.
+  TORCH_ARG(double, norm_eps) = 1e-5;
 };
 
 /// Multi-head self-attention with a fused qkv projection, scale head_dim^-0.5.
@@ -80,6 +90,8 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
 
   AttentionOptions options;
   torch::nn::Linear qkv{nullptr};
+  torch::nn::LayerNorm q_norm{nullptr};  ///< absent unless qk_norm
+  torch::nn::LayerNorm k_norm{nullptr};  ///< absent unless qk_norm
   torch::nn::Dropout attn_drop{nullptr};
   torch::nn::Linear proj{nullptr};
   torch::nn::Dropout proj_drop{nullptr};
@@ -144,6 +156,22 @@ class DropPathImpl : public torch::nn::Cloneable<DropPathImpl> {
 TORCH_MODULE(DropPath);
 
 // ---------------------------------------------------------------------------------------------
+/// timm's `LayerScale(dim, init_values)`: x * gamma, gamma initialised to init_values.
+/// Example: `LayerScale(768, 1e-5)`
+class LayerScaleImpl : public torch::nn::Cloneable<LayerScaleImpl> {
+ public:
+  LayerScaleImpl(int64_t dim, double init_values);
+  void reset() override;
+  void pretty_print(std::ostream& stream) const override;
+  torch::Tensor forward(const torch::Tensor& x);
+
+  int64_t dim;
+  double init_values;
+  torch::Tensor gamma;
+};
+TORCH_MODULE(LayerScale);
+
+// ---------------------------------------------------------------------------------------------
 /// Options for timm's `Block(dim, num_heads, mlp_ratio=4., qkv_bias=False, drop=0., attn_drop=0.,
 /// drop_path=0.)`.
 /// Example: `Block(BlockOptions(768, 12).qkv_bias(true))`
@@ -163,11 +191,16 @@ struct BlockOptions {
   TORCH_ARG(double, attn_drop) = 0.;
   /// DropPath rate on both residual branches. Default 0.
   TORCH_ARG(double, drop_path) = 0.;
-  /// eps of norm1/norm2. Default 1e-5 (Python's `norm_layer=nn.LayerNorm`); VisionTransformer uses 1e-6.
+  /// eps of norm1/norm2 (and the qk norms). Default 1e-5 (Python's `norm_layer=nn.LayerNorm`);
+  /// VisionTransformer uses 1e-6.
   TORCH_ARG(double, norm_eps) = 1e-5;
+  /// LayerNorm on queries and keys. Default false.
+  TORCH_ARG(bool, qk_norm) = false;
+  /// LayerScale ls1/ls2 with this initial gamma; unset means none. Default unset.
+  TORCH_ARG(std::optional<double>, init_values) = std::nullopt;
 };
 
-/// Pre-norm residual block: x + drop_path(attn(norm1(x))), then x + drop_path(mlp(norm2(x))).
+/// Pre-norm residual block: x + drop_path(ls1(attn(norm1(x)))), then x + drop_path(ls2(mlp(norm2(x)))).
 class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
  public:
   explicit BlockImpl(BlockOptions options_);
@@ -178,9 +211,11 @@ class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
   BlockOptions options;
   torch::nn::LayerNorm norm1{nullptr};
   Attention attn{nullptr};
+  LayerScale ls1{nullptr};  ///< absent unless init_values
   DropPath drop_path1{nullptr};
   torch::nn::LayerNorm norm2{nullptr};
   Mlp mlp{nullptr};
+  LayerScale ls2{nullptr};  ///< absent unless init_values
   DropPath drop_path2{nullptr};
 };
 TORCH_MODULE(Block);
@@ -218,6 +253,29 @@ struct VisionTransformerOptions {
   TORCH_ARG(double, attn_drop_rate) = 0.;
   /// Stochastic depth; block i gets linspace(0, drop_path_rate, depth)[i]. Default 0.
   TORCH_ARG(double, drop_path_rate) = 0.;
+
+  // Options of current timm (1.0.x):
+  /// Pooling for the head: "token" (the class token), "avg" (mean of the patch tokens, with fc_norm),
+  /// "max", "avgmax", or "" (none: the head sees every token). Default "token".
+  TORCH_ARG(std::string, global_pool) = "token";
+  /// Prepend a class token. Default true.
+  TORCH_ARG(bool, class_token) = true;
+  /// Register tokens after the class token, reg_token (1, reg_tokens, D). Default 0.
+  TORCH_ARG(int64_t, reg_tokens) = 0;
+  /// pos_embed covers the patches only and is added before the prefix tokens are prepended. Default false.
+  TORCH_ARG(bool, no_embed_class) = false;
+  /// LayerScale in every block with this initial gamma; unset means none. Default unset.
+  TORCH_ARG(std::optional<double>, init_values) = std::nullopt;
+  /// LayerNorm `norm_pre` before the blocks (CLIP style); removes the patch projection's bias. Default false.
+  TORCH_ARG(bool, pre_norm) = false;
+  /// LayerNorm on queries and keys in every block. Default false.
+  TORCH_ARG(bool, qk_norm) = false;
+  /// The final norm (`norm`, or `fc_norm` after pooling). Default true.
+  TORCH_ARG(bool, final_norm) = true;
+  /// Norm after pooling instead of before it; unset means global_pool == "avg". Default unset.
+  TORCH_ARG(std::optional<bool>, fc_norm) = std::nullopt;
+  /// Accept any image size that is a multiple of the patch size, resampling pos_embed per call. Default false.
+  TORCH_ARG(bool, dynamic_img_size) = false;
 };
 
 /// The two logits of a distilled model: the class head on the cls token and head_dist on the
@@ -251,24 +309,39 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   DistilledLogits forward_distilled(const torch::Tensor& x);
 
   int64_t num_patches() const { return patch_embed->num_patches(); }
-  /// Tokens before the patches: cls, plus dist when distilled.
-  int64_t num_prefix_tokens() const { return options.distilled() ? 2 : 1; }
+  /// Tokens before the patches: [cls] [dist] [reg x reg_tokens].
+  int64_t num_prefix_tokens() const {
+    return (options.class_token() ? 1 : 0) + (options.distilled() ? 1 : 0) + options.reg_tokens();
+  }
+  /// Whether the final norm is applied after pooling (fc_norm) rather than to all tokens (norm).
+  bool use_fc_norm() const { return options.fc_norm().value_or(options.global_pool() == "avg"); }
   /// Width of what the head sees: representation_size when pre-logits exist, else embed_dim.
   int64_t num_features() const;
   bool has_pre_logits() const;
 
   VisionTransformerOptions options;
   PatchEmbed patch_embed{nullptr};
-  torch::Tensor cls_token;
+  torch::Tensor cls_token;   ///< undefined unless class_token
   torch::Tensor dist_token;  ///< undefined unless distilled
+  torch::Tensor reg_token;   ///< undefined unless reg_tokens > 0
   torch::Tensor pos_embed;
   torch::nn::Dropout pos_drop{nullptr};
+  torch::nn::LayerNorm norm_pre{nullptr};  ///< absent unless pre_norm
   torch::nn::ModuleList blocks{nullptr};
-  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::LayerNorm norm{nullptr};     ///< final norm on all tokens; absent with fc_norm or !final_norm
+  torch::nn::LayerNorm fc_norm{nullptr};  ///< final norm after pooling; absent unless use_fc_norm()
   torch::nn::Sequential pre_logits{nullptr};  ///< fc + tanh, absent unless has_pre_logits()
   torch::nn::Linear head{nullptr};            ///< absent when num_classes == 0
   torch::nn::Linear head_dist{nullptr};       ///< distilled models with num_classes > 0
 };
 TORCH_MODULE(VisionTransformer);
+
+/// timm's `resample_abs_pos_embed`: the grid part of `pos_embed` (1, prefix + oh*ow, D) resized to
+/// `new_size` (gh, gw) with antialiased bicubic interpolation in float32 (align_corners false); the
+/// first `num_prefix_tokens` rows are kept. `old_size` defaults to a square grid.
+/// Example: `vit::resample_abs_pos_embed(model->pos_embed, {24, 24}, std::nullopt, 1)`
+torch::Tensor resample_abs_pos_embed(const torch::Tensor& pos_embed, std::array<int64_t, 2> new_size,
+                                     std::optional<std::array<int64_t, 2>> old_size = std::nullopt,
+                                     int64_t num_prefix_tokens = 1);
 
 }  // namespace vit
