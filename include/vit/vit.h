@@ -3,7 +3,10 @@
 
 #include "vit/device.h"              // default_device()
 #include "vit/init.h"                // trunc_normal_
+#include "vit/pretrained.h"          // load_pretrained / save_pretrained / load_state_dict
 #include "vit/safetensors.h"         // load_safetensors / save_safetensors
+#include "vit/torch_save.h"          // load_torch_save (torch.save zip checkpoints)
 #include "vit/version.h"             // VITCPP_VERSION
 #include "vit/vision_transformer.h"  // timm: PatchEmbed, Attention, Mlp, DropPath, Block, VisionTransformer
 #include "vit/vit_pytorch.h"         // lucidrains: PreNorm, FeedForward, Transformer, ViT (+ vit_pytorch::Attention)
+#include "vit/zoo.h"                 // create_model, list_models, model_args

@@ -155,6 +155,90 @@ CASES = {
     "vit_pytorch_keys_seed_example": lambda: keys_case("vit_pytorch", "ViT", {"image_size": 256, "patch_size": 32, "num_classes": 1000, "dim": 1024, "depth": 6, "heads": 16, "mlp_dim": 2048, "dropout": 0.1, "emb_dropout": 0.1}),
 }
 
+# ---- checkpoint directories in the Hugging Face hub layout, written by real torch.save ----------
+# Each is OUT/checkpoints/<name>/ with config.json and weights, and OUT/checkpoints/<name>.expected.safetensors
+# holds an input and the logits the Python reference computes from exactly those weights.
+
+def _timm_model(arch_args, seed):
+    torch.manual_seed(seed)
+    model = timm_ref.VisionTransformer(**arch_args)
+    randomize(model, torch.Generator().manual_seed(seed))
+    return model.eval()
+
+
+ZOO_BASE = {  # the zoo entries the checkpoint cases name (D, depth, heads, patch, img, distilled)
+    "vit_tiny_patch16_224": dict(embed_dim=192, depth=12, num_heads=3, patch_size=16, img_size=224),
+    "deit_small_distilled_patch16_224": dict(embed_dim=384, depth=12, num_heads=6, patch_size=16, img_size=224, distilled=True),
+    "vit_small_patch16_224": dict(embed_dim=384, depth=12, num_heads=6, patch_size=16, img_size=224),
+}
+SMALL_OVERRIDES = dict(img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3, num_classes=7)
+
+
+def checkpoint_case(out, name, architecture, model_args, weights, seed=11, dtype=None, input_hw=(32, 32),
+                    label_names=None, resample_from=None):
+    d = os.path.join(out, "checkpoints", name)
+    os.makedirs(d, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed + 1)
+    if architecture == "vit_pytorch":
+        torch.manual_seed(seed)
+        model = lucid_ref.ViT(**model_args).eval()
+        randomize(model, torch.Generator().manual_seed(seed))
+        channels = model_args.get("channels", 3)
+    else:
+        arch_args = dict(ZOO_BASE[architecture], **model_args)
+        model = _timm_model(arch_args, seed)
+        channels = arch_args.get("in_chans", 3)
+    sd = model.state_dict()
+    if dtype is not None:  # the file stores reduced precision; the reference computes from the rounded values
+        sd = {k: v.to(dtype) for k, v in sd.items()}
+        model.load_state_dict({k: v.float() for k, v in sd.items()})
+    saved_sd = sd
+    if resample_from is not None:  # the file holds a checkpoint trained at another size
+        small = _timm_model(dict(ZOO_BASE[architecture], **dict(model_args, img_size=resample_from)), seed)
+        saved_sd = small.state_dict()
+        pos = timm_ref.resample_abs_pos_embed(saved_sd["pos_embed"], model.patch_embed.grid_size,
+                                              num_prefix_tokens=model.num_prefix_tokens)
+        model.load_state_dict(dict(saved_sd, pos_embed=pos))
+    x = torch.randn((2, channels) + tuple(input_hw), generator=gen)
+    with torch.no_grad():
+        y = model(x)
+    config = {"architecture": architecture, "model_args": model_args}
+    if label_names:
+        config["label_names"] = label_names
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    kind, fname = weights
+    if kind == "safetensors":
+        save_file(dict(saved_sd), os.path.join(d, fname))
+    elif kind == "state_dict":  # torch.save(model.state_dict()): an OrderedDict
+        torch.save(saved_sd, os.path.join(d, fname))
+    elif kind == "plain_dict":
+        torch.save(dict(saved_sd), os.path.join(d, fname))
+    elif kind == "deit":  # as DeiT's main.py saves: nested, with optimizer state and argparse args
+        import argparse
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        torch.save({"model": saved_sd, "optimizer": opt.state_dict(), "epoch": 3, "max_accuracy": 81.2,
+                    "args": argparse.Namespace(lr=5e-4, model=architecture)}, os.path.join(d, fname))
+    elif kind == "ddp":  # a DistributedDataParallel state dict
+        torch.save({"state_dict": {"module." + k: v for k, v in saved_sd.items()}}, os.path.join(d, fname))
+    save_file({"input": x, "output": y}, d + ".expected.safetensors")
+
+
+def checkpoints(out):
+    checkpoint_case(out, "timm_safetensors", "vit_tiny_patch16_224", SMALL_OVERRIDES, ("safetensors", "model.safetensors"),
+                    label_names=[f"class {i}" for i in range(7)])
+    checkpoint_case(out, "timm_ordereddict_bin", "vit_small_patch16_224", dict(SMALL_OVERRIDES, global_pool="avg", reg_tokens=2, init_values=0.1, qk_norm=True),
+                    ("state_dict", "pytorch_model.bin"))
+    checkpoint_case(out, "deit_distilled_nested_pth", "deit_small_distilled_patch16_224", SMALL_OVERRIDES, ("deit", "checkpoint.pth"))
+    checkpoint_case(out, "timm_ddp_pt", "vit_tiny_patch16_224", dict(SMALL_OVERRIDES, representation_size=20), ("ddp", "weights.pt"))
+    checkpoint_case(out, "timm_bf16_safetensors", "vit_tiny_patch16_224", dict(SMALL_OVERRIDES, no_embed_class=True, class_token=False, global_pool="avg"),
+                    ("safetensors", "model.safetensors"), dtype=torch.bfloat16)
+    checkpoint_case(out, "timm_resampled_plain_dict", "vit_tiny_patch16_224", dict(SMALL_OVERRIDES, img_size=48), ("plain_dict", "pytorch_model.bin"),
+                    input_hw=(48, 48), resample_from=32)
+    checkpoint_case(out, "vit_pytorch_pth", "vit_pytorch", dict(image_size=32, patch_size=8, num_classes=5, dim=32, depth=2, heads=2, mlp_dim=64, dim_head=16, pool="mean"),
+                    ("plain_dict", "model.pth"))
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "golden")
     os.makedirs(out_dir, exist_ok=True)
@@ -162,7 +246,8 @@ def main():
     for name, make in CASES.items():
         tensors, meta = make()
         save_file(tensors, os.path.join(out_dir, name + ".safetensors"), meta)
-    print(f"wrote {len(CASES)} golden cases to {out_dir}")
+    checkpoints(out_dir)
+    print(f"wrote {len(CASES)} golden cases and checkpoint directories to {out_dir}")
 
 
 if __name__ == "__main__":

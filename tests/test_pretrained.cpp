@@ -1,0 +1,194 @@
+// Tests of include/vit/pretrained.h, zoo.h and torch_save.h: checkpoint directories written by real
+// Python (torch.save and our safetensors writer, tests/reference/generate_goldens.py) must load and
+// reproduce the reference logits; strict loading, the zoo and corrupt files.
+#include <vit/pretrained.h>
+#include <vit/safetensors.h>
+#include <vit/torch_save.h>
+#include <vit/zoo.h>
+
+#include "golden.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace vit {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> checkpoint_cases() {
+  std::vector<std::string> names;
+  const fs::path dir = fs::path(testing::golden_dir()) / "checkpoints";
+  if (fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_directory()) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string checkpoint_dir(const std::string& name) { return testing::golden_dir() + "/checkpoints/" + name; }
+
+std::string scratch(const std::string& name) {
+  const auto dir = fs::temp_directory_path() / ("vitcpp_" + std::to_string(::getpid()) + "_" + name);
+  fs::remove_all(dir);
+  return dir.string();
+}
+
+// ---- real checkpoints reproduce the Python logits ----------------------------------------------
+
+class CheckpointReference : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(CheckpointReference, LoadsAndMatchesPythonLogits) {
+  const auto device = testing::parse_device(std::get<1>(GetParam()));
+  if (const auto why = testing::skip_reason(device); !why.empty()) GTEST_SKIP() << why;
+  const auto dir = checkpoint_dir(std::get<0>(GetParam()));
+  const auto expected = load_safetensors(dir + ".expected.safetensors");
+  auto model = load_pretrained(dir, device);
+  EXPECT_FALSE(model.module->is_training());
+  const auto logits = model.forward(expected.at("input").to(device));
+  EXPECT_TRUE(testing::all_close(logits, expected.at("output"), testing::tolerance(device)));
+
+  // save_pretrained -> load_pretrained gives the same model
+  const auto out = scratch("resaved_" + std::get<0>(GetParam()));
+  save_pretrained(model, out);
+  auto again = load_pretrained(out, device);
+  EXPECT_EQ(again.architecture, model.architecture);
+  EXPECT_EQ(again.label_names, model.label_names);
+  EXPECT_EQ(again.weights_format, "safetensors");
+  EXPECT_TRUE(testing::all_close(again.forward(expected.at("input").to(device)), expected.at("output"), testing::tolerance(device)));
+  fs::remove_all(out);
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, CheckpointReference,
+                         ::testing::Combine(::testing::ValuesIn(checkpoint_cases()), ::testing::ValuesIn(testing::test_devices())),
+                         testing::case_name);
+
+TEST(LoadPretrained, ReportsFormatDtypeLabelsAndPreprocessing) {
+  const auto safetensors = load_pretrained(checkpoint_dir("timm_safetensors"));
+  EXPECT_EQ(safetensors.architecture, "vit_tiny_patch16_224");
+  EXPECT_EQ(safetensors.weights_format, "safetensors");
+  EXPECT_EQ(safetensors.weights_dtype, "Float");
+  EXPECT_EQ(safetensors.num_classes, 7);
+  ASSERT_EQ(safetensors.label_names.size(), 7u);
+  EXPECT_EQ(safetensors.label_names[3], "class 3");
+  EXPECT_EQ(safetensors.pretrained_cfg.input_size, (std::array<int64_t, 3>{3, 32, 32}));
+  EXPECT_EQ(load_pretrained(checkpoint_dir("timm_bf16_safetensors")).weights_dtype, "BFloat16");
+  const auto deit = load_pretrained(checkpoint_dir("deit_distilled_nested_pth"));
+  EXPECT_EQ(deit.weights_format, "torch.save");
+  EXPECT_TRUE(deit.module->as<VisionTransformerImpl>()->options.distilled());
+  const auto bf16 = load_pretrained(checkpoint_dir("timm_safetensors"), torch::kCPU, torch::kBFloat16);
+  const auto x = load_safetensors(checkpoint_dir("timm_safetensors") + ".expected.safetensors").at("input");
+  EXPECT_EQ(bf16.forward(x.to(torch::kBFloat16)).scalar_type(), torch::kBFloat16);
+}
+
+// ---- torch.save files as Python writes them ------------------------------------------------------
+
+TEST(TorchSave, ReadsOrderedDictNestedAndPrefixedStateDicts) {
+  const auto ordered = load_torch_save(checkpoint_dir("timm_ordereddict_bin") + "/pytorch_model.bin");
+  EXPECT_EQ(ordered.front().first, "cls_token");  // file order kept
+  const auto nested = load_torch_save(checkpoint_dir("deit_distilled_nested_pth") + "/checkpoint.pth");
+  EXPECT_TRUE(std::any_of(nested.begin(), nested.end(), [](const auto& kv) { return kv.first == "head_dist.weight"; }));
+  const auto ddp = load_torch_save(checkpoint_dir("timm_ddp_pt") + "/weights.pt");
+  EXPECT_EQ(ddp.front().first.rfind("module.", 0), 0u);
+  // the same tensors as the safetensors twin would hold: compare with the Python-written expected input
+  for (const auto& [name, t] : ordered) EXPECT_TRUE(t.is_contiguous() || t.dim() == 0) << name;
+}
+
+TEST(TorchSave, EveryTruncationOrCorruptionThrowsCleanly) {
+  std::ifstream in(checkpoint_dir("timm_ordereddict_bin") + "/pytorch_model.bin", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (size_t n = 0; n < bytes.size(); n += 997) {
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "[load_torch_save] 'cut': ",
+                        testing::error_of([&] { parse_torch_save(bytes.data(), n, "cut"); }))
+        << "cut to " << n;
+  }
+  // flip bytes across the archive: every result is a clean error or a successful parse
+  for (size_t at = 0; at < bytes.size(); at += 131) {
+    auto broken = bytes;
+    broken[at] = static_cast<char>(broken[at] ^ 0x5a);
+    try {
+      parse_torch_save(broken.data(), broken.size(), "flip");
+    } catch (const c10::Error&) {
+    }
+  }
+  EXPECT_ERROR(load_torch_save("/nonexistent.pth"), "[load_torch_save] '/nonexistent.pth': cannot open");
+}
+
+// ---- strict loading -----------------------------------------------------------------------------
+
+TEST(LoadStateDict, StrictListsEveryProblemAndCopiesNothing) {
+  VisionTransformer model(VisionTransformerOptions().img_size(16).patch_size(8).embed_dim(16).depth(1).num_heads(2).num_classes(3));
+  StateDict state;
+  for (const auto& p : model->named_parameters()) state.emplace_back(p.key(), torch::ones_like(p.value()));
+  state.erase(std::remove_if(state.begin(), state.end(), [](const auto& kv) { return kv.first == "head.bias"; }), state.end());
+  state.emplace_back("extra.weight", torch::ones({2}));
+  for (auto& kv : state)
+    if (kv.first == "norm.weight") kv.second = torch::ones({17});
+  const auto before = model->cls_token.clone();
+  EXPECT_ERROR(load_state_dict(*model, state), "[load_state_dict] checkpoint has 20 tensors, model expects 20: 1 missing (head.bias); "
+                                               "1 unexpected (extra.weight); 1 mis-shaped (norm.weight: checkpoint [17] vs model [16])");
+  EXPECT_TRUE(torch::equal(model->cls_token, before));
+  const auto report = load_state_dict(*model, state, /*strict=*/false);
+  EXPECT_EQ(report.missing, std::vector<std::string>{"head.bias"});
+  EXPECT_TRUE(torch::equal(model->cls_token, torch::ones_like(model->cls_token)));
+}
+
+TEST(LoadPretrained, BadDirectoriesGiveOneLineErrors) {
+  EXPECT_ERROR(load_pretrained("/nonexistent/dir"), "no such file or directory");
+  const auto dir = scratch("bad");
+  fs::create_directories(dir);
+  EXPECT_ERROR(load_pretrained(dir), "no config.json");
+  std::ofstream(dir + "/config.json") << R"({"architecture": "vit_nano_patch3_7"})";
+  fs::copy_file(checkpoint_dir("timm_safetensors") + "/model.safetensors", dir + "/model.safetensors");
+  EXPECT_ERROR(load_pretrained(dir), "[create_model] unknown architecture 'vit_nano_patch3_7'");
+  std::ofstream(dir + "/config.json") << R"({"architecture": "vit_tiny_patch16_224", "model_args": {"img_size": 32, "patch_size": 8, "embed_dim": 48, "depth": 3, "num_heads": 3}})";
+  EXPECT_ERROR(load_pretrained(dir), "model.safetensors': checkpoint has 32 tensors, model expects 44: 12 missing (blocks.2.norm1.weight");
+  std::ofstream(dir + "/config.json") << R"({"architecture": "vit_tiny_patch16_224", "model_args": {"act_layer": "relu"}})";
+  EXPECT_ERROR(load_pretrained(dir), "unsupported timm argument 'act_layer'");
+  std::ofstream(dir + "/config.json") << R"({"architecture": "vit_tiny_patch16_224", "model_args": {"depth": "two"}})";
+  EXPECT_ERROR(load_pretrained(dir), "'depth' has the wrong type: \"two\"");
+  std::ofstream(dir + "/config.json") << "{not json";
+  EXPECT_ERROR(load_pretrained(dir), "not valid JSON");
+  fs::remove_all(dir);
+}
+
+// ---- the zoo ----------------------------------------------------------------------------------------
+
+int64_t count_parameters(torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+TEST(Zoo, ParameterCountsMatchTimm) {
+  // params (M) from timm, shared/design/REFERENCE.md
+  const std::vector<std::pair<std::string, double>> expected = {{"vit_tiny_patch16_224", 5.72},
+                                                                {"deit_tiny_distilled_patch16_224", 5.91},
+                                                                {"vit_small_patch16_224", 22.05},
+                                                                {"deit_small_distilled_patch16_224", 22.44},
+                                                                {"vit_base_patch16_224", 86.57}};
+  for (const auto& [name, millions] : expected) {
+    auto model = create_model(name);
+    EXPECT_NEAR(count_parameters(*model) / 1e6, millions, 0.005) << name;
+  }
+}
+
+TEST(Zoo, ModelArgsOverrideTheNamedConfig) {
+  auto m = create_model("deit_base_patch16_384.fb_in1k", R"({"num_classes": 10, "depth": 1, "global_pool": "avg", "img_size": [384, 192]})");
+  EXPECT_EQ(m->options.num_classes(), 10);
+  EXPECT_EQ(m->options.embed_dim(), 768);
+  EXPECT_EQ(m->num_patches(), 24 * 12);
+  EXPECT_TRUE(m->fc_norm);
+  EXPECT_FALSE(m->norm);
+  EXPECT_EQ(list_models().size(), 23u);
+  EXPECT_ERROR(create_model("vit_base_patch16_224", R"({"img_size": [1, 2, 3]})"), "'img_size' must be an int or [h, w]");
+  EXPECT_ERROR(create_model("vit_base_patch16_224", "[1]"), "expected a JSON object");
+  const auto base = model_options("vit_small_patch16_224");
+  EXPECT_EQ(model_args_diff(apply_model_args(base, R"({"num_classes": 3, "init_values": 0.1})"), base),
+            R"({"init_values":0.1,"num_classes":3})");
+}
+
+}  // namespace
+}  // namespace vit
