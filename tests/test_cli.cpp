@@ -1,0 +1,97 @@
+// Tests of the `vit` command-line tool (tools/vit/main.cpp): `vit run` on checkpoint directories
+// written by Python reproduces the reference logits; errors are one line with exit status 1 or 2.
+#include <vit/safetensors.h>
+
+#include "golden.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace vit {
+namespace {
+
+struct Result {
+  int status;
+  std::string err;
+};
+
+// Runs `vit ARGS` with stderr captured (stdout discarded).
+Result vit_cli(const std::string& args) {
+  const std::string err_file = std::filesystem::temp_directory_path() / ("vitcpp_cli_" + std::to_string(::getpid()) + ".err");
+  const int raw = std::system((std::string(VITCPP_VIT_BINARY) + " " + args + " >/dev/null 2>" + err_file).c_str());
+  std::ifstream in(err_file);
+  std::string err((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::remove(err_file.c_str());
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, err};
+}
+
+std::string ckpt(const std::string& name) { return testing::golden_dir() + "/checkpoints/" + name; }
+
+class VitRun : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(VitRun, WritesTheReferenceLogits) {
+  const auto out = std::filesystem::temp_directory_path() / ("vitcpp_run_" + std::to_string(::getpid()) + ".safetensors");
+  const auto dir = ckpt(GetParam());
+  const auto r = vit_cli("run --model " + dir + " --input " + dir + ".expected.safetensors --output " + out.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto logits = load_safetensors(out.string()).at("logits");
+  const auto expected = load_safetensors(dir + ".expected.safetensors").at("output");
+  EXPECT_TRUE(testing::all_close(logits, expected, 1e-5));
+
+  // bfloat16: weights converted once. A sanity bound for these random two-block models (their random
+  // norms amplify rounding more than trained weights do): within 5% of the largest fp32 logit.
+  const auto bf16 = vit_cli("run --model " + dir + " --input " + dir + ".expected.safetensors --output " + out.string() +
+                            " --dtype bfloat16 --threads 1");
+  ASSERT_EQ(bf16.status, 0) << bf16.err;
+  const auto low = load_safetensors(out.string()).at("logits");
+  EXPECT_EQ(low.scalar_type(), torch::kFloat32);
+  EXPECT_LT(((low - expected).abs().max() / expected.abs().max()).item<double>(), 5e-2);
+  std::filesystem::remove(out);
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, VitRun,
+                         ::testing::Values("timm_safetensors", "deit_distilled_nested_pth", "timm_ordereddict_bin",
+                                           "vit_pytorch_pth"));
+
+TEST(VitCli, ErrorsAreOneLineWithStatus1OrUsage2) {
+  const auto dir = ckpt("timm_safetensors");
+  const auto input = dir + ".expected.safetensors";
+  struct Case {
+    std::string args;
+    int status;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"", 2, "vit: missing command"},
+      {"frobnicate", 2, "vit: unknown command 'frobnicate'"},
+      {"run --model " + dir, 2, "vit run: missing --input"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --bogus 1", 2, "unknown option --bogus"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype int8", 2, "--dtype must be float32, bfloat16 or float16"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --threads 0", 2, "--threads must be a positive integer"},
+      {"run --model /nonexistent --input " + input + " --output /tmp/x", 1, "no such file or directory"},
+      {"run --model " + dir + " --input " + dir + "/config.json --output /tmp/x", 1, "[load_safetensors]"},
+      {"run --model " + dir + " --input " + testing::golden_dir() + "/timm_vit_rect_gray.safetensors --output /tmp/x", 1,
+       "[PatchEmbed] expected images (B, 3, H, W), got [3, 1, 32, 48]"},
+      {"run --model " + ckpt("timm_resampled_plain_dict") + " --input " + input + " --output /tmp/x", 1,
+       "[PatchEmbed] input image size (32*32) doesn't match model (48*48)"},
+  };
+  for (const auto& c : cases) {
+    const auto r = vit_cli(c.args);
+    EXPECT_EQ(r.status, c.status) << c.args << "\n" << r.err;
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, c.message, r.err) << c.args;
+    if (c.status == 1) {
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "not one line: " << r.err;
+      EXPECT_EQ(r.err.find("Exception raised from"), std::string::npos) << r.err;
+    }
+  }
+  EXPECT_EQ(vit_cli("run --help").status, 0);
+  EXPECT_EQ(vit_cli("--help").status, 0);
+}
+
+}  // namespace
+}  // namespace vit
