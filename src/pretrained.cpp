@@ -225,10 +225,18 @@ Pretrained load_pretrained(const std::string& path_, const torch::Device& device
 
   const std::string load_what = "[load_pretrained] '" + out.weights_file + "':";
   if (out.architecture == "vit_pytorch") {
-    TORCH_CHECK(!has_prefix(state, "to_patch_embedding.3.") && !has_prefix(state, "transformer.norm."), load_what,
-                " this is a vit-pytorch 1.0.x or current checkpoint (dual patch norm / norms inside the blocks); "
-                "only the 0.35.x (PreNorm) layout is supported so far");
+    // The keys tell the vit-pytorch version: 0.35.x (PreNorm), 1.0.x (dual patch norm), current (norms in blocks).
+    if (!args.contains("layout")) {
+      args["layout"] = has_prefix(state, "transformer.norm.")      ? "current"
+                       : has_prefix(state, "to_patch_embedding.3.") ? "1.0"
+                                                                     : "0.35";
+    }
     auto model = vit_pytorch::ViT(vit_pytorch_options(args.dump(), what));
+    for (auto& [name, tensor] : state) {  // some "current" releases keep a leading batch dim of 1 on the tokens
+      if ((name == "cls_token" || name == "pos_embedding") && tensor.dim() == 3 && tensor.size(0) == 1 &&
+          args["layout"] == "current")
+        tensor = tensor.squeeze(0);
+    }
     load_state_dict(*model, state, /*strict=*/true, load_what);
     out.num_classes = model->options.num_classes();
     out.module = model.ptr();

@@ -106,8 +106,9 @@ std::vector<Entry> parse_header(const uint8_t* bytes, uint64_t size, const std::
                       bytes_needed);
     entries.push_back(std::move(e));
   }
-  std::vector<const Entry*> by_offset;
-  for (const auto& e : entries) by_offset.push_back(&e);
+  std::vector<const Entry*> by_offset;  // empty tensors occupy no bytes and overlap nothing
+  for (const auto& e : entries)
+    if (e.end > e.begin) by_offset.push_back(&e);
   std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
   for (size_t i = 1; i < by_offset.size(); ++i) {
     SAFETENSORS_CHECK(by_offset[i]->begin >= by_offset[i - 1]->end, "tensors '", by_offset[i - 1]->name, "' and '",

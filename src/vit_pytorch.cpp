@@ -73,6 +73,8 @@ void AttentionImpl::reset() {
   TORCH_CHECK(o.dim() > 0 && o.heads() > 0 && o.dim_head() > 0, "[vit_pytorch::Attention] dim ", o.dim(),
               ", heads ", o.heads(), " and dim_head ", o.dim_head(), " must be positive");
   check_probability("Attention", "dropout", o.dropout());
+  norm = o.norm() ? register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()}))) : nullptr;
+  dropout = register_module("dropout", torch::nn::Dropout(o.attn_dropout() ? o.dropout() : 0.));
   to_qkv = register_module("to_qkv", torch::nn::Linear(torch::nn::LinearOptions(o.dim(), 3 * inner_dim()).bias(false)));
   to_out = nullptr;
   if (project_out()) {
@@ -81,22 +83,24 @@ void AttentionImpl::reset() {
   }
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 3 && x.size(2) == options.dim(), "[vit_pytorch::Attention] expected tokens (B, N, ",
-              options.dim(), "), got ", x.sizes());
+torch::Tensor AttentionImpl::forward(const torch::Tensor& input) {
+  TORCH_CHECK(input.dim() == 3 && input.size(2) == options.dim(), "[vit_pytorch::Attention] expected tokens (B, N, ",
+              options.dim(), "), got ", input.sizes());
+  const auto x = norm ? norm(input) : input;
   const int64_t B = x.size(0), N = x.size(1), h = options.heads(), d = options.dim_head();
   // ref: q, k, v = map(lambda t: rearrange(t, 'b n (h d) -> b h n d'), to_qkv(x).chunk(3, dim=-1))
   const auto qkv = to_qkv(x).reshape({B, N, 3, h, d}).permute({2, 0, 3, 1, 4});
   const auto q = qkv[0], k = qkv[1], v = qkv[2];
   const auto dots = torch::matmul(q, k.transpose(-1, -2)) * std::pow(static_cast<double>(d), -0.5);
-  auto out = torch::matmul(dots.softmax(-1), v);
+  auto out = torch::matmul(dropout(dots.softmax(-1)), v);
   out = out.transpose(1, 2).reshape({B, N, h * d});  // ref: 'b h n d -> b n (h d)'
   return to_out ? to_out->forward(out) : out;
 }
 
 void AttentionImpl::pretty_print(std::ostream& stream) const {
   stream << "vit::vit_pytorch::Attention(dim=" << options.dim() << ", heads=" << options.heads()
-         << ", dim_head=" << options.dim_head() << ", dropout=" << options.dropout() << ")";
+         << ", dim_head=" << options.dim_head() << ", dropout=" << options.dropout() << ", norm=" << std::boolalpha
+         << options.norm() << ", attn_dropout=" << options.attn_dropout() << ")";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -115,8 +119,10 @@ void FeedForwardImpl::reset() {
   // initial weights in Python's order for seeded builds to match.
   torch::nn::Linear fc1(o.dim(), o.hidden_dim());
   torch::nn::Linear fc2(o.hidden_dim(), o.dim());
-  net = register_module("net", torch::nn::Sequential(fc1, torch::nn::GELU(), torch::nn::Dropout(o.dropout()), fc2,
-                                                     torch::nn::Dropout(o.dropout())));
+  net = register_module("net", torch::nn::Sequential());
+  if (o.norm()) net->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()})));
+  net->extend(*torch::nn::Sequential(fc1, torch::nn::GELU(), torch::nn::Dropout(o.dropout()), fc2,
+                                     torch::nn::Dropout(o.dropout())));
 }
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
@@ -127,7 +133,7 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
 
 void FeedForwardImpl::pretty_print(std::ostream& stream) const {
   stream << "vit::vit_pytorch::FeedForward(dim=" << options.dim() << ", hidden_dim=" << options.hidden_dim()
-         << ", dropout=" << options.dropout() << ")";
+         << ", dropout=" << options.dropout() << ", norm=" << std::boolalpha << options.norm() << ")";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -141,28 +147,48 @@ TransformerImpl::TransformerImpl(TransformerOptions options_) : options(std::mov
 void TransformerImpl::reset() {
   const auto& o = options;
   TORCH_CHECK(o.depth() >= 0, "[vit_pytorch::Transformer] depth must be non-negative, got ", o.depth());
+  TORCH_CHECK(o.layout() == "0.35" || o.layout() == "1.0" || o.layout() == "current",
+              "[vit_pytorch::Transformer] layout must be '0.35', '1.0' or 'current', got '", o.layout(), "'");
+  const bool current = o.layout() == "current";
+  norm = current ? register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()}))) : nullptr;
   layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.depth(); ++i) {
-    PreNorm attn(o.dim(), torch::nn::AnyModule(Attention(
-                              AttentionOptions(o.dim()).heads(o.heads()).dim_head(o.dim_head()).dropout(o.dropout()))));
-    PreNorm ff(o.dim(), torch::nn::AnyModule(FeedForward(FeedForwardOptions(o.dim(), o.mlp_dim()).dropout(o.dropout()))));
-    layers->push_back(torch::nn::ModuleList(attn, ff));
+    Attention attn(AttentionOptions(o.dim())
+                       .heads(o.heads())
+                       .dim_head(o.dim_head())
+                       .dropout(o.dropout())
+                       .norm(current)
+                       .attn_dropout(o.layout() != "0.35"));
+    FeedForward ff(FeedForwardOptions(o.dim(), o.mlp_dim()).dropout(o.dropout()).norm(current));
+    if (current) {
+      layers->push_back(torch::nn::ModuleList(attn, ff));
+    } else {
+      layers->push_back(torch::nn::ModuleList(PreNorm(o.dim(), torch::nn::AnyModule(attn)),
+                                              PreNorm(o.dim(), torch::nn::AnyModule(ff))));
+    }
   }
 }
 
 torch::Tensor TransformerImpl::forward(torch::Tensor x) {
+  const bool current = options.layout() == "current";
   for (const auto& layer : *layers) {
     const auto& pair = *layer->as<torch::nn::ModuleList>();
-    x = pair[0]->as<PreNormImpl>()->forward(x) + x;  // attention
-    x = pair[1]->as<PreNormImpl>()->forward(x) + x;  // feed-forward
+    if (current) {
+      x = pair[0]->as<AttentionImpl>()->forward(x) + x;
+      x = pair[1]->as<FeedForwardImpl>()->forward(x) + x;
+    } else {
+      x = pair[0]->as<PreNormImpl>()->forward(x) + x;  // attention
+      x = pair[1]->as<PreNormImpl>()->forward(x) + x;  // feed-forward
+    }
   }
-  return x;
+  return norm ? norm(x) : x;
 }
 
 void TransformerImpl::pretty_print(std::ostream& stream) const {
   const auto& o = options;
   stream << "vit::vit_pytorch::Transformer(dim=" << o.dim() << ", depth=" << o.depth() << ", heads=" << o.heads()
-         << ", dim_head=" << o.dim_head() << ", mlp_dim=" << o.mlp_dim() << ", dropout=" << o.dropout() << ")";
+         << ", dim_head=" << o.dim_head() << ", mlp_dim=" << o.mlp_dim() << ", dropout=" << o.dropout()
+         << ", layout='" << o.layout() << "')";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,19 +229,39 @@ void ViTImpl::reset() {
               " and mlp_dim ", o.mlp_dim(), " must be positive");
   check_probability("ViT", "emb_dropout", o.emb_dropout());
 
+  TORCH_CHECK(o.layout() == "0.35" || o.layout() == "1.0" || o.layout() == "current",
+              "[vit_pytorch::ViT] layout must be '0.35', '1.0' or 'current', got '", o.layout(), "'");
+
   // Construction order follows Python's __init__, so that a seeded build draws the same numbers.
-  to_patch_embedding = register_module(
-      "to_patch_embedding", torch::nn::Sequential(PatchRearrange(o.patch_size()->at(0), o.patch_size()->at(1)),
-                                                  torch::nn::Linear(patch_dim(), o.dim())));
-  pos_embedding = register_parameter("pos_embedding", torch::randn({1, num_patches() + 1, o.dim()}));
-  cls_token = register_parameter("cls_token", torch::randn({1, 1, o.dim()}));
+  to_patch_embedding = register_module("to_patch_embedding", torch::nn::Sequential(PatchRearrange(o.patch_size()->at(0), o.patch_size()->at(1))));
+  if (o.layout() == "0.35") {
+    to_patch_embedding->push_back(torch::nn::Linear(patch_dim(), o.dim()));
+  } else {  // dual patch norm
+    to_patch_embedding->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({patch_dim()})));
+    to_patch_embedding->push_back(torch::nn::Linear(patch_dim(), o.dim()));
+    to_patch_embedding->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()})));
+  }
+  if (o.layout() == "current") {  // cls_token first, 2-D, none with mean pooling
+    cls_token = register_parameter("cls_token", torch::randn({num_cls_tokens(), o.dim()}));
+    pos_embedding = register_parameter("pos_embedding", torch::randn({num_patches() + num_cls_tokens(), o.dim()}));
+  } else {
+    pos_embedding = register_parameter("pos_embedding", torch::randn({1, num_patches() + 1, o.dim()}));
+    cls_token = register_parameter("cls_token", torch::randn({1, 1, o.dim()}));
+  }
   dropout = register_module("dropout", torch::nn::Dropout(o.emb_dropout()));
-  transformer = register_module(
-      "transformer",
-      Transformer(TransformerOptions(o.dim(), o.depth(), o.heads(), o.dim_head(), o.mlp_dim()).dropout(o.dropout())));
+  transformer = register_module("transformer", Transformer(TransformerOptions(o.dim(), o.depth(), o.heads(), o.dim_head(),
+                                                                              o.mlp_dim())
+                                                               .dropout(o.dropout())
+                                                               .layout(o.layout())));
   to_latent = register_module("to_latent", torch::nn::Identity());
-  mlp_head = register_module("mlp_head", torch::nn::Sequential(torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()})),
-                                                               torch::nn::Linear(o.dim(), o.num_classes())));
+  mlp_head = nullptr;
+  head = nullptr;
+  if (o.layout() == "current") {
+    head = register_module("mlp_head", torch::nn::Linear(o.dim(), o.num_classes()));
+  } else {
+    mlp_head = register_module("mlp_head", torch::nn::Sequential(torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()})),
+                                                                 torch::nn::Linear(o.dim(), o.num_classes())));
+  }
 }
 
 torch::Tensor ViTImpl::forward(const torch::Tensor& img) {
@@ -226,10 +272,14 @@ torch::Tensor ViTImpl::forward(const torch::Tensor& img) {
   TORCH_CHECK(n <= num_patches(), "[vit_pytorch::ViT] input image size (", img.size(2), "*", img.size(3), ") gives ",
               n, " patches, more than the model's ", num_patches(), " (image_size ", options.image_size(), ")");
   // ref: x = cat((cls_tokens, x), dim=1); x += pos_embedding[:, :(n + 1)]
-  x = torch::cat({cls_token.expand({b, -1, -1}), x}, 1) + pos_embedding.narrow(1, 0, n + 1);
+  const int64_t n_cls = cls_token.size(-2);
+  const auto cls = cls_token.dim() == 2 ? cls_token.unsqueeze(0) : cls_token;
+  const auto pos = pos_embedding.dim() == 2 ? pos_embedding.unsqueeze(0) : pos_embedding;
+  x = torch::cat({cls.expand({b, -1, -1}), x}, 1) + pos.narrow(1, 0, n + n_cls);
   x = transformer(dropout(x));
   x = options.pool() == "mean" ? x.mean(1) : x.select(1, 0);
-  return mlp_head->forward(to_latent(x));
+  x = to_latent(x);
+  return head ? head(x) : mlp_head->forward(x);
 }
 
 void ViTImpl::pretty_print(std::ostream& stream) const {
@@ -238,7 +288,7 @@ void ViTImpl::pretty_print(std::ostream& stream) const {
          << ", num_classes=" << o.num_classes() << ", dim=" << o.dim() << ", depth=" << o.depth()
          << ", heads=" << o.heads() << ", mlp_dim=" << o.mlp_dim() << ", pool='" << o.pool()
          << "', channels=" << o.channels() << ", dim_head=" << o.dim_head() << ", dropout=" << o.dropout()
-         << ", emb_dropout=" << o.emb_dropout() << ")";
+         << ", emb_dropout=" << o.emb_dropout() << ", layout='" << o.layout() << "')";
 }
 
 }  // namespace vit_pytorch

@@ -187,6 +187,7 @@ ViTOptions vit_pytorch_options(const std::string& model_args, const std::string&
     else if (key == "dim_head") o.dim_head(read<int64_t>(value, key, what));
     else if (key == "dropout") o.dropout(read<double>(value, key, what));
     else if (key == "emb_dropout") o.emb_dropout(read<double>(value, key, what));
+    else if (key == "layout") o.layout(read<std::string>(value, key, what));
     else TORCH_CHECK(key == "image_size" || key == "patch_size" || key == "num_classes" || key == "dim" || key == "depth" ||
                          key == "heads" || key == "mlp_dim",
                      what, " unsupported vit_pytorch argument '", key, "' = ", value.dump());
@@ -200,7 +201,8 @@ std::string vit_pytorch_args(const ViTOptions& o) {
               {"depth", o.depth()},                      {"heads", o.heads()},
               {"mlp_dim", o.mlp_dim()},                  {"pool", o.pool()},
               {"channels", o.channels()},                {"dim_head", o.dim_head()},
-              {"dropout", o.dropout()},                  {"emb_dropout", o.emb_dropout()}}
+              {"dropout", o.dropout()},                  {"emb_dropout", o.emb_dropout()},
+              {"layout", o.layout()}}
       .dump();
 }
 

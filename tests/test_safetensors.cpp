@@ -90,6 +90,8 @@ TEST(SafeTensors, CorruptFilesGiveOneClearError) {
   const std::string ok = R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
   const std::string data(8, '\0');
   EXPECT_EQ(error_of_bytes(bytes_of(ok, data)), "<no error>");
+  const std::string with_empty = R"({"e":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  EXPECT_EQ(error_of_bytes(bytes_of(with_empty, data)), "<no error>");
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "too short", error_of_bytes("abc"));
   std::string lying = bytes_of(ok, data);
   lying[0] = '\xff';

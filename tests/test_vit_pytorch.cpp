@@ -49,7 +49,8 @@ Built build(const Golden& g) {
   } else if (g.module == "Transformer") {
     built = single(Transformer(TransformerOptions(a.need<int64_t>("dim"), a.need<int64_t>("depth"), a.need<int64_t>("heads"),
                                                   a.need<int64_t>("dim_head"), a.need<int64_t>("mlp_dim"))
-                                   .dropout(a.get<double>("dropout", 0.))));
+                                   .dropout(a.get<double>("dropout", 0.))
+                                   .layout(a.get<std::string>("layout", "0.35"))));
   } else if (g.module == "ViT") {
     built = single(ViT(ViTOptions(a.pair("image_size", 0), a.pair("patch_size", 0), a.need<int64_t>("num_classes"),
                                   a.need<int64_t>("dim"), a.need<int64_t>("depth"), a.need<int64_t>("heads"),
@@ -58,7 +59,8 @@ Built build(const Golden& g) {
                            .channels(a.get<int64_t>("channels", 3))
                            .dim_head(a.get<int64_t>("dim_head", 64))
                            .dropout(a.get<double>("dropout", 0.))
-                           .emb_dropout(a.get<double>("emb_dropout", 0.))));
+                           .emb_dropout(a.get<double>("emb_dropout", 0.))
+                           .layout(a.get<std::string>("layout", "0.35"))));
   } else {
     ADD_FAILURE() << "unknown vit_pytorch module " << g.module;
   }
@@ -203,12 +205,12 @@ TEST(ViT, PrintsItsOptions) {
   const auto s = c10::str(*ViT(ViTOptions(256, 32, 1000, 1024, 1, 16, 2048).dropout(0.1).emb_dropout(0.1)));
   EXPECT_EQ(s.substr(0, s.find('\n')),
             "vit::ViT(image_size=[256, 256], patch_size=[32, 32], num_classes=1000, dim=1024, depth=1, heads=16, "
-            "mlp_dim=2048, pool='cls', channels=3, dim_head=64, dropout=0.1, emb_dropout=0.1)(");
+            "mlp_dim=2048, pool='cls', channels=3, dim_head=64, dropout=0.1, emb_dropout=0.1, layout='0.35')(");
   for (const char* part : {"(0): vit::vit_pytorch::PatchRearrange('b c (h p1) (w p2) -> b (h w) (p1 p2 c)', p1=32, p2=32)",
                            "(0): vit::vit_pytorch::PreNorm(dim=1024)",
-                           "(fn): vit::vit_pytorch::Attention(dim=1024, heads=16, dim_head=64, dropout=0.1)",
-                           "(fn): vit::vit_pytorch::FeedForward(dim=1024, hidden_dim=2048, dropout=0.1)",
-                           "(transformer): vit::vit_pytorch::Transformer(dim=1024, depth=1, heads=16, dim_head=64, mlp_dim=2048, dropout=0.1)"}) {
+                           "(fn): vit::vit_pytorch::Attention(dim=1024, heads=16, dim_head=64, dropout=0.1, norm=false, attn_dropout=false)",
+                           "(fn): vit::vit_pytorch::FeedForward(dim=1024, hidden_dim=2048, dropout=0.1, norm=false)",
+                           "(transformer): vit::vit_pytorch::Transformer(dim=1024, depth=1, heads=16, dim_head=64, mlp_dim=2048, dropout=0.1, layout='0.35')"}) {
     EXPECT_NE(s.find(part), std::string::npos) << part << "\nnot in\n" << s;
   }
 }

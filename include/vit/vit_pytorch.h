@@ -60,8 +60,12 @@ struct AttentionOptions {
   TORCH_ARG(int64_t, heads) = 8;
   /// Width of each head, independent of dim (inner width = heads * dim_head). Default 64.
   TORCH_ARG(int64_t, dim_head) = 64;
-  /// Dropout after the output projection. Default 0.
+  /// Dropout after the output projection (and, with attn_dropout, on the attention weights). Default 0.
   TORCH_ARG(double, dropout) = 0.;
+  /// A LayerNorm(dim) `norm` inside, applied first (vit-pytorch >= 1.1, where PreNorm is gone). Default false.
+  TORCH_ARG(bool, norm) = false;
+  /// Dropout on the attention weights too (vit-pytorch >= 1.0). Default false (0.35.x).
+  TORCH_ARG(bool, attn_dropout) = false;
 };
 
 /// Multi-head attention, qkv without bias, scale dim_head^-0.5; the output projection `to_out`
@@ -78,6 +82,8 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   bool project_out() const { return !(options.heads() == 1 && options.dim_head() == options.dim()); }
 
   AttentionOptions options;
+  torch::nn::LayerNorm norm{nullptr};  ///< absent unless options.norm()
+  torch::nn::Dropout dropout{nullptr};
   torch::nn::Linear to_qkv{nullptr};
   torch::nn::Sequential to_out{nullptr};  ///< absent unless project_out()
 };
@@ -94,9 +100,11 @@ struct FeedForwardOptions {
   TORCH_ARG(int64_t, hidden_dim);
   /// Dropout after the GELU and after the second Linear. Default 0.
   TORCH_ARG(double, dropout) = 0.;
+  /// A LayerNorm(dim) first in `net` (vit-pytorch >= 1.1: net.0 LayerNorm, net.1 / net.4 Linear). Default false.
+  TORCH_ARG(bool, norm) = false;
 };
 
-/// net = Sequential(Linear, GELU, Dropout, Linear, Dropout).
+/// net = Sequential([LayerNorm,] Linear, GELU, Dropout, Linear, Dropout).
 class FeedForwardImpl : public torch::nn::Cloneable<FeedForwardImpl> {
  public:
   explicit FeedForwardImpl(FeedForwardOptions options_);
@@ -121,9 +129,14 @@ struct TransformerOptions {
   TORCH_ARG(int64_t, mlp_dim);
   /// Dropout in attention outputs and feed-forwards. Default 0.
   TORCH_ARG(double, dropout) = 0.;
+  /// vit-pytorch version whose layout to build: "0.35" (PreNorm wrappers), "1.0" (PreNorm, attention
+  /// dropout) or "current" (norms inside Attention / FeedForward and a final `norm`). Default "0.35".
+  TORCH_ARG(std::string, layout) = "0.35";
 };
 
-/// depth x [x = PreNorm(Attention)(x) + x; x = PreNorm(FeedForward)(x) + x].
+/// depth x [x = attn(x) + x; x = ff(x) + x], then (layout "current") norm(x). attn / ff are
+/// PreNorm(Attention) / PreNorm(FeedForward) in 0.35 and 1.0, Attention / FeedForward with their own
+/// norm in "current".
 class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
  public:
   explicit TransformerImpl(TransformerOptions options_);
@@ -132,7 +145,8 @@ class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
   torch::Tensor forward(torch::Tensor x);
 
   TransformerOptions options;
-  torch::nn::ModuleList layers{nullptr};  ///< layers.{i}.0 = PreNorm(Attention), layers.{i}.1 = PreNorm(FeedForward)
+  torch::nn::LayerNorm norm{nullptr};     ///< layout "current" only
+  torch::nn::ModuleList layers{nullptr};  ///< layers.{i}.0 = attention, layers.{i}.1 = feed-forward
 };
 TORCH_MODULE(Transformer);
 
@@ -167,10 +181,16 @@ struct ViTOptions {
   TORCH_ARG(double, dropout) = 0.;
   /// Dropout after adding the position embedding. Default 0.
   TORCH_ARG(double, emb_dropout) = 0.;
+  /// vit-pytorch version whose layout (state_dict keys) to build. Default "0.35" (the seed's):
+  ///   "0.35":    to_patch_embedding.1 Linear; PreNorm blocks; mlp_head = LayerNorm + Linear.
+  ///   "1.0":     dual patch norm: to_patch_embedding.1 LayerNorm(patch_dim), .2 Linear, .3 LayerNorm(dim).
+  ///   "current": dual patch norm, norms inside the blocks, transformer.norm, mlp_head = Linear,
+  ///              2-D cls_token (n_cls, dim) / pos_embedding (N + n_cls, dim), no cls token when pool = "mean".
+  TORCH_ARG(std::string, layout) = "0.35";
 };
 
-/// vit-pytorch's ViT: to_patch_embedding (PatchRearrange + Linear), cls token and position
-/// embedding (randn init), Transformer, cls/mean pooling, mlp_head (LayerNorm + Linear).
+/// vit-pytorch's ViT: to_patch_embedding (PatchRearrange + Linear [+ norms]), cls token and position
+/// embedding (randn init), Transformer, cls/mean pooling, mlp_head.
 class ViTImpl : public torch::nn::Cloneable<ViTImpl> {
  public:
   explicit ViTImpl(ViTOptions options_);
@@ -182,15 +202,18 @@ class ViTImpl : public torch::nn::Cloneable<ViTImpl> {
 
   int64_t num_patches() const;
   int64_t patch_dim() const;
+  /// Class tokens: 1, or 0 with pool "mean" in layout "current".
+  int64_t num_cls_tokens() const { return options.layout() == "current" && options.pool() == "mean" ? 0 : 1; }
 
   ViTOptions options;
-  torch::nn::Sequential to_patch_embedding{nullptr};  ///< .0 PatchRearrange, .1 Linear(patch_dim, dim)
-  torch::Tensor pos_embedding;                        ///< (1, num_patches + 1, dim)
-  torch::Tensor cls_token;                            ///< (1, 1, dim)
+  torch::nn::Sequential to_patch_embedding{nullptr};  ///< .0 PatchRearrange, then Linear or LayerNorm, Linear, LayerNorm
+  torch::Tensor pos_embedding;                        ///< (1, num_patches + 1, dim); "current": (num_patches + n_cls, dim)
+  torch::Tensor cls_token;                            ///< (1, 1, dim); "current": (n_cls, dim)
   torch::nn::Dropout dropout{nullptr};
   Transformer transformer{nullptr};
   torch::nn::Identity to_latent{nullptr};
-  torch::nn::Sequential mlp_head{nullptr};  ///< .0 LayerNorm(dim), .1 Linear(dim, num_classes)
+  torch::nn::Sequential mlp_head{nullptr};  ///< .0 LayerNorm(dim), .1 Linear(dim, num_classes); "current": .0 absent
+  torch::nn::Linear head{nullptr};          ///< "current": mlp_head is this Linear
 };
 TORCH_MODULE(ViT);
 

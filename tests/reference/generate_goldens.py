@@ -151,6 +151,12 @@ CASES = {
     "vit_pytorch_vit_mean_rect_gray": lambda: forward_case("vit_pytorch", "ViT", {"image_size": [32, 48], "patch_size": [8, 16], "num_classes": 6, "dim": 48, "depth": 2, "heads": 3, "mlp_dim": 96, "pool": "mean", "channels": 1, "dim_head": 16}, (3, 1, 32, 48), grads=True),
     "vit_pytorch_vit_dropout_train": lambda: forward_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16, dropout=0.1, emb_dropout=0.1), (4, 3, 32, 32), mode="train", grads=True),
     "vit_pytorch_vit_smaller_input": lambda: forward_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16, depth=1), (2, 3, 16, 24)),
+    "vit_pytorch_vit_layout_1_0": lambda: forward_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16, layout="1.0"), (2, 3, 32, 32), grads=True),
+    "vit_pytorch_vit_layout_current": lambda: forward_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16, layout="current"), (2, 3, 32, 32), grads=True),
+    "vit_pytorch_vit_layout_current_mean": lambda: forward_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16, layout="current", pool="mean", channels=2), (2, 2, 32, 32)),
+    "vit_pytorch_transformer_current_train": lambda: forward_case("vit_pytorch", "Transformer", {"dim": 32, "depth": 2, "heads": 2, "dim_head": 8, "mlp_dim": 64, "dropout": 0.2, "layout": "current"}, (2, 6, 32), mode="train"),
+    "vit_pytorch_init_vit_current": lambda: init_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16, layout="current")),
+    "vit_pytorch_init_vit_1_0": lambda: init_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16, layout="1.0")),
     "vit_pytorch_init_vit": lambda: init_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16)),
     "vit_pytorch_keys_seed_example": lambda: keys_case("vit_pytorch", "ViT", {"image_size": 256, "patch_size": 32, "num_classes": 1000, "dim": 1024, "depth": 6, "heads": 16, "mlp_dim": 2048, "dropout": 0.1, "emb_dropout": 0.1}),
 }
@@ -202,7 +208,8 @@ def checkpoint_case(out, name, architecture, model_args, weights, seed=11, dtype
     x = torch.randn((2, channels) + tuple(input_hw), generator=gen)
     with torch.no_grad():
         y = model(x)
-    config = {"architecture": architecture, "model_args": model_args}
+    config = {"architecture": architecture,
+              "model_args": {k: v for k, v in model_args.items() if k != "layout"}}
     if label_names:
         config["label_names"] = label_names
     with open(os.path.join(d, "config.json"), "w") as f:
@@ -235,6 +242,10 @@ def checkpoints(out):
                     ("safetensors", "model.safetensors"), dtype=torch.bfloat16)
     checkpoint_case(out, "timm_resampled_plain_dict", "vit_tiny_patch16_224", dict(SMALL_OVERRIDES, img_size=48), ("plain_dict", "pytorch_model.bin"),
                     input_hw=(48, 48), resample_from=32)
+    lucid = dict(image_size=32, patch_size=8, num_classes=5, dim=32, depth=2, heads=2, mlp_dim=64, dim_head=16)
+    checkpoint_case(out, "vit_pytorch_1_0_safetensors", "vit_pytorch", dict(lucid, layout="1.0"), ("safetensors", "model.safetensors"))
+    checkpoint_case(out, "vit_pytorch_current_bin", "vit_pytorch", dict(lucid, layout="current"), ("state_dict", "pytorch_model.bin"))
+    checkpoint_case(out, "vit_pytorch_current_mean_pth", "vit_pytorch", dict(lucid, layout="current", pool="mean"), ("plain_dict", "model.pth"))
     checkpoint_case(out, "vit_pytorch_pth", "vit_pytorch", dict(image_size=32, patch_size=8, num_classes=5, dim=32, depth=2, heads=2, mlp_dim=64, dim_head=16, pool="mean"),
                     ("plain_dict", "model.pth"))
 
