@@ -35,9 +35,40 @@ std::string LoadReport::str() const {
   return out.str();
 }
 
-LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state, bool strict, const std::string& what) {
+torch::Tensor linear_to_conv_patch_weight(const torch::Tensor& weight, int64_t channels, int64_t p1, int64_t p2) {
+  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == channels * p1 * p2, "[linear_to_conv_patch_weight] weight ",
+              weight.sizes(), " is not (D, ", p1, "*", p2, "*", channels, ")");
+  return weight.reshape({weight.size(0), p1, p2, channels}).permute({0, 3, 1, 2}).contiguous();
+}
+
+torch::Tensor conv_to_linear_patch_weight(const torch::Tensor& weight) {
+  TORCH_CHECK(weight.dim() == 4, "[conv_to_linear_patch_weight] weight ", weight.sizes(), " is not (D, C, P1, P2)");
+  return weight.permute({0, 2, 3, 1}).reshape({weight.size(0), -1}).contiguous();
+}
+
+namespace {
+
+// A patch weight in the other family's form, converted to the model's (else undefined).
+torch::Tensor convert_patch_weight(const torch::Tensor& given, const torch::Tensor& target) {
+  if (given.dim() == 2 && target.dim() == 4 && given.numel() == target.numel() && given.size(0) == target.size(0))
+    return linear_to_conv_patch_weight(given, target.size(1), target.size(2), target.size(3));
+  if (given.dim() == 4 && target.dim() == 2 && given.numel() == target.numel() && given.size(0) == target.size(0))
+    return conv_to_linear_patch_weight(given);
+  return {};
+}
+
+}  // namespace
+
+LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state_, bool strict, const std::string& what) {
   auto targets = module.named_parameters();
   for (const auto& b : module.named_buffers()) targets.insert(b.key(), b.value());
+  StateDict state = state_;
+  for (auto& [name, tensor] : state) {
+    const bool patch = name == "patch_embed.proj.weight" || name.rfind("to_patch_embedding.", 0) == 0;
+    if (patch && targets.contains(name) && tensor.sizes() != targets[name].sizes()) {
+      if (auto converted = convert_patch_weight(tensor, targets[name]); converted.defined()) tensor = converted;
+    }
+  }
   std::map<std::string, const torch::Tensor*> given;
   LoadReport report;
   for (const auto& [name, tensor] : state) {

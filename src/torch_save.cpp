@@ -110,12 +110,6 @@ struct Value {
   torch::Tensor tensor;                        // Tensor, StorageRef (flat storage)
 };
 
-Ptr make(Value::Kind kind) {
-  auto v = std::make_shared<Value>();
-  v->kind = kind;
-  return v;
-}
-
 struct Unpickler {
   const uint8_t* p;
   const uint8_t* end;
@@ -126,6 +120,25 @@ struct Unpickler {
   std::vector<size_t> marks;
   std::unordered_map<uint64_t, Ptr> memo;
   std::map<std::string, torch::Tensor> storages;
+  std::vector<Ptr> created;  // every value, so that cycles built through the memo can be broken
+
+  Unpickler(const uint8_t* begin, const uint8_t* end_, const Zip& zip_, std::string prefix_, std::string what_)
+      : p(begin), end(end_), zip(zip_), prefix(std::move(prefix_)), what(std::move(what_)) {}
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
+  ~Unpickler() {
+    for (auto& v : created) {
+      v->items.clear();
+      v->dict.clear();
+    }
+  }
+
+  Ptr make(Value::Kind kind) {
+    auto v = std::make_shared<Value>();
+    v->kind = kind;
+    created.push_back(v);
+    return v;
+  }
 
   uint64_t take(int n) {
     TS_CHECK(end - p >= n, "data.pkl ends inside an opcode");
@@ -407,7 +420,7 @@ std::vector<std::pair<std::string, torch::Tensor>> parse_torch_save(const void* 
     TS_CHECK(byteorder == "little", "byteorder '", byteorder, "' is not supported");
   }
   const auto& pkl = *zip.find_suffix(prefix, "data.pkl");
-  Unpickler u{zip.data + pkl.first, zip.data + pkl.first + pkl.second, zip, prefix, what, {}, {}, {}, {}};
+  Unpickler u(zip.data + pkl.first, zip.data + pkl.first + pkl.second, zip, prefix, what);
   const Ptr root = u.run();
 
   const Value* state = nullptr;

@@ -201,8 +201,7 @@ std::string vit_pytorch_args(const ViTOptions& o) {
               {"depth", o.depth()},                      {"heads", o.heads()},
               {"mlp_dim", o.mlp_dim()},                  {"pool", o.pool()},
               {"channels", o.channels()},                {"dim_head", o.dim_head()},
-              {"dropout", o.dropout()},                  {"emb_dropout", o.emb_dropout()},
-              {"layout", o.layout()}}
+              {"dropout", o.dropout()},                  {"emb_dropout", o.emb_dropout()}}
       .dump();
 }
 

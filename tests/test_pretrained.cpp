@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -65,6 +66,15 @@ INSTANTIATE_TEST_SUITE_P(Golden, CheckpointReference,
                          ::testing::Combine(::testing::ValuesIn(checkpoint_cases()), ::testing::ValuesIn(testing::test_devices())),
                          testing::case_name);
 
+// Writes every checkpoint back out with save_pretrained into $VITCPP_SAVE_DIR, for the ctest
+// reference.load_saved, which loads them in the Python reference (tests/reference/check_saved.py).
+TEST(SavePretrained, WritesDirectoriesForThePythonReference) {
+  const char* out = std::getenv("VITCPP_SAVE_DIR");
+  if (!out) GTEST_SKIP() << "VITCPP_SAVE_DIR not set (ctest sets it for reference.load_saved)";
+  fs::remove_all(out);
+  for (const auto& name : checkpoint_cases()) save_pretrained(load_pretrained(checkpoint_dir(name)), std::string(out) + "/" + name);
+}
+
 TEST(LoadPretrained, ReportsFormatDtypeLabelsAndPreprocessing) {
   const auto safetensors = load_pretrained(checkpoint_dir("timm_safetensors"));
   EXPECT_EQ(safetensors.architecture, "vit_tiny_patch16_224");
@@ -114,6 +124,25 @@ TEST(TorchSave, EveryTruncationOrCorruptionThrowsCleanly) {
     }
   }
   EXPECT_ERROR(load_torch_save("/nonexistent.pth"), "[load_torch_save] '/nonexistent.pth': cannot open");
+}
+
+// ---- patch weights in the other family's form ------------------------------------------------------
+
+TEST(LoadPretrained, ConvertsALinearPatchWeightToTheConv) {
+  // The timm checkpoint with its Conv2d patch weight rewritten as vit-pytorch's Linear (p1 p2 c order,
+  // REFERENCE.md): loading converts it back, so the logits still equal Python's.
+  const auto dir = scratch("linear_patch");
+  fs::create_directories(dir);
+  fs::copy_file(checkpoint_dir("timm_safetensors") + "/config.json", dir + "/config.json");
+  auto state = load_safetensors(checkpoint_dir("timm_safetensors") + "/model.safetensors").tensors;
+  for (auto& [name, t] : state)
+    if (name == "patch_embed.proj.weight") t = t.permute({0, 2, 3, 1}).reshape({t.size(0), -1}).contiguous();
+  save_safetensors(dir + "/model.safetensors", state);
+  const auto expected = load_safetensors(checkpoint_dir("timm_safetensors") + ".expected.safetensors");
+  EXPECT_TRUE(testing::all_close(load_pretrained(dir).forward(expected.at("input")), expected.at("output"), 1e-5));
+  fs::remove_all(dir);
+  const auto w = torch::randn({4, 3, 2, 5});
+  EXPECT_TRUE(torch::equal(linear_to_conv_patch_weight(conv_to_linear_patch_weight(w), 3, 2, 5), w));
 }
 
 // ---- strict loading -----------------------------------------------------------------------------

@@ -27,8 +27,15 @@ struct LoadReport {
   std::string str() const;
 };
 
+/// vit-pytorch's patch Linear weight (D, P1*P2*C), inputs in (p1 p2 c) order, as timm's Conv2d
+/// weight (D, C, P1, P2): reshape (D, P1, P2, C), permute (0, 3, 1, 2).
+torch::Tensor linear_to_conv_patch_weight(const torch::Tensor& weight, int64_t channels, int64_t p1, int64_t p2);
+/// The inverse: a Conv2d patch weight (D, C, P1, P2) as a Linear weight (D, P1*P2*C).
+torch::Tensor conv_to_linear_patch_weight(const torch::Tensor& weight);
+
 /// Copies `state` into the module's parameters and buffers by name (values converted to each
-/// parameter's dtype and device). Strict (default): any missing, unexpected or mis-shaped tensor
+/// parameter's dtype and device). A patch-embedding weight stored in the other family's form (Linear
+/// (D, P1*P2*C) for a Conv2d (D, C, P1, P2), or the reverse) is converted. Strict (default): any missing, unexpected or mis-shaped tensor
 /// throws one c10::Error listing all of them, before anything is copied. Not strict: copies what
 /// matches and returns the report.
 LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state, bool strict = true,

@@ -34,7 +34,7 @@ std::string model_args_diff(const VisionTransformerOptions& options, const Visio
 /// vit-pytorch's ViT(**kwargs) from a JSON object (image_size, patch_size, num_classes, dim, depth,
 /// heads, mlp_dim required).
 ViTOptions vit_pytorch_options(const std::string& model_args, const std::string& what = "[model_args]");
-/// The inverse: ViT kwargs as a JSON object.
+/// The inverse: ViT kwargs as a JSON object (without layout, which a checkpoint's keys tell).
 std::string vit_pytorch_args(const ViTOptions& options);
 
 }  // namespace vit
