@@ -73,6 +73,7 @@ TEST(VitCli, ErrorsAreOneLineWithStatus1OrUsage2) {
       {"run --model " + dir + " --input " + input + " --output /tmp/x --bogus 1", 2, "unknown option --bogus"},
       {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype int8", 2, "--dtype must be float32, bfloat16 or float16"},
       {"run --model " + dir + " --input " + input + " --output /tmp/x --threads 0", 2, "--threads must be a positive integer"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype float16", 1, "--dtype float16 needs --device cuda"},
       {"run --model /nonexistent --input " + input + " --output /tmp/x", 1, "no such file or directory"},
       {"run --model " + dir + " --input " + dir + "/config.json --output /tmp/x", 1, "[load_safetensors]"},
       {"run --model " + dir + " --input " + testing::golden_dir() + "/timm_vit_rect_gray.safetensors --output /tmp/x", 1,

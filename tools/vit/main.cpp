@@ -110,6 +110,8 @@ int run(int argc, char** argv) {
   const auto model_dir = args.need("model"), input_path = args.need("input"), output_path = args.need("output");
   const auto device = parse_device(args.get("device", "cpu"));
   const auto dtype = parse_dtype(args.get("dtype", "float32"));
+  TORCH_CHECK(dtype != torch::kFloat16 || device.is_cuda(),
+              "--dtype float16 needs --device cuda (LibTorch's CPU kernels lack float16); use bfloat16 on the CPU");
   torch::set_num_threads(parse_threads(args.get("threads", "")));
 
   const auto inputs = vit::load_safetensors(input_path);
