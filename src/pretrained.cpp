@@ -222,6 +222,38 @@ std::function<torch::Tensor(const torch::Tensor&)> forward_of(const std::shared_
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+// model statistics
+
+int64_t count_parameters(const torch::nn::Module& model) {
+  int64_t n = 0;
+  for (const auto& p : model.parameters()) n += p.numel();
+  return n;
+}
+
+int64_t count_macs(const torch::nn::Module& model, int64_t height, int64_t width) {
+  if (const auto* timm = dynamic_cast<const VisionTransformerImpl*>(&model)) {
+    const auto& o = timm->options;
+    const int64_t P0 = o.patch_size()->at(0), P1 = o.patch_size()->at(1), D = o.embed_dim();
+    const int64_t N = (height / P0) * (width / P1), T = N + timm->num_prefix_tokens();
+    const auto H = static_cast<int64_t>(static_cast<double>(D) * o.mlp_ratio());
+    int64_t macs = N * D * o.in_chans() * P0 * P1;
+    macs += o.depth() * (T * D * 3 * D + 2 * T * T * D + T * D * D + 2 * T * D * H);
+    if (timm->has_pre_logits()) macs += D * timm->num_features();
+    macs += timm->num_features() * o.num_classes() * (o.distilled() ? 2 : 1);
+    return macs;
+  }
+  const auto* lucid = dynamic_cast<const vit_pytorch::ViTImpl*>(&model);
+  TORCH_CHECK(lucid, "[count_macs] not a vit::VisionTransformer or vit::ViT");
+  const auto& o = lucid->options;
+  const int64_t N = (height / o.patch_size()->at(0)) * (width / o.patch_size()->at(1)), T = N + lucid->num_cls_tokens();
+  const int64_t inner = o.heads() * o.dim_head(), D = o.dim();
+  const bool project_out = !(o.heads() == 1 && o.dim_head() == D);
+  int64_t macs = N * lucid->patch_dim() * D;
+  macs += o.depth() * (T * D * 3 * inner + 2 * T * T * inner + (project_out ? T * inner * D : 0) + 2 * T * D * o.mlp_dim());
+  return macs + D * o.num_classes();
+}
+
+// ---------------------------------------------------------------------------------------------
 // load_pretrained / save_pretrained
 
 Pretrained load_pretrained(const std::string& path_, const torch::Device& device, std::optional<torch::ScalarType> dtype) {

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <unordered_map>
@@ -459,6 +461,193 @@ std::vector<std::pair<std::string, torch::Tensor>> load_torch_save(const std::st
   TS_CHECK(map != MAP_FAILED, "cannot map the file (", std::strerror(errno), ")");
   std::unique_ptr<void, std::function<void(void*)>> guard(map, [size](void* m) { ::munmap(m, size); });
   return parse_torch_save(map, size, path);
+}
+
+// ---------------------------------------------------------------------------------------------
+// writer
+
+namespace {
+
+uint32_t crc32(const char* data, size_t size, uint32_t crc = 0) {
+  static const auto table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  crc = ~crc;
+  for (size_t i = 0; i < size; ++i) crc = table[(crc ^ static_cast<uint8_t>(data[i])) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+void put(std::string& out, uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+// Protocol-2 pickle of OrderedDict{name: _rebuild_tensor_v2(storage i, 0, size, stride, False, OrderedDict())}.
+std::string pickle_state(const std::vector<std::pair<std::string, torch::Tensor>>& state) {
+  std::string p = "\x80\x02";
+  auto unicode = [&](const std::string& s) {
+    p += 'X';
+    put(p, s.size(), 4);
+    p += s;
+  };
+  auto integer = [&](int64_t v) {
+    if (v >= 0 && v < (int64_t{1} << 31)) {
+      p += 'J';
+      put(p, static_cast<uint64_t>(v), 4);
+    } else {
+      p += '\x8a';
+      p += '\x08';
+      put(p, static_cast<uint64_t>(v), 8);
+    }
+  };
+  auto int_tuple = [&](c10::IntArrayRef values) {
+    p += '(';
+    for (const auto v : values) integer(v);
+    p += 't';
+  };
+  static const std::map<torch::ScalarType, const char*> storages = {
+      {torch::kFloat32, "FloatStorage"}, {torch::kFloat64, "DoubleStorage"}, {torch::kFloat16, "HalfStorage"},
+      {torch::kBFloat16, "BFloat16Storage"}, {torch::kInt64, "LongStorage"}, {torch::kInt32, "IntStorage"},
+      {torch::kInt16, "ShortStorage"}, {torch::kInt8, "CharStorage"}, {torch::kUInt8, "ByteStorage"},
+      {torch::kBool, "BoolStorage"}};
+  p += "ccollections\nOrderedDict\n)R(";
+  for (size_t i = 0; i < state.size(); ++i) {
+    const auto& t = state[i].second;
+    const auto it = storages.find(t.scalar_type());
+    TORCH_CHECK(it != storages.end(), "[save_torch_save] tensor '", state[i].first, "' has unsupported dtype ", t.scalar_type());
+    unicode(state[i].first);
+    p += "ctorch._utils\n_rebuild_tensor_v2\n(";
+    p += "(";  // persistent id tuple
+    unicode("storage");
+    p += std::string("ctorch\n") + it->second + "\n";
+    unicode(std::to_string(i));
+    unicode("cpu");
+    integer(t.numel());
+    p += "tQ";
+    integer(0);
+    int_tuple(t.sizes());
+    int_tuple(t.strides());
+    p += "\x89" "ccollections\nOrderedDict\n)Rt";  // requires_grad False, backward_hooks OrderedDict()
+    p += 'R';
+  }
+  p += "u.";
+  return p;
+}
+
+}  // namespace
+
+void save_torch_save(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& state_) {
+  std::vector<std::pair<std::string, torch::Tensor>> state;
+  for (const auto& [name, t] : state_) {
+    TORCH_CHECK(t.defined(), "[save_torch_save] tensor '", name, "' is undefined");
+    state.emplace_back(name, t.detach().to(torch::kCPU).contiguous());
+  }
+  std::vector<std::pair<std::string, std::string>> entries = {{"archive/data.pkl", pickle_state(state)}};
+  entries.emplace_back("archive/byteorder", "little");
+  for (size_t i = 0; i < state.size(); ++i) {
+    const auto& t = state[i].second;
+    entries.emplace_back("archive/data/" + std::to_string(i),
+                         std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size()));
+  }
+  entries.emplace_back("archive/version", "3\n");
+
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  TORCH_CHECK(out, "[save_torch_save] '", path, "': cannot open for writing");
+  std::string central;
+  uint64_t offset = 0;
+  bool zip64 = false;
+  for (const auto& [name, data] : entries) {
+    const uint32_t crc = crc32(data.data(), data.size());
+    const bool big = data.size() >= 0xffffffffull || offset >= 0xffffffffull;
+    zip64 = zip64 || big;
+    // local header (+ ZIP64 sizes when needed), padded so that data starts on 64 bytes as torch does
+    std::string local;
+    put(local, 0x04034b50, 4);
+    put(local, big ? 45 : 20, 2);
+    put(local, 0, 2);  // flags
+    put(local, 0, 2);  // stored
+    put(local, 0, 4);  // time, date
+    put(local, crc, 4);
+    put(local, big ? 0xffffffffu : data.size(), 4);
+    put(local, big ? 0xffffffffu : data.size(), 4);
+    put(local, name.size(), 2);
+    std::string extra;
+    if (big) {
+      put(extra, 0x0001, 2);
+      put(extra, 16, 2);
+      put(extra, data.size(), 8);
+      put(extra, data.size(), 8);
+    }
+    const uint64_t unpadded = offset + 30 + name.size() + extra.size() + 4;
+    const uint64_t pad = (64 - unpadded % 64) % 64;
+    put(extra, 0x4246, 2);  // 'FB' padding record, as PyTorch's writer uses
+    put(extra, pad, 2);
+    extra.append(pad, 'Z');
+    put(local, extra.size(), 2);
+    local += name + extra;
+    out.write(local.data(), static_cast<std::streamsize>(local.size()));
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+
+    std::string zextra;
+    if (big) {
+      put(zextra, 0x0001, 2);
+      put(zextra, 24, 2);
+      put(zextra, data.size(), 8);
+      put(zextra, data.size(), 8);
+      put(zextra, offset, 8);
+    }
+    put(central, 0x02014b50, 4);
+    put(central, big ? 45 : 20, 2);
+    put(central, big ? 45 : 20, 2);
+    put(central, 0, 2);
+    put(central, 0, 2);
+    put(central, 0, 4);
+    put(central, crc, 4);
+    put(central, big ? 0xffffffffu : data.size(), 4);
+    put(central, big ? 0xffffffffu : data.size(), 4);
+    put(central, name.size(), 2);
+    put(central, zextra.size(), 2);
+    put(central, 0, 2);  // comment
+    put(central, 0, 2);  // disk
+    put(central, 0, 2);  // internal attributes
+    put(central, 0, 4);  // external attributes
+    put(central, big ? 0xffffffffu : offset, 4);
+    central += name + zextra;
+    offset += local.size() + data.size();
+  }
+  const uint64_t cd_offset = offset;
+  out.write(central.data(), static_cast<std::streamsize>(central.size()));
+  std::string tail;
+  if (zip64 || cd_offset >= 0xffffffffull) {
+    put(tail, 0x06064b50, 4);
+    put(tail, 44, 8);
+    put(tail, 45, 2);
+    put(tail, 45, 2);
+    put(tail, 0, 4);
+    put(tail, 0, 4);
+    put(tail, entries.size(), 8);
+    put(tail, entries.size(), 8);
+    put(tail, central.size(), 8);
+    put(tail, cd_offset, 8);
+    put(tail, 0x07064b50, 4);
+    put(tail, 0, 4);
+    put(tail, cd_offset + central.size(), 8);
+    put(tail, 1, 4);
+  }
+  put(tail, 0x06054b50, 4);
+  put(tail, 0, 4);
+  put(tail, entries.size(), 2);
+  put(tail, entries.size(), 2);
+  put(tail, std::min<uint64_t>(central.size(), 0xffffffffu), 4);
+  put(tail, std::min<uint64_t>(cd_offset, 0xffffffffu), 4);
+  put(tail, 0, 2);
+  out.write(tail.data(), static_cast<std::streamsize>(tail.size()));
+  TORCH_CHECK(out.good(), "[save_torch_save] '", path, "': write failed");
 }
 
 }  // namespace vit

@@ -1,6 +1,7 @@
 // Tests of the `vit` command-line tool (tools/vit/main.cpp): `vit run` on checkpoint directories
 // written by Python reproduces the reference logits; errors are one line with exit status 1 or 2.
 #include <vit/safetensors.h>
+#include <vit/torch_save.h>
 
 #include "golden.h"
 
@@ -57,6 +58,56 @@ TEST_P(VitRun, WritesTheReferenceLogits) {
 INSTANTIATE_TEST_SUITE_P(Golden, VitRun,
                          ::testing::Values("timm_safetensors", "deit_distilled_nested_pth", "timm_ordereddict_bin",
                                            "vit_pytorch_pth"));
+
+// Runs `vit ARGS` and returns its stdout.
+std::string vit_stdout(const std::string& args) {
+  std::string out;
+  FILE* pipe = ::popen((std::string(VITCPP_VIT_BINARY) + " " + args + " 2>/dev/null").c_str(), "r");
+  if (!pipe) return out;
+  std::array<char, 4096> buffer{};
+  while (size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
+  ::pclose(pipe);
+  return out;
+}
+
+TEST(VitCli, InfoDescribesZooModelsAndCheckpoints) {
+  const auto zoo = vit_stdout("info --model vit_base_patch16_224");
+  EXPECT_NE(zoo.find("86.57 M"), std::string::npos) << zoo;  // timm: 86.57 M parameters
+  EXPECT_NE(zoo.find("17.56 GMACs per image at 3x224x224"), std::string::npos) << zoo;
+  const auto ckpt_info = vit_stdout("info --model " + ckpt("deit_distilled_nested_pth"));
+  EXPECT_NE(ckpt_info.find("deit_small_distilled_patch16_224"), std::string::npos) << ckpt_info;
+  EXPECT_NE(ckpt_info.find("torch.save, Float"), std::string::npos) << ckpt_info;
+}
+
+TEST(VitCli, BenchPrintsOneJsonObject) {
+  const auto out = vit_stdout("bench --model " + ckpt("timm_safetensors") + " --batch 2 --iters 2 --threads 1 --json");
+  const auto j = testing::json::parse(out);
+  for (const char* key : {"median_ms", "images_per_s", "batch", "dtype", "threads", "device", "gflops", "peak_rss_mb"})
+    EXPECT_TRUE(j.contains(key)) << key << " missing from " << out;
+  EXPECT_EQ(j["batch"], 2);
+  EXPECT_EQ(j["threads"], 1);
+  EXPECT_GT(j["images_per_s"].get<double>(), 0.);
+}
+
+TEST(VitCli, ConvertBetweenFormatsAndToTheHubLayout) {
+  const auto tmp = std::filesystem::temp_directory_path() / ("vitcpp_convert_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(tmp);
+  const auto src = ckpt("deit_distilled_nested_pth");
+  // nested .pth -> safetensors -> .pt: the tensors survive both ways
+  ASSERT_EQ(vit_cli("convert " + src + "/checkpoint.pth " + (tmp / "w.safetensors").string()).status, 0);
+  ASSERT_EQ(vit_cli("convert " + (tmp / "w.safetensors").string() + " " + (tmp / "w.pt").string()).status, 0);
+  const auto a = load_safetensors((tmp / "w.safetensors").string());
+  const auto b = load_torch_save((tmp / "w.pt").string());
+  ASSERT_EQ(a.tensors.size(), b.size());
+  for (size_t i = 0; i < b.size(); ++i) EXPECT_TRUE(torch::equal(a.tensors[i].second, b[i].second)) << b[i].first;
+  // checkpoint directory -> hub layout: still the Python logits
+  ASSERT_EQ(vit_cli("convert " + src + " " + (tmp / "hub").string()).status, 0);
+  const auto out = (tmp / "logits.safetensors").string();
+  ASSERT_EQ(vit_cli("run --model " + (tmp / "hub").string() + " --input " + src + ".expected.safetensors --output " + out).status, 0);
+  EXPECT_TRUE(testing::all_close(load_safetensors(out).at("logits"), load_safetensors(src + ".expected.safetensors").at("output"), 1e-5));
+  EXPECT_EQ(vit_cli("convert " + src + "/checkpoint.pth " + (tmp / "w.txt").string()).status, 2);
+  std::filesystem::remove_all(tmp);
+}
 
 TEST(VitCli, ErrorsAreOneLineWithStatus1OrUsage2) {
   const auto dir = ckpt("timm_safetensors");

@@ -72,7 +72,14 @@ TEST(SavePretrained, WritesDirectoriesForThePythonReference) {
   const char* out = std::getenv("VITCPP_SAVE_DIR");
   if (!out) GTEST_SKIP() << "VITCPP_SAVE_DIR not set (ctest sets it for reference.load_saved)";
   fs::remove_all(out);
-  for (const auto& name : checkpoint_cases()) save_pretrained(load_pretrained(checkpoint_dir(name)), std::string(out) + "/" + name);
+  for (const auto& name : checkpoint_cases()) {
+    const auto dir = std::string(out) + "/" + name;
+    const auto model = load_pretrained(checkpoint_dir(name));
+    save_pretrained(model, dir);
+    StateDict state;  // and the same weights as torch.save writes them, for Python's torch.load
+    for (const auto& p : model.module->named_parameters()) state.emplace_back(p.key(), p.value());
+    save_torch_save(dir + "/weights.pt", state);
+  }
 }
 
 TEST(LoadPretrained, ReportsFormatDtypeLabelsAndPreprocessing) {
@@ -185,10 +192,16 @@ TEST(LoadPretrained, BadDirectoriesGiveOneLineErrors) {
 
 // ---- the zoo ----------------------------------------------------------------------------------------
 
-int64_t count_parameters(torch::nn::Module& m) {
-  int64_t n = 0;
-  for (const auto& p : m.parameters()) n += p.numel();
-  return n;
+TEST(Zoo, MacsMatchTimm) {
+  // GMACs at 224 from timm (shared/design/REFERENCE.md); norms, softmax and GELU are not counted here
+  for (const auto& [name, gmacs] : std::vector<std::pair<std::string, double>>{
+           {"vit_tiny_patch16_224", 1.26}, {"vit_small_patch16_224", 4.61}, {"vit_base_patch16_224", 17.58}}) {
+    const auto options = model_options(name);
+    VisionTransformer m(VisionTransformerOptions(options).depth(1));  // MACs are linear in depth; keep it light
+    const double per_block = (count_macs(*m, 224, 224) - count_macs(*VisionTransformer(VisionTransformerOptions(options).depth(0)), 224, 224));
+    const double total = count_macs(*VisionTransformer(VisionTransformerOptions(options).depth(0)), 224, 224) + per_block * options.depth();
+    EXPECT_NEAR(total / 1e9, gmacs, gmacs * 0.01) << name;
+  }
 }
 
 TEST(Zoo, ParameterCountsMatchTimm) {

@@ -84,6 +84,12 @@ void save_pretrained(const Pretrained& model, const std::string& dir);
 Pretrained make_pretrained(const std::shared_ptr<torch::nn::Module>& module, std::string architecture = "",
                            std::vector<std::string> label_names = {}, std::optional<PretrainedCfg> cfg = std::nullopt);
 
+/// Multiply-accumulates of one forward for one image of height x width (Linear and conv layers and
+/// the two attention matmuls; norms and softmax are not counted), for either family.
+int64_t count_macs(const torch::nn::Module& model, int64_t height, int64_t width);
+/// Number of parameters.
+int64_t count_parameters(const torch::nn::Module& model);
+
 /// Reads the tensors of a weights file: safetensors, or a torch.save zip (plain dict, OrderedDict,
 /// or nested under 'model' / 'state_dict'). Sets `format` when given.
 StateDict read_weights(const std::string& path, std::string* format = nullptr);

@@ -19,6 +19,10 @@ namespace vit {
 /// keep file order. Every problem throws c10::Error starting "[load_torch_save] 'path': ".
 std::vector<std::pair<std::string, torch::Tensor>> load_torch_save(const std::string& path);
 
+/// Writes `state` as torch.save(OrderedDict) does (zip of data.pkl, data/<i>, version, byteorder),
+/// readable by Python's torch.load and by load_torch_save. Tensors are written contiguous, on the CPU.
+void save_torch_save(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& state);
+
 /// The same for bytes in memory; `what` names them in errors.
 std::vector<std::pair<std::string, torch::Tensor>> parse_torch_save(const void* data, size_t size,
                                                                     const std::string& what = "<memory>");

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks directories written by vitcpp's save_pretrained from the Python side: builds the reference
 model that config.json describes (architecture + model_args), loads model.safetensors with strict
-load_state_dict, and compares its logits on the checkpoint's expected input at 1e-5.
+load_state_dict, and compares its logits on the checkpoint's expected input at 1e-5; and loads the
+weights.pt that vitcpp's save_torch_save wrote beside it with torch.load.
 usage: /usr/bin/python3 check_saved.py SAVED_DIR GOLDEN_CHECKPOINTS_DIR"""
 import json
 import os
@@ -38,6 +39,10 @@ def main():
         state, _ = load_file(os.path.join(d, "model.safetensors"))
         model = build(config, state).eval()
         model.load_state_dict(state, strict=True)
+        # the torch.save copy written by vitcpp's save_torch_save: an OrderedDict of the same tensors
+        pt = torch.load(os.path.join(d, "weights.pt"))
+        assert type(pt).__name__ == "OrderedDict" and list(pt) == list(state), f"{name}: weights.pt keys differ"
+        assert all(torch.equal(pt[k], state[k]) for k in state), f"{name}: weights.pt values differ"
         expected, _ = load_file(os.path.join(golden, name + ".expected.safetensors"))
         with torch.no_grad():
             y = model(expected["input"])
@@ -45,7 +50,8 @@ def main():
             print(f"FAIL {name}: max diff {(y - expected['output']).abs().max().item()}")
             sys.exit(1)
         print(f"ok {name}: {config['architecture']} {json.dumps(config.get('model_args'))}")
-    print(f"{len(names)} saved directories load in the Python reference and give the same logits")
+    print(f"{len(names)} saved directories load in the Python reference and give the same logits; "
+          f"their weights.pt load with torch.load")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,15 @@
-// The `vit` command-line tool. Subcommands: run (more to come: classify, info, bench, convert).
+// The `vit` command-line tool. Subcommands: run, info, bench, convert (classify to come).
 // Exit status: 0 success, 1 error (one line on stderr), 2 usage error.
 #include <vit/vit.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iomanip>
+#include <sstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -22,13 +28,17 @@ struct Args {
   std::vector<std::string> positional;
   bool help = false;
 
-  Args(int argc, char** argv, int first, const std::vector<std::string>& known) {
+  Args(int argc, char** argv, int first, const std::vector<std::string>& known, const std::vector<std::string>& flags = {}) {
     for (int i = first; i < argc; ++i) {
       std::string a = argv[i];
       if (a == "-h" || a == "--help") {
         help = true;
       } else if (a.rfind("--", 0) == 0) {
         std::string name = a.substr(2), value;
+        if (std::find(flags.begin(), flags.end(), name) != flags.end()) {
+          options[name] = "1";
+          continue;
+        }
         if (const auto eq = name.find('='); eq != std::string::npos) {
           value = name.substr(eq + 1);
           name = name.substr(0, eq);
@@ -127,10 +137,186 @@ int run(int argc, char** argv) {
   return 0;
 }
 
+// A checkpoint directory, or a zoo name (random weights) for info and bench.
+vit::Pretrained load_model(const std::string& model, const torch::Device& device, torch::ScalarType dtype) {
+  if (std::filesystem::exists(model)) return vit::load_pretrained(model, device, dtype);
+  auto m = vit::create_model(model);  // throws "[create_model] unknown architecture ..." for other names
+  m->eval();
+  m->to(device, dtype);
+  auto p = vit::make_pretrained(m.ptr(), model);
+  p.weights_format = "none (random weights from the zoo config)";
+  return p;
+}
+
+std::string fmt(double v, int precision) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(precision) << v;
+  return s.str();
+}
+
+constexpr const char* kInfoHelp = R"(usage: vit info --model DIR|NAME
+
+Describes a checkpoint directory or a zoo model (vit_base_patch16_224, ...): architecture, options,
+parameters, GMACs at its input size, expected input and preprocessing, labels, weights format and dtype.
+)";
+
+int info(int argc, char** argv) {
+  const Args args(argc, argv, 2, {"model"});
+  if (args.help) {
+    std::cout << kInfoHelp;
+    return 0;
+  }
+  if (!args.positional.empty()) throw UsageError("unexpected argument '" + args.positional.front() + "'");
+  const auto p = load_model(args.need("model"), torch::kCPU, torch::kFloat32);
+  const auto& cfg = p.pretrained_cfg;
+  std::string options = c10::str(*p.module);
+  options = options.substr(0, options.find('\n'));
+  if (!options.empty() && options.back() == '(') options.pop_back();
+  std::cout << p.architecture << "\n";
+  std::cout << "  model        " << options << "\n";
+  std::cout << "  parameters   " << fmt(vit::count_parameters(*p.module) / 1e6, 2) << " M\n";
+  std::cout << "  compute      " << fmt(vit::count_macs(*p.module, cfg.input_size[1], cfg.input_size[2]) / 1e9, 2)
+            << " GMACs per image at " << cfg.input_size[0] << "x" << cfg.input_size[1] << "x" << cfg.input_size[2] << "\n";
+  std::cout << "  input        " << cfg.input_size[0] << "x" << cfg.input_size[1] << "x" << cfg.input_size[2] << ", resize "
+            << cfg.interpolation << " to " << static_cast<int64_t>(cfg.input_size[1] / cfg.crop_pct) << " (crop_pct "
+            << cfg.crop_pct << "), " << cfg.crop_mode << " crop, mean [" << cfg.mean[0] << ", " << cfg.mean[1] << ", "
+            << cfg.mean[2] << "], std [" << cfg.std[0] << ", " << cfg.std[1] << ", " << cfg.std[2] << "]\n";
+  std::cout << "  classes      " << p.num_classes;
+  if (!p.label_names.empty()) {
+    std::cout << " (";
+    for (size_t i = 0; i < std::min<size_t>(3, p.label_names.size()); ++i) std::cout << (i ? ", " : "") << p.label_names[i];
+    std::cout << (p.label_names.size() > 3 ? ", ...)" : ")");
+  } else {
+    std::cout << " (no label names)";
+  }
+  std::cout << "\n";
+  std::cout << "  weights      " << (p.weights_file.empty() ? "" : p.weights_file + " ") << "(" << p.weights_format
+            << (p.weights_dtype.empty() ? "" : ", " + p.weights_dtype) << ")\n";
+  return 0;
+}
+
+constexpr const char* kBenchHelp = R"(usage: vit bench --model DIR|NAME [--batch B] [--dtype float32|bfloat16|float16]
+                 [--device cpu|cuda[:N]] [--threads T] [--iters N] [--warmup W] [--json]
+
+Times the steady-state forward of a checkpoint or zoo model on random input of its input size:
+W warm-up runs, then N timed runs; prints the median and spread, images/s, achieved GFLOP/s
+(2 x MACs / time) and the process's peak resident memory. --json prints one JSON object.
+)";
+
+int64_t peak_rss_kb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6);
+  return -1;
+}
+
+int bench(int argc, char** argv) {
+  const Args args(argc, argv, 2, {"model", "batch", "dtype", "device", "threads", "iters", "warmup"}, {"json"});
+  if (args.help) {
+    std::cout << kBenchHelp;
+    return 0;
+  }
+  if (!args.positional.empty()) throw UsageError("unexpected argument '" + args.positional.front() + "'");
+  const bool json = args.options.count("json") > 0;
+  auto positive = [](const std::string& name, const std::string& text) {
+    char* end = nullptr;
+    const long v = std::strtol(text.c_str(), &end, 10);
+    if (*end != '\0' || v < 1 || v > 1000000) throw UsageError("--" + name + " must be a positive integer, got '" + text + "'");
+    return static_cast<int64_t>(v);
+  };
+  const auto device = parse_device(args.get("device", "cpu"));
+  const auto dtype_name = args.get("dtype", "float32");
+  const auto dtype = parse_dtype(dtype_name);
+  TORCH_CHECK(dtype != torch::kFloat16 || device.is_cuda(), "--dtype float16 needs --device cuda; use bfloat16 on the CPU");
+  const int threads = parse_threads(args.get("threads", ""));
+  torch::set_num_threads(threads);
+  const int64_t batch = positive("batch", args.get("batch", "1")), iters = positive("iters", args.get("iters", "10"));
+  const int64_t warmup = positive("warmup", args.get("warmup", "2"));
+
+  auto p = load_model(args.need("model"), device, dtype);
+  const auto& in = p.pretrained_cfg.input_size;
+  torch::InferenceMode inference;
+  const auto x = torch::randn({batch, in[0], in[1], in[2]}, torch::TensorOptions().device(device).dtype(dtype));
+  auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
+  for (int64_t i = 0; i < warmup; ++i) p.forward(x);
+  sync();
+  std::vector<double> ms;
+  for (int64_t i = 0; i < iters; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    p.forward(x);
+    sync();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2];
+  const double images_per_s = batch * 1000. / median;
+  const double gmacs = vit::count_macs(*p.module, in[1], in[2]) / 1e9;
+  const double gflops = 2. * gmacs * batch / (median / 1000.);
+  const double rss_mb = peak_rss_kb() / 1024.;
+  const std::string device_name = device.str();
+  if (json) {
+    std::cout << "{\"model\": \"" << p.architecture << "\", \"batch\": " << batch << ", \"dtype\": \"" << dtype_name
+              << "\", \"threads\": " << threads << ", \"device\": \"" << device_name << "\", \"iters\": " << iters
+              << ", \"median_ms\": " << fmt(median, 3) << ", \"min_ms\": " << fmt(ms.front(), 3) << ", \"max_ms\": "
+              << fmt(ms.back(), 3) << ", \"images_per_s\": " << fmt(images_per_s, 3) << ", \"gmacs_per_image\": "
+              << fmt(gmacs, 3) << ", \"gflops\": " << fmt(gflops, 2) << ", \"peak_rss_mb\": " << fmt(rss_mb, 1) << "}\n";
+  } else {
+    std::cout << p.architecture << "  batch " << batch << "  " << dtype_name << "  " << device_name << "  " << threads
+              << " threads\n";
+    std::cout << "  median " << fmt(median, 2) << " ms  (min " << fmt(ms.front(), 2) << ", max " << fmt(ms.back(), 2)
+              << ", " << iters << " runs)\n";
+    std::cout << "  " << fmt(images_per_s, 2) << " images/s   " << fmt(gflops, 1) << " GFLOP/s ("
+              << fmt(gmacs, 2) << " GMACs/image)   peak RSS " << fmt(rss_mb, 0) << " MB\n";
+  }
+  return 0;
+}
+
+constexpr const char* kConvertHelp = R"(usage: vit convert IN OUT
+
+  IN a checkpoint directory, OUT a directory: the hub layout (config.json + model.safetensors) of
+     any supported checkpoint (pytorch_model.bin, DeiT-style *.pth, DDP prefixes, vit-pytorch layouts).
+  IN a weights file, OUT a file: between torch.save (.pth, .pt, .bin) and safetensors (.safetensors),
+     by OUT's extension; a nested checkpoint ({'model': ...}) is reduced to its state dict.
+)";
+
+int convert(int argc, char** argv) {
+  const Args args(argc, argv, 2, {});
+  if (args.help) {
+    std::cout << kConvertHelp;
+    return 0;
+  }
+  if (args.positional.size() != 2) throw UsageError("expected IN and OUT");
+  const std::filesystem::path in = args.positional[0], out = args.positional[1];
+  TORCH_CHECK(std::filesystem::exists(in), "'", in.string(), "': no such file or directory");
+  if (std::filesystem::is_directory(in)) {
+    const auto p = vit::load_pretrained(in.string());
+    vit::save_pretrained(p, out.string());
+    std::cout << "wrote " << (out / "config.json").string() << " and " << (out / "model.safetensors").string() << " ("
+              << p.architecture << ", " << vit::count_parameters(*p.module) << " parameters)\n";
+    return 0;
+  }
+  const auto ext = out.extension().string();
+  if (ext != ".safetensors" && ext != ".pth" && ext != ".pt" && ext != ".bin")
+    throw UsageError("OUT must end in .safetensors, .pth, .pt or .bin (or IN must be a directory)");
+  std::string format;
+  const auto state = vit::read_weights(in.string(), &format);
+  if (ext == ".safetensors") vit::save_safetensors(out.string(), state, {{"format", "pt"}});
+  else vit::save_torch_save(out.string(), state);
+  std::cout << "wrote " << out.string() << " (" << state.size() << " tensors, " << format << " -> "
+            << (ext == ".safetensors" ? "safetensors" : "torch.save") << ")\n";
+  return 0;
+}
+
 constexpr const char* kHelp = R"(usage: vit <command> [options]
 
 commands:
   run      run a checkpoint on a safetensors input and write its logits
+  info     describe a checkpoint or zoo model
+  bench    time a model's forward pass
+  convert  convert checkpoints (torch.save <-> safetensors, any layout -> hub layout)
 
 'vit <command> --help' describes a command.
 )";
@@ -138,7 +324,8 @@ commands:
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::map<std::string, std::function<int(int, char**)>> commands = {{"run", run}};
+  const std::map<std::string, std::function<int(int, char**)>> commands = {
+      {"run", run}, {"info", info}, {"bench", bench}, {"convert", convert}};
   const std::string command = argc > 1 ? argv[1] : "";
   if (command == "-h" || command == "--help") {
     std::cout << kHelp;
