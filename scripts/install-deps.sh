@@ -6,8 +6,11 @@ packages=(
   libtorch-dev           # LibTorch 1.13 (CPU), found by find_package(Torch)
   libopenblas0-openmp    # without it Debian's torch falls back to the reference BLAS (~30x slower)
   nlohmann-json3-dev     # JSON for safetensors headers and configs
+  libjpeg62-turbo-dev    # JPEG decoding, the same decoder PIL uses
+  libstb-dev             # PNG, BMP, GIF decoding (stb_image)
   libgtest-dev           # unit tests
   python3-torch          # the Python reference that regenerates the test goldens (/usr/bin/python3)
+  python3-pil            # ... and its image preprocessing (timm's eval transform runs on PIL images)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -70,6 +70,47 @@ std::string vit_stdout(const std::string& args) {
   return out;
 }
 
+TEST(VitCli, ClassifyRanksAsTimmDoesOnPil) {
+  // Probabilities that the Python reference computes with PIL preprocessing and the reference model.
+  const auto images = testing::golden_dir() + "/images/";
+  const auto expected = load_safetensors(images + "classify_expected.safetensors");
+  std::string files;
+  for (const auto& kv : expected.tensors) files += " " + images + kv.first;
+  const auto out = vit_stdout("classify --model " + ckpt("timm_safetensors") + " --topk 7 --batch 4" + files);
+  std::istringstream lines(out);
+  std::string line, current;
+  int checked = 0;
+  std::vector<std::pair<std::string, double>> ranking;
+  auto check = [&] {
+    if (current.empty()) return;
+    const auto probs = expected.at(current.substr(images.size()));
+    const auto order = probs.argsort(0, /*descending=*/true);
+    ASSERT_EQ(ranking.size(), 7u) << current;
+    for (size_t k = 0; k < ranking.size(); ++k) {
+      const auto cls = order[static_cast<int64_t>(k)].item<int64_t>();
+      EXPECT_EQ(ranking[k].first, "class " + std::to_string(cls)) << current << " rank " << k;
+      EXPECT_NEAR(ranking[k].second, 100. * probs[cls].item<double>(), 0.006) << current << " rank " << k;
+      ++checked;
+    }
+    ranking.clear();
+  };
+  while (std::getline(lines, line)) {
+    if (line.rfind("  ", 0) == 0) {
+      std::istringstream fields(line);
+      double percent;
+      std::string pct, label;
+      fields >> percent >> pct;
+      std::getline(fields, label);
+      ranking.emplace_back(label.substr(label.find_first_not_of(' ')), percent);
+    } else {
+      check();
+      current = line;
+    }
+  }
+  check();
+  EXPECT_EQ(checked, 7 * static_cast<int>(expected.tensors.size()));
+}
+
 TEST(VitCli, InfoDescribesZooModelsAndCheckpoints) {
   const auto zoo = vit_stdout("info --model vit_base_patch16_224");
   EXPECT_NE(zoo.find("86.57 M"), std::string::npos) << zoo;  // timm: 86.57 M parameters
@@ -131,6 +172,9 @@ TEST(VitCli, ErrorsAreOneLineWithStatus1OrUsage2) {
        "[PatchEmbed] expected images (B, 3, H, W), got [3, 1, 32, 48]"},
       {"run --model " + ckpt("timm_resampled_plain_dict") + " --input " + input + " --output /tmp/x", 1,
        "[PatchEmbed] input image size (32*32) doesn't match model (48*48)"},
+      {"classify --model " + dir, 2, "vit classify: no images given"},
+      {"classify --model " + dir + " /nonexistent.png", 1, "[read_image] '/nonexistent.png': cannot open"},
+      {"classify --model " + dir + " " + dir + "/config.json", 1, "not a PNG, JPEG, BMP, GIF or PPM image"},
   };
   for (const auto& c : cases) {
     const auto r = vit_cli(c.args);

@@ -2,6 +2,7 @@
 // vitcpp: Vision Transformers for LibTorch. One include for the whole library.
 
 #include "vit/device.h"              // default_device()
+#include "vit/image.h"               // read_image, resize, preprocess (timm eval transform)
 #include "vit/init.h"                // trunc_normal_
 #include "vit/pretrained.h"          // load_pretrained / save_pretrained / load_state_dict
 #include "vit/safetensors.h"         // load_safetensors / save_safetensors

@@ -250,6 +250,55 @@ def checkpoints(out):
                     ("plain_dict", "model.pth"))
 
 
+# ---- images and their preprocessing (tests/reference/preprocess.py) --------------------------------
+
+def images(out):
+    from PIL import Image
+    import numpy as np
+    from preprocess import preprocess
+    d = os.path.join(out, "images")
+    os.makedirs(d, exist_ok=True)
+    rng = np.random.default_rng(5)
+    # smooth gradients plus noise, so resampling and JPEG have something to do
+    def picture(w, h, channels):
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = np.stack([(xx * 255 / max(w - 1, 1)), (yy * 255 / max(h - 1, 1)), ((xx + yy) * 127 / max(w + h - 2, 1))], -1)
+        noisy = base[..., :channels] + rng.normal(0, 25, (h, w, channels))
+        return np.clip(noisy, 0, 255).astype(np.uint8)
+    files = {
+        "rgb_wide.png": Image.fromarray(picture(97, 61, 3)),
+        "rgb_tall.jpg": Image.fromarray(picture(50, 83, 3)),
+        "gray.png": Image.fromarray(picture(45, 45, 1)[..., 0], "L"),
+        "gray.jpg": Image.fromarray(picture(71, 40, 1)[..., 0], "L"),
+        "rgba.png": Image.fromarray(picture(40, 52, 3)).convert("RGBA"),
+        "small_upscaled.png": Image.fromarray(picture(21, 17, 3)),
+    }
+    cases = {}
+    for name, img in files.items():
+        path = os.path.join(d, name)
+        if name.endswith(".jpg"):
+            img.save(path, quality=90)
+        else:
+            img.save(path)
+        for size, crop_pct, interp in ((32, 0.875, "bicubic"), (24, 0.9, "bicubic"), (32, 1.0, "bilinear")):
+            cases[f"{name}/{size}/{crop_pct}/{interp}"] = preprocess(path, size, crop_pct, interpolation=interp)
+    save_file(cases, os.path.join(d, "expected.safetensors"))
+
+    # what `vit classify` must report for the timm_safetensors checkpoint: its probabilities per image,
+    # preprocessed with the checkpoint's defaults (input 32, crop_pct 0.875, bicubic, ImageNet mean/std)
+    from check_saved import build
+    from safetensors_io import load_file
+    ckpt = os.path.join(out, "checkpoints", "timm_safetensors")
+    with open(os.path.join(ckpt, "config.json")) as f:
+        config = json.load(f)
+    state, _ = load_file(os.path.join(ckpt, "model.safetensors"))
+    model = build(config, state).eval()
+    model.load_state_dict(state)
+    with torch.no_grad():
+        probs = {name: model(preprocess(os.path.join(d, name), 32, 0.875).unsqueeze(0)).softmax(-1)[0] for name in files}
+    save_file(probs, os.path.join(d, "classify_expected.safetensors"))
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "golden")
     os.makedirs(out_dir, exist_ok=True)
@@ -258,6 +307,7 @@ def main():
         tensors, meta = make()
         save_file(tensors, os.path.join(out_dir, name + ".safetensors"), meta)
     checkpoints(out_dir)
+    images(out_dir)
     print(f"wrote {len(CASES)} golden cases and checkpoint directories to {out_dir}")
 
 

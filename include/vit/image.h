@@ -1,0 +1,36 @@
+#pragma once
+// Images in, model input out: decoding (PNG via stb_image, JPEG via libjpeg as PIL does) and timm's
+// eval transform reproduced exactly: Resize(shorter side = floor(size / crop_pct)) with PIL's
+// antialiased resampling, CenterCrop, ToTensor, Normalize. Python counterpart:
+// tests/reference/preprocess.py; tests: tests/test_image.cpp.
+
+#include "vit/pretrained.h"
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vit {
+
+/// An 8-bit RGB image, rows of width * 3 bytes (what PIL's Image.convert('RGB') holds).
+struct Image {
+  int64_t width = 0, height = 0;
+  std::vector<uint8_t> rgb;
+};
+
+/// Decodes a PNG, JPEG, BMP, GIF (first frame) or PPM file to RGB: grayscale is replicated and an
+/// alpha channel dropped, as PIL's convert('RGB'). Throws c10::Error "[read_image] 'path': ...".
+Image read_image(const std::string& path);
+
+/// PIL's Image.resize(size, BICUBIC | BILINEAR) bit for bit: separable, antialiased when shrinking,
+/// fixed-point coefficients, rounded to 8 bits after the horizontal and after the vertical pass.
+/// `filter`: "bicubic" or "bilinear".
+Image resize(const Image& image, int64_t width, int64_t height, const std::string& filter = "bicubic");
+
+/// timm's eval transform for `cfg` (input_size, crop_pct, crop_mode "center", interpolation, mean,
+/// std): a float32 tensor (3, H, W).
+torch::Tensor preprocess(const Image& image, const PretrainedCfg& cfg);
+
+}  // namespace vit
