@@ -90,6 +90,29 @@ void load_params(torch::nn::Module& module, const Golden& golden) {
                                        << " vs " << expected.flatten()[worst].item<double>() << ")";
 }
 
+void check_reference(const std::tuple<std::string, std::string>& case_and_device, const Builder& build) {
+  const auto device = parse_device(std::get<1>(case_and_device));
+  if (const auto why = skip_reason(device); !why.empty()) GTEST_SKIP() << why;
+  const auto golden = load_golden(std::get<0>(case_and_device));
+  if (golden.mode == "train" && device.is_cuda()) GTEST_SKIP() << "dropout masks of the goldens come from the CPU generator";
+  check_forward_case(golden, build(golden), device);
+}
+
+void check_init(const std::string& name, const Builder& build) {
+  const auto golden = load_golden(name);
+  torch::manual_seed(golden.seed);
+  const auto params = build(golden).module->named_parameters();
+  for (const auto& [key, expected] : golden.with_prefix("param/")) {
+    ASSERT_TRUE(params.contains(key)) << key;
+    EXPECT_TRUE(all_close(params[key], expected, 1e-6)) << key;
+  }
+}
+
+void check_keys(const std::string& name, const Builder& build) {
+  const auto golden = load_golden(name);
+  expect_same_keys(*build(golden).module, golden.keys());
+}
+
 double tolerance(const torch::Device& device) { return device.is_cuda() ? 1e-4 : 1e-5; }
 
 torch::Device parse_device(const std::string& name) {

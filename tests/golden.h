@@ -110,6 +110,16 @@ struct Built {
 /// backpropagates grad_output and compares the input and every parameter gradient.
 void check_forward_case(const Golden& golden, Built built, const torch::Device& device);
 
+using Builder = std::function<Built(const Golden&)>;
+
+/// The body of every family's reference test: (golden case, device) -> check_forward_case, skipping
+/// CUDA without a GPU and train-mode cases on CUDA (their dropout masks come from the CPU generator).
+void check_reference(const std::tuple<std::string, std::string>& case_and_device, const Builder& build);
+/// An "init" golden: a build after torch::manual_seed(seed) has Python's initial weights (1e-6).
+void check_init(const std::string& name, const Builder& build);
+/// A "keys" golden: named_parameters() equal the Python state_dict keys and shapes.
+void check_keys(const std::string& name, const Builder& build);
+
 /// The message of the c10::Error that `f` throws (without backtrace), or "<no error>".
 template <typename F>
 std::string error_of(F&& f) {

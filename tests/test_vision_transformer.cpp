@@ -107,13 +107,7 @@ using CaseAndDevice = std::tuple<std::string, std::string>;
 
 class TimmReference : public ::testing::TestWithParam<CaseAndDevice> {};
 
-TEST_P(TimmReference, MatchesPython) {
-  const auto device = testing::parse_device(std::get<1>(GetParam()));
-  if (const auto why = testing::skip_reason(device); !why.empty()) GTEST_SKIP() << why;
-  const auto golden = testing::load_golden(std::get<0>(GetParam()));
-  if (golden.mode == "train" && device.is_cuda()) GTEST_SKIP() << "dropout masks of the goldens come from the CPU generator";
-  testing::check_forward_case(golden, build(golden), device);
-}
+TEST_P(TimmReference, MatchesPython) { testing::check_reference(GetParam(), build); }
 
 INSTANTIATE_TEST_SUITE_P(Golden, TimmReference,
                          ::testing::Combine(::testing::ValuesIn(testing::golden_cases("timm", "forward")),
@@ -124,16 +118,7 @@ INSTANTIATE_TEST_SUITE_P(Golden, TimmReference,
 
 class TimmInitReference : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(TimmInitReference, SameInitialWeightsAsPythonForTheSameSeed) {
-  const auto golden = testing::load_golden(GetParam());
-  torch::manual_seed(golden.seed);
-  const auto built = build(golden);
-  const auto params = built.module->named_parameters();
-  for (const auto& [key, expected] : golden.with_prefix("param/")) {
-    ASSERT_TRUE(params.contains(key)) << key;
-    EXPECT_TRUE(testing::all_close(params[key], expected, 1e-6)) << key;
-  }
-}
+TEST_P(TimmInitReference, SameInitialWeightsAsPythonForTheSameSeed) { testing::check_init(GetParam(), build); }
 
 INSTANTIATE_TEST_SUITE_P(Golden, TimmInitReference, ::testing::ValuesIn(testing::golden_cases("timm", "init")));
 
@@ -141,11 +126,7 @@ INSTANTIATE_TEST_SUITE_P(Golden, TimmInitReference, ::testing::ValuesIn(testing:
 
 class TimmKeysReference : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(TimmKeysReference, NamedParametersEqualPythonStateDict) {
-  const auto golden = testing::load_golden(GetParam());
-  const auto built = build(golden);
-  testing::expect_same_keys(*built.module, golden.keys());
-}
+TEST_P(TimmKeysReference, NamedParametersEqualPythonStateDict) { testing::check_keys(GetParam(), build); }
 
 INSTANTIATE_TEST_SUITE_P(Golden, TimmKeysReference, ::testing::ValuesIn(testing::golden_cases("timm", "keys")));
 

@@ -74,13 +74,7 @@ using CaseAndDevice = std::tuple<std::string, std::string>;
 
 class VitPytorchReference : public ::testing::TestWithParam<CaseAndDevice> {};
 
-TEST_P(VitPytorchReference, MatchesPython) {
-  const auto device = vit::testing::parse_device(std::get<1>(GetParam()));
-  if (const auto why = vit::testing::skip_reason(device); !why.empty()) GTEST_SKIP() << why;
-  const auto golden = vit::testing::load_golden(std::get<0>(GetParam()));
-  if (golden.mode == "train" && device.is_cuda()) GTEST_SKIP() << "dropout masks of the goldens come from the CPU generator";
-  vit::testing::check_forward_case(golden, build(golden), device);
-}
+TEST_P(VitPytorchReference, MatchesPython) { vit::testing::check_reference(GetParam(), build); }
 
 INSTANTIATE_TEST_SUITE_P(Golden, VitPytorchReference,
                          ::testing::Combine(::testing::ValuesIn(vit::testing::golden_cases("vit_pytorch", "forward")),
@@ -89,25 +83,13 @@ INSTANTIATE_TEST_SUITE_P(Golden, VitPytorchReference,
 
 class VitPytorchInitReference : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(VitPytorchInitReference, SameInitialWeightsAsPythonForTheSameSeed) {
-  const auto golden = vit::testing::load_golden(GetParam());
-  torch::manual_seed(golden.seed);
-  const auto built = build(golden);
-  const auto params = built.module->named_parameters();
-  for (const auto& [key, expected] : golden.with_prefix("param/")) {
-    ASSERT_TRUE(params.contains(key)) << key;
-    EXPECT_TRUE(vit::testing::all_close(params[key], expected, 1e-6)) << key;
-  }
-}
+TEST_P(VitPytorchInitReference, SameInitialWeightsAsPythonForTheSameSeed) { vit::testing::check_init(GetParam(), build); }
 
 INSTANTIATE_TEST_SUITE_P(Golden, VitPytorchInitReference, ::testing::ValuesIn(vit::testing::golden_cases("vit_pytorch", "init")));
 
 class VitPytorchKeysReference : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(VitPytorchKeysReference, NamedParametersEqualPythonStateDict) {
-  const auto golden = vit::testing::load_golden(GetParam());
-  vit::testing::expect_same_keys(*build(golden).module, golden.keys());
-}
+TEST_P(VitPytorchKeysReference, NamedParametersEqualPythonStateDict) { vit::testing::check_keys(GetParam(), build); }
 
 INSTANTIATE_TEST_SUITE_P(Golden, VitPytorchKeysReference, ::testing::ValuesIn(vit::testing::golden_cases("vit_pytorch", "keys")));
 

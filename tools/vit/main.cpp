@@ -86,6 +86,14 @@ torch::ScalarType parse_dtype(const std::string& text) {
   throw UsageError("--dtype must be float32, bfloat16 or float16, got '" + text + "'");
 }
 
+int64_t positive(const std::string& name, const std::string& text) {
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < 1 || v > 1000000)
+    throw UsageError("--" + name + " must be a positive integer, got '" + text + "'");
+  return static_cast<int64_t>(v);
+}
+
 int parse_threads(const std::string& text) {
   const auto hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (text.empty()) return hw;
@@ -219,12 +227,6 @@ int bench(int argc, char** argv) {
   }
   if (!args.positional.empty()) throw UsageError("unexpected argument '" + args.positional.front() + "'");
   const bool json = args.options.count("json") > 0;
-  auto positive = [](const std::string& name, const std::string& text) {
-    char* end = nullptr;
-    const long v = std::strtol(text.c_str(), &end, 10);
-    if (*end != '\0' || v < 1 || v > 1000000) throw UsageError("--" + name + " must be a positive integer, got '" + text + "'");
-    return static_cast<int64_t>(v);
-  };
   const auto device = parse_device(args.get("device", "cpu"));
   const auto dtype_name = args.get("dtype", "float32");
   const auto dtype = parse_dtype(dtype_name);
@@ -337,12 +339,6 @@ int classify(int argc, char** argv) {
     return 0;
   }
   if (args.positional.empty()) throw UsageError("no images given");
-  auto positive = [](const std::string& name, const std::string& text) {
-    char* end = nullptr;
-    const long v = std::strtol(text.c_str(), &end, 10);
-    if (*end != '\0' || v < 1 || v > 100000) throw UsageError("--" + name + " must be a positive integer, got '" + text + "'");
-    return static_cast<int64_t>(v);
-  };
   const auto device = parse_device(args.get("device", "cpu"));
   const auto dtype = parse_dtype(args.get("dtype", "float32"));
   TORCH_CHECK(dtype != torch::kFloat16 || device.is_cuda(), "--dtype float16 needs --device cuda; use bfloat16 on the CPU");
