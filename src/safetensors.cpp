@@ -88,7 +88,7 @@ std::vector<Entry> parse_header(const uint8_t* bytes, uint64_t size, const std::
                                      [&](const DType& d) { return *dtype == d.name; });
     SAFETENSORS_CHECK(known != std::end(kDTypes), "tensor '", name, "' has unsupported dtype ", dtype->dump());
     e.type = known->type;
-    uint64_t bytes_needed = torch::elementSize(e.type);
+    uint64_t bytes_needed = c10::elementSize(e.type);
     for (const auto& dim : *shape) {
       SAFETENSORS_CHECK(dim.is_number_unsigned(), "tensor '", name, "' has a shape entry that is not a non-negative integer: ",
                         dim.dump());
@@ -127,7 +127,7 @@ SafeTensors make_tensors(const uint8_t* bytes, uint64_t size, const std::string&
     void* ptr = const_cast<uint8_t*>(bytes + data_start + e.begin);
     const auto options = torch::TensorOptions().dtype(e.type);
     torch::Tensor t;
-    if (owner && reinterpret_cast<uintptr_t>(ptr) % torch::elementSize(e.type) == 0) {
+    if (owner && reinterpret_cast<uintptr_t>(ptr) % c10::elementSize(e.type) == 0) {
       t = torch::from_blob(ptr, e.shape, [owner](void*) {}, options);
     } else {
       t = torch::from_blob(ptr, e.shape, options).clone();

@@ -216,7 +216,7 @@ struct Unpickler {
     if (it == storages.end()) {
       const auto* entry = zip.find_suffix(prefix, "data/" + key);
       TS_CHECK(entry, "storage '", key, "' is missing from the archive");
-      const uint64_t item = torch::elementSize(dtype);
+      const uint64_t item = c10::elementSize(dtype);
       TS_CHECK(numel >= 0 && static_cast<uint64_t>(numel) <= entry->second / item, "storage '", key, "' claims ", numel,
                " elements but its entry has ", entry->second, " bytes");
       auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));

@@ -109,8 +109,7 @@ TEST(TorchSave, ReadsOrderedDictNestedAndPrefixedStateDicts) {
   EXPECT_TRUE(std::any_of(nested.begin(), nested.end(), [](const auto& kv) { return kv.first == "head_dist.weight"; }));
   const auto ddp = load_torch_save(checkpoint_dir("timm_ddp_pt") + "/weights.pt");
   EXPECT_EQ(ddp.front().first.rfind("module.", 0), 0u);
-  // the same tensors as the safetensors twin would hold: compare with the Python-written expected input
-  for (const auto& [name, t] : ordered) EXPECT_TRUE(t.is_contiguous() || t.dim() == 0) << name;
+  // (their values are checked through the logits in CheckpointReference)
 }
 
 TEST(TorchSave, EveryTruncationOrCorruptionThrowsCleanly) {
