@@ -275,9 +275,10 @@ void VisionTransformerImpl::reset() {
   TORCH_CHECK(pool == "token" || pool == "avg" || pool == "max" || pool == "avgmax" || pool.empty(),
               "[VisionTransformer] global_pool must be 'token', 'avg', 'max', 'avgmax' or '', got '", pool, "'");
   TORCH_CHECK(o.class_token() || pool != "token", "[VisionTransformer] global_pool 'token' needs class_token");
-  TORCH_CHECK(!o.distilled() || (o.class_token() && pool == "token" && o.reg_tokens() == 0 && !o.no_embed_class()),
-              "[VisionTransformer] distilled models need class_token, global_pool 'token', no reg_tokens and "
-              "no no_embed_class (as timm's VisionTransformerDistilled)");
+  TORCH_CHECK(!o.distilled() || (o.class_token() && pool == "token" && o.reg_tokens() == 0 && !o.no_embed_class() &&
+                                  !use_fc_norm()),
+              "[VisionTransformer] distilled models need class_token, global_pool 'token', no reg_tokens, "
+              "no no_embed_class and no fc_norm (as timm's VisionTransformerDistilled)");
   check_probability("VisionTransformer", "drop_rate", o.drop_rate());
   check_probability("VisionTransformer", "attn_drop_rate", o.attn_drop_rate());
   check_probability("VisionTransformer", "drop_path_rate", o.drop_path_rate());

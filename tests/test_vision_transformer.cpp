@@ -334,6 +334,7 @@ TEST(VisionTransformer, ImpossibleConfigsAndInputsThrowClearErrors) {
   EXPECT_ERROR(VisionTransformer(tiny().drop_path_rate(1.5)), "[VisionTransformer] drop_path_rate must be in [0, 1], got 1.5");
   EXPECT_ERROR(PatchEmbed(PatchEmbedOptions().img_size(8).patch_size(16)), "[PatchEmbed] patch_size [16, 16] must be positive and fit in img_size [8, 8]");
   EXPECT_ERROR(DropPath(-0.1), "[DropPath] drop_prob must be in [0, 1], got -0.1");
+  EXPECT_ERROR(VisionTransformer(tiny().distilled(true).fc_norm(true)), "distilled models need class_token");
   EXPECT_ERROR(Mlp(MlpOptions(0)), "[Mlp] in_features 0");
 
   VisionTransformer m(tiny());
