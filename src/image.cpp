@@ -1,6 +1,7 @@
 #include "vit/image.h"
 
 #include <jpeglib.h>
+#include <jerror.h>
 
 #include <csetjmp>
 #include <cmath>
@@ -27,6 +28,7 @@ struct JpegError {
   jpeg_error_mgr mgr;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  bool truncated = false;  // libjpeg grey-fills a cut scan; PIL refuses such files, and so do we
 };
 
 void jpeg_fail(j_common_ptr cinfo) {
@@ -41,6 +43,9 @@ bool read_jpeg(const std::vector<uint8_t>& bytes, Image& out, std::string& error
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_fail;
   err.mgr.output_message = [](j_common_ptr) {};
+  err.mgr.emit_message = [](j_common_ptr cinfo, int level) {
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) reinterpret_cast<JpegError*>(cinfo->err)->truncated = true;
+  };
   std::vector<uint8_t> pixels;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
@@ -71,6 +76,10 @@ bool read_jpeg(const std::vector<uint8_t>& bytes, Image& out, std::string& error
   }
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
+  if (err.truncated) {
+    error = "truncated image data";
+    return false;
+  }
   out.width = w;
   out.height = h;
   out.rgb.resize(static_cast<size_t>(w * h * 3));

@@ -56,13 +56,9 @@ TEST(ReadImage, BadFilesGiveOneLineErrors) {
   std::ifstream in(dir + "/images/rgb_tall.jpg", std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto cut = std::filesystem::temp_directory_path() / "vitcpp_cut.jpg";
-  for (size_t n : {size_t{4}, size_t{40}, bytes.size() / 2}) {
+  for (size_t n : {size_t{4}, size_t{40}, bytes.size() / 2, bytes.size() - 3}) {
     std::ofstream(cut, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(n));
-    try {
-      read_image(cut.string());  // libjpeg may fill a truncated scan with grey, as PIL with LOAD_TRUNCATED_IMAGES
-    } catch (const c10::Error& e) {
-      EXPECT_PRED_FORMAT2(::testing::IsSubstring, "[read_image]", e.what_without_backtrace());
-    }
+    EXPECT_ERROR(read_image(cut.string()), "[read_image]");  // PIL refuses truncated JPEGs too
   }
   std::filesystem::remove(cut);
   PretrainedCfg cfg;
