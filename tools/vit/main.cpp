@@ -95,11 +95,9 @@ int64_t positive(const std::string& name, const std::string& text) {
 }
 
 int parse_threads(const std::string& text) {
-  const auto hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (text.empty()) return hw;
-  char* end = nullptr;
-  const long n = std::strtol(text.c_str(), &end, 10);
-  if (*end != '\0' || n < 1 || n > 4096) throw UsageError("--threads must be a positive integer, got '" + text + "'");
+  if (text.empty()) return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const auto n = positive("threads", text);
+  if (n > 4096) throw UsageError("--threads must be at most 4096, got '" + text + "'");
   return static_cast<int>(n);
 }
 
