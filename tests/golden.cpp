@@ -92,7 +92,7 @@ void load_params(torch::nn::Module& module, const Golden& golden) {
 
 void check_reference(const std::tuple<std::string, std::string>& case_and_device, const Builder& build) {
   const auto device = parse_device(std::get<1>(case_and_device));
-  if (const auto why = skip_reason(device); !why.empty()) GTEST_SKIP() << why;
+  if (const auto why = prepare_device(device); !why.empty()) GTEST_SKIP() << why;
   const auto golden = load_golden(std::get<0>(case_and_device));
   if (golden.mode == "train" && device.is_cuda()) GTEST_SKIP() << "dropout masks of the goldens come from the CPU generator";
   check_forward_case(golden, build(golden), device);
@@ -119,7 +119,7 @@ torch::Device parse_device(const std::string& name) {
   return name == "CUDA" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
 }
 
-std::string skip_reason(const torch::Device& device) {
+std::string prepare_device(const torch::Device& device) {
   if (device.is_cuda() && !torch::cuda::is_available()) return "no CUDA device";
   if (device.is_cuda()) {
     at::globalContext().setAllowTF32CuBLAS(false);

@@ -52,17 +52,18 @@ double tolerance(const torch::Device& device);
 
 /// The devices every reference test runs on; CUDA cases skip themselves without a GPU.
 inline std::vector<std::string> test_devices() { return {"CPU", "CUDA"}; }
-/// "cuda"/"cpu" device for a test_devices() entry; calls GTEST_SKIP-compatible check via skip_reason.
+/// The device of a test_devices() entry.
 torch::Device parse_device(const std::string& name);
-/// Empty when the device can run, else why not (for GTEST_SKIP).
-std::string skip_reason(const torch::Device& device);
+/// Readies `device` for reference comparisons (on CUDA: TF32 off) and returns "", or returns why it
+/// cannot run (for GTEST_SKIP).
+std::string prepare_device(const torch::Device& device);
 
 /// Fixture for tests that run once per device ("CPU", "CUDA"); SetUp skips CUDA without a GPU.
 class OnDevice : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     device = parse_device(GetParam());
-    if (const auto why = skip_reason(device); !why.empty()) GTEST_SKIP() << why;
+    if (const auto why = prepare_device(device); !why.empty()) GTEST_SKIP() << why;
   }
   torch::Device device{torch::kCPU};
 };

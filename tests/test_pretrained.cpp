@@ -43,7 +43,7 @@ class CheckpointReference : public ::testing::TestWithParam<std::tuple<std::stri
 
 TEST_P(CheckpointReference, LoadsAndMatchesPythonLogits) {
   const auto device = testing::parse_device(std::get<1>(GetParam()));
-  if (const auto why = testing::skip_reason(device); !why.empty()) GTEST_SKIP() << why;
+  if (const auto why = testing::prepare_device(device); !why.empty()) GTEST_SKIP() << why;
   const auto dir = checkpoint_dir(std::get<0>(GetParam()));
   const auto expected = load_safetensors(dir + ".expected.safetensors");
   auto model = load_pretrained(dir, device);
