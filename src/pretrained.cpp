@@ -362,6 +362,10 @@ Pretrained make_pretrained(const std::shared_ptr<torch::nn::Module>& module, std
 
 void save_pretrained(const Pretrained& model, const std::string& dir_) {
   TORCH_CHECK(model.module, "[save_pretrained] no module");
+  for (const auto& p : model.module->named_parameters()) {
+    TORCH_CHECK(p.value().numel() > 0, "[save_pretrained] parameter '", p.key(), "' is empty: its weights were "
+                "released to an InferenceModel (release_module_weights); load the checkpoint again to save it");
+  }
   const fs::path dir(dir_);
   std::error_code ec;
   fs::create_directories(dir, ec);

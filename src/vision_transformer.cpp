@@ -348,7 +348,7 @@ void VisionTransformerImpl::reset_parameters() {
   }
 }
 
-torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {
+torch::Tensor VisionTransformerImpl::forward_embed(const torch::Tensor& images) {
   auto x = patch_embed(images);
   const int64_t B = x.size(0);
   auto pos = pos_embed;
@@ -370,7 +370,11 @@ torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& image
     x = torch::cat(tokens, 1) + pos;
   }
   x = pos_drop(x);
-  if (norm_pre) x = norm_pre(x);
+  return norm_pre ? norm_pre(x) : x;
+}
+
+torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {
+  auto x = forward_embed(images);
   for (const auto& block : *blocks) x = block->as<BlockImpl>()->forward(x);
   return norm ? norm(x) : x;
 }

@@ -264,7 +264,9 @@ void ViTImpl::reset() {
   }
 }
 
-torch::Tensor ViTImpl::forward(const torch::Tensor& img) {
+torch::Tensor ViTImpl::forward(const torch::Tensor& img) { return forward_head(transformer(forward_embed(img))); }
+
+torch::Tensor ViTImpl::forward_embed(const torch::Tensor& img) {
   TORCH_CHECK(img.dim() == 4 && img.size(1) == options.channels(), "[vit_pytorch::ViT] expected images (B, ",
               options.channels(), ", H, W), got ", img.sizes());
   auto x = to_patch_embedding->forward(img);
@@ -276,8 +278,13 @@ torch::Tensor ViTImpl::forward(const torch::Tensor& img) {
   const auto cls = cls_token.dim() == 2 ? cls_token.unsqueeze(0) : cls_token;
   const auto pos = pos_embedding.dim() == 2 ? pos_embedding.unsqueeze(0) : pos_embedding;
   x = torch::cat({cls.expand({b, -1, -1}), x}, 1) + pos.narrow(1, 0, n + n_cls);
-  x = transformer(dropout(x));
-  x = options.pool() == "mean" ? x.mean(1) : x.select(1, 0);
+  return dropout(x);
+}
+
+torch::Tensor ViTImpl::forward_head(const torch::Tensor& tokens) {
+  TORCH_CHECK(tokens.dim() == 3 && tokens.size(1) > 0 && tokens.size(2) == options.dim(),
+              "[vit_pytorch::ViT] forward_head expects tokens (B, N, ", options.dim(), "), got ", tokens.sizes());
+  auto x = options.pool() == "mean" ? tokens.mean(1) : tokens.select(1, 0);
   x = to_latent(x);
   return head ? head(x) : mlp_head->forward(x);
 }

@@ -297,6 +297,9 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
 
+  /// Images (B, in_chans, H, W) -> the tokens the first block sees: patch tokens with the prefix
+  /// tokens and the position embedding, after pos_drop and norm_pre.
+  torch::Tensor forward_embed(const torch::Tensor& x);
   /// Images (B, in_chans, H, W) -> normalised tokens (B, num_prefix_tokens + num_patches, embed_dim).
   torch::Tensor forward_features(const torch::Tensor& x);
   /// Tokens -> logits (B, num_classes), or pooled features (B, num_features) when pre_logits is true

@@ -3,6 +3,7 @@
 
 #include "vit/device.h"              // default_device()
 #include "vit/image.h"               // read_image, resize, preprocess (timm eval transform)
+#include "vit/inference.h"           // InferenceModel: fast inference (oneDNN on the CPU)
 #include "vit/init.h"                // trunc_normal_
 #include "vit/pretrained.h"          // load_pretrained / save_pretrained / load_state_dict
 #include "vit/safetensors.h"         // load_safetensors / save_safetensors

@@ -199,6 +199,10 @@ class ViTImpl : public torch::nn::Cloneable<ViTImpl> {
   /// Images (B, channels, H, W) -> logits (B, num_classes). As in Python, H and W must be multiples
   /// of the patch size and give at most num_patches() patches (the position embedding is sliced).
   torch::Tensor forward(const torch::Tensor& img);
+  /// Images -> the tokens the transformer sees: patches, cls token, position embedding, dropout.
+  torch::Tensor forward_embed(const torch::Tensor& img);
+  /// The transformer's output tokens -> logits: cls or mean pooling, to_latent, mlp_head.
+  torch::Tensor forward_head(const torch::Tensor& tokens);
 
   int64_t num_patches() const;
   int64_t patch_dim() const;

@@ -1,0 +1,60 @@
+#pragma once
+// Private to src/: a pre-norm transformer block reduced to its tensors (the form both families
+// share) and the engines that run a stack of them for InferenceModel (include/vit/inference.h).
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+namespace vit::detail {
+
+struct LayerNormWeights {
+  torch::Tensor weight, bias;
+  double eps = 1e-5;
+  bool defined() const { return weight.defined(); }
+};
+
+struct LinearWeights {
+  torch::Tensor weight;  ///< (out, in)
+  torch::Tensor bias;    ///< (out) or undefined
+  bool defined() const { return weight.defined(); }
+};
+
+/// x + ls1 * proj(attention(norm1(x))), then x + ls2 * fc2(gelu(fc1(norm2(x)))).
+struct BlockWeights {
+  int64_t heads = 1, head_dim = 1;
+  double scale = 1.;              ///< applied to q.k (head_dim^-0.5 in both families)
+  LayerNormWeights norm1, norm2;
+  LayerNormWeights q_norm, k_norm;  ///< over head_dim; undefined unless qk_norm
+  LinearWeights qkv;                ///< (3 * heads * head_dim, dim)
+  LinearWeights proj;               ///< (dim, heads * head_dim); undefined: attention output added as is
+  LinearWeights fc1, fc2;
+  torch::Tensor ls1, ls2;  ///< LayerScale gammas (dim) or undefined
+
+  int64_t dim() const { return qkv.weight.size(1); }
+  int64_t inner() const { return heads * head_dim; }
+};
+
+/// Runs tokens (B, N, dim) through every block; the result has the input's dtype.
+class Blocks {
+ public:
+  virtual ~Blocks() = default;
+  virtual torch::Tensor forward(const torch::Tensor& x) const = 0;
+};
+
+/// LibTorch ops on any device (scaled_dot_product_attention on LibTorch >= 2.0).
+std::unique_ptr<Blocks> make_torch_blocks(std::vector<BlockWeights> blocks);
+
+/// Whether vitcpp was built with oneDNN.
+bool onednn_built();
+/// oneDNN on the CPU, float32 or bfloat16 (the blocks' dtype). `rows_hint` (tokens per image)
+/// picks the layout prepacked weights take; with `release`, each Linear weight tensor is emptied
+/// (set_ to 0 elements, which the module sees) as soon as its packed copy exists, so that memory
+/// peaks at one copy. Throws when not built with oneDNN.
+std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights> blocks, bool prepack, int64_t rows_hint,
+                                           bool release);
+/// GFLOP/s of oneDNN's matmul with prepacked weights, (m x k) . (k x n), over `seconds`; 0 without oneDNN.
+double onednn_gemm_gflops(torch::ScalarType dtype, int64_t m, int64_t k, int64_t n, double seconds);
+
+}  // namespace vit::detail

@@ -1,0 +1,501 @@
+// The oneDNN engine of InferenceModel (CPU, float32 or bfloat16). Per block:
+//   LayerNorm (ours, float32 stream -> compute dtype)
+//   qkv  = matmul(+bias)                                 -> compute dtype (M, 3 * inner)
+//   S    = scale * Q.K^T read in place from qkv (strided) -> compute dtype (B, H, N, N)
+//   softmax(S) in place; O = S.V written in token layout  -> compute dtype (M, inner)
+//   x   += ls1 * matmul(O) + bias                          (bias, LayerScale, residual fused)
+//   LayerNorm; h = gelu(matmul + bias) (fused); x += ls2 * matmul(h) + bias (fused)
+// The residual stream x stays float32 in both dtypes. Primitives are built once per row count.
+#include "blocks.h"
+
+#ifdef VITCPP_HAVE_ONEDNN
+
+#include <ATen/Parallel.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+namespace vit::detail {
+namespace {
+
+using dnnl::memory;
+using dt = memory::data_type;
+using tag = memory::format_tag;
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dt dnnl_type(torch::ScalarType t) {
+  if (t == torch::kFloat32) return dt::f32;
+  if (t == torch::kBFloat16) return dt::bf16;
+  TORCH_CHECK(false, "[InferenceModel] the oneDNN backend runs float32 or bfloat16, not ", t);
+}
+
+memory wrap(const memory::desc& desc, const void* data) {
+  return memory(desc, cpu_engine(), const_cast<void*>(data));
+}
+
+// Every primitive takes its scratchpad from the calling thread (scratchpad_mode::user): with the
+// library's own scratchpad, one primitive executed by two threads at once races. CPU execution is
+// synchronous, so one growing buffer per thread serves every primitive in turn.
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+memory scratchpad(const memory::desc& desc) {
+  thread_local torch::Tensor buffer;
+  const auto bytes = static_cast<int64_t>(desc.get_size());
+  if (!buffer.defined() || buffer.numel() < bytes) buffer = torch::empty({std::max<int64_t>(bytes, 1)}, torch::kUInt8);
+  return wrap(desc, buffer.data_ptr());
+}
+
+void reorder(dnnl::stream& stream, const memory& from, const memory& to) {
+  const dnnl::reorder::primitive_desc pd(from, to, user_scratchpad());
+  dnnl::reorder(pd).execute(stream, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_SCRATCHPAD, scratchpad(pd.scratchpad_desc())}});
+}
+
+// ---- elementwise kernels (ours; vectorised by the compiler) -----------------------------------
+
+inline float to_float(float v) { return v; }
+inline float to_float(c10::BFloat16 v) { return static_cast<float>(v); }
+template <typename T>
+inline T from_float(float v) {
+  return static_cast<T>(v);  // BFloat16: round to nearest even
+}
+
+/// y[r] = (x[r] - mean) / sqrt(var + eps) * w + b for each row of `cols` values; x and y may alias.
+template <typename In, typename Out>
+void layer_norm_rows(const In* x, int64_t x_stride, Out* y, int64_t y_stride, int64_t rows, int64_t cols,
+                     const float* w, const float* b, float eps) {
+  at::parallel_for(0, rows, 8, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const In* xr = x + r * x_stride;
+      constexpr int kLanes = 16;
+      float part[kLanes] = {};
+      int64_t c = 0;
+      for (; c + kLanes <= cols; c += kLanes)
+        for (int l = 0; l < kLanes; ++l) part[l] += to_float(xr[c + l]);
+      float sum = 0.f;
+      for (; c < cols; ++c) sum += to_float(xr[c]);
+      for (float p : part) sum += p;
+      const float mean = sum / static_cast<float>(cols);
+      float sq[kLanes] = {};
+      c = 0;
+      for (; c + kLanes <= cols; c += kLanes)
+        for (int l = 0; l < kLanes; ++l) {
+          const float d = to_float(xr[c + l]) - mean;
+          sq[l] += d * d;
+        }
+      float var = 0.f;
+      for (; c < cols; ++c) var += (to_float(xr[c]) - mean) * (to_float(xr[c]) - mean);
+      for (float p : sq) var += p;
+      const float rstd = 1.f / std::sqrt(var / static_cast<float>(cols) + eps);
+      Out* yr = y + r * y_stride;
+      for (c = 0; c < cols; ++c) yr[c] = from_float<Out>((to_float(xr[c]) - mean) * rstd * w[c] + b[c]);
+    }
+  });
+}
+
+/// x (float32, rows x cols) += y (rows x cols).
+template <typename T>
+void add_rows(float* x, const T* y, int64_t n) {
+  at::parallel_for(0, n, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) x[i] += to_float(y[i]);
+  });
+}
+
+struct Norm {
+  torch::Tensor weight, bias;  // float32, contiguous
+  float eps = 1e-5f;
+  explicit Norm(const LayerNormWeights& n = {}) {
+    if (!n.defined()) return;
+    weight = n.weight.to(torch::kFloat32).contiguous();
+    bias = n.bias.to(torch::kFloat32).contiguous();
+    eps = static_cast<float>(n.eps);
+  }
+};
+
+// ---- GEMMs ---------------------------------------------------------------------------------------
+
+enum class Epilogue { kNone, kGelu, kResidual };
+
+/// One Linear shape shared by every block (qkv, proj, fc1 or fc2): src (M, k) in the compute dtype,
+/// weights (k, n), float32 bias, dst (M, n) in the compute dtype, or for kResidual float32 with
+/// dst += [gamma *] (src . W + bias).
+class Gemm {
+ public:
+  Gemm(int64_t k, int64_t n, dt compute, Epilogue epilogue, bool bias, bool gamma, bool prepack, int64_t rows_hint)
+      : k_(k), n_(n), compute_(compute), epilogue_(epilogue), bias_(bias), gamma_(gamma), prepack_(prepack) {
+    const memory::desc plain({k, n}, compute, tag::ba);  // torch's (out, in) row-major weight
+    weights_desc_ = prepack ? descriptor(rows_hint, memory::desc({k, n}, compute, tag::any)).weights_desc() : plain;
+  }
+
+  /// The block's weight (out, in) in the layout the primitives read: an engine-owned reordered copy
+  /// when prepacking, else a view of the tensor (kept alive by `keep`).
+  memory weights(const torch::Tensor& w, torch::Tensor& keep) const {
+    TORCH_CHECK(w.size(0) == n_ && w.size(1) == k_, "[InferenceModel] blocks differ in shape");
+    keep = w.contiguous();
+    const memory plain = wrap(memory::desc({k_, n_}, compute_, tag::ba), keep.data_ptr());
+    if (!prepack_) return plain;
+    memory packed(weights_desc_, cpu_engine());
+    dnnl::stream stream(cpu_engine());
+    reorder(stream, plain, packed);
+    stream.wait();
+    keep = torch::Tensor();
+    return packed;
+  }
+
+  void run(dnnl::stream& stream, int64_t m, const void* src, const memory& weights, const float* bias,
+           const float* gamma, void* dst) const {
+    const auto& p = primitive(m);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(p.src, src)},
+                                         {DNNL_ARG_WEIGHTS, weights},
+                                         {DNNL_ARG_DST, wrap(p.dst, dst)},
+                                         {DNNL_ARG_SCRATCHPAD, scratchpad(p.pd.scratchpad_desc())}};
+    if (bias_) args.emplace(DNNL_ARG_BIAS, wrap(memory::desc({1, n_}, dt::f32, tag::ab), bias));
+    if (gamma_) {
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, wrap(memory::desc({1, n_}, dt::f32, tag::ab), gamma));
+    }
+    if (p.reorder_weights) {  // a row count whose primitive wants another weight layout
+      memory w(p.pd.weights_desc(), cpu_engine());
+      reorder(stream, weights, w);
+      args[DNNL_ARG_WEIGHTS] = w;
+      p.matmul.execute(stream, args);
+      stream.wait();
+      return;
+    }
+    p.matmul.execute(stream, args);
+  }
+
+ private:
+  struct Primitive {
+    dnnl::matmul::primitive_desc pd;
+    dnnl::matmul matmul;
+    memory::desc src, dst;
+    bool reorder_weights = false;
+  };
+
+  dnnl::matmul::primitive_desc descriptor(int64_t m, const memory::desc& weights) const {
+    const memory::desc src({m, k_}, compute_, tag::ab);
+    const memory::desc dst({m, n_}, epilogue_ == Epilogue::kResidual ? dt::f32 : compute_, tag::ab);
+    dnnl::post_ops ops;
+    if (epilogue_ == Epilogue::kGelu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+    if (gamma_) ops.append_binary(dnnl::algorithm::binary_mul, memory::desc({1, n_}, dt::f32, tag::ab));
+    if (epilogue_ == Epilogue::kResidual) ops.append_sum(1.f);
+    auto attr = user_scratchpad();
+    attr.set_post_ops(ops);
+    if (bias_) {
+      return {dnnl::matmul::desc(src, weights, memory::desc({1, n_}, dt::f32, tag::ab), dst), attr, cpu_engine()};
+    }
+    return {dnnl::matmul::desc(src, weights, dst), attr, cpu_engine()};
+  }
+
+  const Primitive& primitive(int64_t m) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = cache_.find(m);
+    if (it != cache_.end()) return it->second;
+    Primitive p;
+    try {
+      p.pd = descriptor(m, weights_desc_);
+    } catch (const dnnl::error&) {  // the stored layout does not suit this row count
+      p.pd = descriptor(m, memory::desc({k_, n_}, compute_, tag::any));
+      p.reorder_weights = true;
+    }
+    p.matmul = dnnl::matmul(p.pd);
+    p.src = p.pd.src_desc();
+    p.dst = p.pd.dst_desc();
+    return cache_.emplace(m, std::move(p)).first->second;
+  }
+
+  int64_t k_, n_;
+  dt compute_;
+  Epilogue epilogue_;
+  bool bias_, gamma_, prepack_;
+  memory::desc weights_desc_;
+  mutable std::mutex mutex_;
+  mutable std::map<int64_t, Primitive> cache_;
+};
+
+// ---- attention core ----------------------------------------------------------------------------
+
+/// softmax(scale * Q.K^T) . V for (B, N) tokens, reading Q, K, V in place from the qkv buffer
+/// (B, N, 3, H, hd) and writing the output in token layout (B, N, H * hd).
+class AttentionCore {
+ public:
+  AttentionCore(int64_t heads, int64_t head_dim, float scale, dt compute)
+      : H_(heads), hd_(head_dim), scale_(scale), compute_(compute) {}
+
+  void run(dnnl::stream& stream, int64_t B, int64_t N, const void* qkv, void* scores, void* out) const {
+    const auto& p = primitive(B, N);
+    const int64_t inner = H_ * hd_, esize = compute_ == dt::f32 ? 4 : 2;
+    const auto* base = static_cast<const char*>(qkv);
+    const memory S = wrap(p.scores, scores);
+    p.qk.execute(stream, {{DNNL_ARG_SRC, wrap(p.q, base)},
+                          {DNNL_ARG_WEIGHTS, wrap(p.kt, base + inner * esize)},
+                          {DNNL_ARG_DST, S},
+                          {DNNL_ARG_SCRATCHPAD, scratchpad(p.qk_scratch)}});
+    p.softmax.execute(stream, {{DNNL_ARG_SRC, S}, {DNNL_ARG_DST, S}, {DNNL_ARG_SCRATCHPAD, scratchpad(p.softmax_scratch)}});
+    p.pv.execute(stream, {{DNNL_ARG_SRC, S},
+                          {DNNL_ARG_WEIGHTS, wrap(p.v, base + 2 * inner * esize)},
+                          {DNNL_ARG_DST, wrap(p.out, out)},
+                          {DNNL_ARG_SCRATCHPAD, scratchpad(p.pv_scratch)}});
+  }
+
+ private:
+  struct Primitive {
+    memory::desc q, kt, v, scores, out, qk_scratch, pv_scratch, softmax_scratch;
+    dnnl::matmul qk, pv;
+    dnnl::softmax_forward softmax;
+  };
+
+  const Primitive& primitive(int64_t B, int64_t N) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto key = std::make_pair(B, N);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+    const int64_t I = H_ * hd_, row = 3 * I;
+    Primitive p;
+    p.q = memory::desc({B, H_, N, hd_}, compute_, memory::dims{N * row, hd_, row, 1});
+    p.kt = memory::desc({B, H_, hd_, N}, compute_, memory::dims{N * row, hd_, 1, row});
+    p.v = p.q;
+    p.scores = memory::desc({B, H_, N, N}, compute_, tag::abcd);
+    p.out = memory::desc({B, H_, N, hd_}, compute_, memory::dims{N * I, hd_, I, 1});
+    auto scaled = user_scratchpad();
+    scaled.set_output_scales(0, {scale_});
+    const dnnl::matmul::primitive_desc qk({dnnl::matmul::desc(p.q, p.kt, p.scores), scaled, cpu_engine()});
+    const dnnl::matmul::primitive_desc pv({dnnl::matmul::desc(p.scores, p.v, p.out), user_scratchpad(), cpu_engine()});
+    const dnnl::softmax_forward::primitive_desc softmax(
+        {dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, p.scores, 3), user_scratchpad(), cpu_engine()});
+    p.qk = dnnl::matmul(qk);
+    p.pv = dnnl::matmul(pv);
+    p.softmax = dnnl::softmax_forward(softmax);
+    p.qk_scratch = qk.scratchpad_desc();
+    p.pv_scratch = pv.scratchpad_desc();
+    p.softmax_scratch = softmax.scratchpad_desc();
+    return cache_.emplace(key, std::move(p)).first->second;
+  }
+
+  int64_t H_, hd_;
+  float scale_;
+  dt compute_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::pair<int64_t, int64_t>, Primitive> cache_;
+};
+
+// ---- the block stack ----------------------------------------------------------------------------
+
+class OneDnnBlocks final : public Blocks {
+ public:
+  OneDnnBlocks(std::vector<BlockWeights> blocks, bool prepack, int64_t rows_hint, bool release) {
+    TORCH_CHECK(!blocks.empty(), "[InferenceModel] no blocks");
+    const auto& b0 = blocks.front();
+    dtype_ = b0.qkv.weight.scalar_type();
+    compute_ = dnnl_type(dtype_);
+    D_ = b0.dim();
+    I_ = b0.inner();
+    hidden_ = b0.fc1.weight.size(0);
+    has_proj_ = b0.proj.defined();
+    qk_norm_ = b0.q_norm.defined();
+    const bool ls = b0.ls1.defined(), qkv_bias = b0.qkv.bias.defined();
+    const auto rows = std::max<int64_t>(rows_hint, 1);
+    qkv_ = std::make_unique<Gemm>(D_, 3 * I_, compute_, Epilogue::kNone, qkv_bias, false, prepack, rows);
+    if (has_proj_) proj_ = std::make_unique<Gemm>(I_, D_, compute_, Epilogue::kResidual, true, ls, prepack, rows);
+    fc1_ = std::make_unique<Gemm>(D_, hidden_, compute_, Epilogue::kGelu, true, false, prepack, rows);
+    fc2_ = std::make_unique<Gemm>(hidden_, D_, compute_, Epilogue::kResidual, true, ls, prepack, rows);
+    attention_ = std::make_unique<AttentionCore>(b0.heads, b0.head_dim, static_cast<float>(b0.scale), compute_);
+    head_dim_ = b0.head_dim;
+    for (auto& b : blocks) {
+      TORCH_CHECK(b.dim() == D_ && b.inner() == I_ && b.fc1.weight.size(0) == hidden_ && b.proj.defined() == has_proj_ &&
+                      b.q_norm.defined() == qk_norm_ && b.ls1.defined() == ls && b.qkv.bias.defined() == qkv_bias &&
+                      b.heads == b0.heads && b.scale == b0.scale,
+                  "[InferenceModel] the oneDNN backend needs blocks of one shape");
+      Block out;
+      out.norm1 = Norm(b.norm1);
+      out.norm2 = Norm(b.norm2);
+      out.q_norm = Norm(b.q_norm);
+      out.k_norm = Norm(b.k_norm);
+      out.qkv = qkv_->weights(b.qkv.weight.to(dtype_), out.keep[0]);
+      if (qkv_bias) out.qkv_bias = b.qkv.bias.to(torch::kFloat32).contiguous();
+      if (has_proj_) {
+        out.proj = proj_->weights(b.proj.weight.to(dtype_), out.keep[1]);
+        out.proj_bias = b.proj.bias.to(torch::kFloat32).contiguous();
+      }
+      out.fc1 = fc1_->weights(b.fc1.weight.to(dtype_), out.keep[2]);
+      out.fc1_bias = b.fc1.bias.to(torch::kFloat32).contiguous();
+      out.fc2 = fc2_->weights(b.fc2.weight.to(dtype_), out.keep[3]);
+      out.fc2_bias = b.fc2.bias.to(torch::kFloat32).contiguous();
+      if (ls) {
+        out.ls1 = b.ls1.to(torch::kFloat32).contiguous();
+        out.ls2 = b.ls2.to(torch::kFloat32).contiguous();
+      }
+      blocks_.push_back(std::move(out));
+      if (prepack && release) {
+        for (auto* l : {&b.qkv, &b.proj, &b.fc1, &b.fc2})
+          if (l->defined()) l->weight.set_(torch::empty({0}, l->weight.options()));
+      }
+    }
+  }
+
+  torch::Tensor forward(const torch::Tensor& tokens) const override {
+    TORCH_CHECK(tokens.device().is_cpu() && tokens.dim() == 3 && tokens.size(2) == D_,
+                "[InferenceModel] expected CPU tokens (B, N, ", D_, "), got ", tokens.sizes(), " on ", tokens.device());
+    const int64_t B = tokens.size(0), N = tokens.size(1), M = B * N;
+    auto x = tokens.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true).contiguous();
+    const auto c = torch::TensorOptions().dtype(dtype_);
+    auto xn = torch::empty({M, D_}, c);
+    auto qkv = torch::empty({M, 3 * I_}, c);
+    auto scores = torch::empty({B, head_count(), N, N}, c);
+    auto attn = torch::empty({M, I_}, c);
+    auto hidden = torch::empty({M, hidden_}, c);
+    dnnl::stream stream(cpu_engine());
+    float* xs = x.data_ptr<float>();
+    for (const auto& b : blocks_) {
+      norm(xs, xn, b.norm1, M);
+      qkv_->run(stream, M, xn.data_ptr(), b.qkv, b.qkv_bias.defined() ? b.qkv_bias.data_ptr<float>() : nullptr, nullptr,
+                qkv.data_ptr());
+      stream.wait();
+      if (qk_norm_) norm_qk(qkv, b, M);
+      attention_->run(stream, B, N, qkv.data_ptr(), scores.data_ptr(), attn.data_ptr());
+      if (has_proj_) {
+        proj_->run(stream, M, attn.data_ptr(), b.proj, b.proj_bias.data_ptr<float>(), gamma(b.ls1), xs);
+        stream.wait();
+      } else {
+        stream.wait();
+        if (dtype_ == torch::kFloat32) add_rows(xs, attn.data_ptr<float>(), M * D_);
+        else add_rows(xs, attn.data_ptr<c10::BFloat16>(), M * D_);
+      }
+      norm(xs, xn, b.norm2, M);
+      fc1_->run(stream, M, xn.data_ptr(), b.fc1, b.fc1_bias.data_ptr<float>(), nullptr, hidden.data_ptr());
+      fc2_->run(stream, M, hidden.data_ptr(), b.fc2, b.fc2_bias.data_ptr<float>(), gamma(b.ls2), xs);
+      stream.wait();
+    }
+    return x.view({B, N, D_}).to(tokens.scalar_type());
+  }
+
+ private:
+  struct Block {
+    Norm norm1, norm2, q_norm, k_norm;
+    memory qkv, proj, fc1, fc2;
+    torch::Tensor keep[4];  // module tensors the unpacked weight memories point into
+    torch::Tensor qkv_bias, proj_bias, fc1_bias, fc2_bias, ls1, ls2;
+  };
+
+  int64_t head_count() const { return I_ / head_dim_; }
+  static const float* gamma(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
+
+  void norm(const float* x, torch::Tensor& out, const Norm& n, int64_t M) const {
+    const float* w = n.weight.data_ptr<float>();
+    const float* b = n.bias.data_ptr<float>();
+    if (dtype_ == torch::kFloat32) layer_norm_rows(x, D_, out.data_ptr<float>(), D_, M, D_, w, b, n.eps);
+    else layer_norm_rows(x, D_, out.data_ptr<c10::BFloat16>(), D_, M, D_, w, b, n.eps);
+  }
+
+  // q_norm / k_norm over each head's head_dim values, in place in the qkv buffer.
+  void norm_qk(torch::Tensor& qkv, const Block& b, int64_t M) const {
+    const int64_t H = head_count();
+    for (int part = 0; part < 2; ++part) {
+      const Norm& n = part == 0 ? b.q_norm : b.k_norm;
+      // rows of head_dim within each token's q (or k) part: token t, head h at t * 3I + part * I + h * hd
+      at::parallel_for(0, M, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t offset = t * 3 * I_ + part * I_;
+          if (dtype_ == torch::kFloat32) {
+            float* p = qkv.data_ptr<float>() + offset;
+            layer_norm_serial(p, p, H, n);
+          } else {
+            auto* p = qkv.data_ptr<c10::BFloat16>() + offset;
+            layer_norm_serial(p, p, H, n);
+          }
+        }
+      });
+    }
+  }
+
+  template <typename T>
+  void layer_norm_serial(const T* x, T* y, int64_t rows, const Norm& n) const {
+    const float* w = n.weight.data_ptr<float>();
+    const float* bb = n.bias.data_ptr<float>();
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * head_dim_;
+      float mean = 0.f, var = 0.f;
+      for (int64_t c = 0; c < head_dim_; ++c) mean += to_float(xr[c]);
+      mean /= static_cast<float>(head_dim_);
+      for (int64_t c = 0; c < head_dim_; ++c) var += (to_float(xr[c]) - mean) * (to_float(xr[c]) - mean);
+      const float rstd = 1.f / std::sqrt(var / static_cast<float>(head_dim_) + n.eps);
+      T* yr = y + r * head_dim_;
+      for (int64_t c = 0; c < head_dim_; ++c) yr[c] = from_float<T>((to_float(xr[c]) - mean) * rstd * w[c] + bb[c]);
+    }
+  }
+
+  torch::ScalarType dtype_;
+  dt compute_;
+  int64_t D_ = 0, I_ = 0, hidden_ = 0, head_dim_ = 1;
+  bool has_proj_ = true, qk_norm_ = false;
+  std::unique_ptr<Gemm> qkv_, proj_, fc1_, fc2_;
+  std::unique_ptr<AttentionCore> attention_;
+  std::vector<Block> blocks_;
+};
+
+}  // namespace
+
+bool onednn_built() { return true; }
+
+std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights> blocks, bool prepack, int64_t rows_hint,
+                                           bool release) {
+  return std::make_unique<OneDnnBlocks>(std::move(blocks), prepack, rows_hint, release);
+}
+
+double onednn_gemm_gflops(torch::ScalarType dtype, int64_t m, int64_t k, int64_t n, double seconds) {
+  const dt type = dnnl_type(dtype);
+  const Gemm gemm(k, n, type, Epilogue::kNone, true, false, /*prepack=*/true, m);
+  torch::Tensor keep;
+  const auto weight = torch::randn({n, k}).to(dtype);
+  const memory w = gemm.weights(weight, keep);
+  const auto bias = torch::zeros({n});
+  const auto src = torch::randn({m, k}).to(dtype);
+  auto dst = torch::empty({m, n}, dtype);
+  dnnl::stream stream(cpu_engine());
+  auto once = [&] {
+    gemm.run(stream, m, src.data_ptr(), w, bias.data_ptr<float>(), nullptr, dst.data_ptr());
+    stream.wait();
+  };
+  once();
+  once();
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  int64_t reps = 0;
+  double elapsed = 0.;
+  do {
+    once();
+    ++reps;
+    elapsed = std::chrono::duration<double>(clock::now() - start).count();
+  } while (elapsed < seconds);
+  return 2. * static_cast<double>(m * k * n) * static_cast<double>(reps) / elapsed / 1e9;
+}
+
+}  // namespace vit::detail
+
+#else  // without oneDNN
+
+namespace vit::detail {
+
+bool onednn_built() { return false; }
+
+std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights>, bool, int64_t, bool) {
+  TORCH_CHECK(false, "[InferenceModel] backend 'onednn' is not available: vitcpp was built without oneDNN "
+                     "(install libdnnl-dev and reconfigure)");
+}
+
+double onednn_gemm_gflops(torch::ScalarType, int64_t, int64_t, int64_t, double) { return 0.; }
+
+}  // namespace vit::detail
+
+#endif

@@ -1,0 +1,214 @@
+// Tests of include/vit/inference.h (InferenceModel): every backend against the Python reference's
+// logits and against the module's plain forward, in float32 and bfloat16.
+#include <vit/inference.h>
+#include <vit/pretrained.h>
+#include <vit/zoo.h>
+
+#include "golden.h"
+
+#include <thread>
+
+namespace vit {
+namespace {
+
+using testing::all_close;
+using testing::Golden;
+
+// The tolerance of an optimised float32 forward against the reference (the issue's 1e-4): oneDNN
+// sums in another order than OpenBLAS and LibTorch's kernels.
+constexpr double kFastTol = 1e-4;
+
+std::vector<std::string> backends() {
+  std::vector<std::string> out{"torch"};
+  if (onednn_available()) out.push_back("onednn");
+  return out;
+}
+
+// The whole models of both families that the reference evaluates (eval mode).
+std::vector<std::string> model_cases() {
+  std::vector<std::string> out;
+  for (const auto* family : {"timm", "vit_pytorch"}) {
+    for (const auto& name : testing::golden_cases(family, "forward")) {
+      const auto g = testing::load_golden(name);
+      if ((g.module == "VisionTransformer" || g.module == "ViT") && g.mode == "eval") out.push_back(name);
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<torch::nn::Module> build_model(const Golden& g) {
+  if (g.module == "VisionTransformer") return VisionTransformer(apply_model_args({}, g.config.dump())).ptr();
+  auto args = g.config;
+  const auto layout = args.value("layout", std::string("0.35"));
+  args.erase("layout");
+  return ViT(vit_pytorch_options(args.dump()).layout(layout)).ptr();
+}
+
+torch::Tensor plain_forward(const std::shared_ptr<torch::nn::Module>& m, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  if (auto timm = std::dynamic_pointer_cast<VisionTransformerImpl>(m)) return timm->forward(x);
+  return std::dynamic_pointer_cast<vit_pytorch::ViTImpl>(m)->forward(x);
+}
+
+using CaseAndBackend = std::tuple<std::string, std::string>;
+class InferenceReference : public ::testing::TestWithParam<CaseAndBackend> {};
+
+TEST_P(InferenceReference, MatchesPythonLogits) {
+  const auto& [name, backend] = GetParam();
+  const auto g = testing::load_golden(name);
+  auto model = build_model(g);
+  testing::load_params(*model, g);
+  model->eval();
+  const InferenceModel fast(model, InferenceOptions().backend(backend));
+  EXPECT_EQ(fast.backend(), backend);
+  EXPECT_TRUE(all_close(fast.forward(g.tensor("input")), g.tensor("output"), kFastTol));
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, InferenceReference,
+                         ::testing::Combine(::testing::ValuesIn(model_cases()), ::testing::ValuesIn(backends())),
+                         [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
+
+// ---- against the plain forward --------------------------------------------------------------------
+
+class InferenceBackend : public ::testing::TestWithParam<std::string> {};
+INSTANTIATE_TEST_SUITE_P(Backends, InferenceBackend, ::testing::ValuesIn(backends()));
+
+TEST_P(InferenceBackend, Float32EqualsThePlainForwardForEveryBatchSizeAndOption) {
+  const std::vector<std::string> configs{
+      R"({"img_size": 64, "depth": 2, "num_classes": 10})",
+      R"({"img_size": 48, "depth": 2, "num_classes": 7, "init_values": 0.1, "qk_norm": true, "reg_tokens": 2, "global_pool": "avg"})",
+      R"({"img_size": 48, "depth": 2, "num_classes": 7, "qkv_bias": false, "dynamic_img_size": true})"};
+  for (const auto& config : configs) {
+    torch::manual_seed(1);
+    auto m = create_model("vit_small_patch16_224", config);
+    m->eval();
+    // trained models' norms and biases are not the init's ones and zeros
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->parameters()) p.add_(torch::randn_like(p) * 0.05);
+    const InferenceModel fast(m.ptr(), InferenceOptions().backend(GetParam()));
+    for (int64_t batch : {1, 3}) {
+      const int64_t size = m->options.img_size()->at(0);
+      const auto x = torch::randn({batch, 3, size, size});
+      EXPECT_TRUE(all_close(fast.forward(x), m->forward(x), kFastTol)) << config << " batch " << batch;
+    }
+    if (m->options.dynamic_img_size()) {  // another token count than the one weights were packed for
+      const auto x = torch::randn({2, 3, 32, 64});
+      EXPECT_TRUE(all_close(fast.forward(x), m->forward(x), kFastTol)) << config << " 32x64";
+    }
+  }
+}
+
+TEST_P(InferenceBackend, VitPytorchWithoutOutputProjectionEqualsThePlainForward) {
+  torch::manual_seed(2);
+  // heads == 1 and dim_head == dim: vit-pytorch's attention has no to_out
+  ViT m(ViTOptions(32, 8, 10, 48, 2, 1, 96).dim_head(48));
+  m->eval();
+  const InferenceModel fast(m.ptr(), InferenceOptions().backend(GetParam()));
+  const auto x = torch::randn({2, 3, 32, 32});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(all_close(fast.forward(x), m->forward(x), kFastTol));
+}
+
+TEST_P(InferenceBackend, Bfloat16IsWithin2PercentOfFloat32) {
+  torch::manual_seed(3);
+  auto m = create_model("vit_small_patch16_224", R"({"img_size": 64, "depth": 4, "num_classes": 10})");
+  m->eval();
+  const auto x = torch::randn({2, 3, 64, 64});
+  const auto reference = plain_forward(m.ptr(), x);
+  auto half = std::dynamic_pointer_cast<VisionTransformerImpl>(m->clone());
+  half->to(torch::kBFloat16);
+  const InferenceModel fast(half, InferenceOptions().backend(GetParam()));
+  const auto logits = fast.forward(x.to(torch::kBFloat16)).to(torch::kFloat32);
+  EXPECT_EQ(fast.forward(x.to(torch::kBFloat16)).scalar_type(), torch::kBFloat16);
+  const double relative = ((logits - reference).abs().max() / reference.abs().max()).item<double>();
+  EXPECT_LE(relative, 2e-2);
+}
+
+TEST(InferenceModel, UnpackedAndPrepackedOneDnnWeightsAgree) {
+  if (!onednn_available()) GTEST_SKIP() << "built without oneDNN";
+  torch::manual_seed(4);
+  auto m = create_model("vit_small_patch16_224", R"({"img_size": 32, "depth": 2, "num_classes": 5})");
+  m->eval();
+  const auto x = torch::randn({2, 3, 32, 32});
+  const InferenceModel packed(m.ptr()), unpacked(m.ptr(), InferenceOptions().prepack(false));
+  EXPECT_TRUE(all_close(unpacked.forward(x), packed.forward(x), kFastTol));
+  EXPECT_TRUE(all_close(unpacked.forward(x), plain_forward(m.ptr(), x), kFastTol));
+}
+
+TEST(InferenceModel, ReleasedModuleWeightsAreEmptyAndCannotBeSaved) {
+  if (!onednn_available()) GTEST_SKIP() << "built without oneDNN";
+  torch::manual_seed(5);
+  auto m = create_model("vit_small_patch16_224", R"({"img_size": 32, "depth": 2, "num_classes": 5})");
+  m->eval();
+  const auto x = torch::randn({1, 3, 32, 32});
+  const auto expected = plain_forward(m.ptr(), x);
+  auto p = make_pretrained(m.ptr(), "vit_small_patch16_224");
+  EXPECT_EQ(optimize_for_inference(p, InferenceOptions().release_module_weights(true)), "onednn");
+  EXPECT_EQ(m->blocks[0]->as<BlockImpl>()->mlp->fc1->weight.numel(), 0);
+  EXPECT_TRUE(all_close(p.forward(x), expected, kFastTol));
+  EXPECT_ERROR(save_pretrained(p, ::testing::TempDir() + "/released"), "released to an InferenceModel");
+}
+
+TEST(InferenceModel, ConcurrentForwardsGiveTheSameLogits) {
+  torch::manual_seed(6);
+  auto m = create_model("vit_small_patch16_224", R"({"img_size": 32, "depth": 2, "num_classes": 5})");
+  m->eval();
+  const InferenceModel fast(m.ptr());
+  const auto a = torch::randn({1, 3, 32, 32}), b = torch::randn({3, 3, 32, 32});
+  const auto ea = fast.forward(a), eb = fast.forward(b);
+  std::vector<torch::Tensor> out(8);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < out.size(); ++i) threads.emplace_back([&, i] { out[i] = fast.forward(i % 2 ? b : a); });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_TRUE(all_close(out[i], i % 2 ? eb : ea, 1e-5)) << i;
+}
+
+TEST(InferenceModel, BadUseGivesClearErrors) {
+  auto m = create_model("vit_small_patch16_224", R"({"img_size": 32, "depth": 1, "num_classes": 5})");
+  EXPECT_ERROR(InferenceModel(m.ptr(), InferenceOptions().backend("tvm")), "backend must be 'auto', 'onednn' or 'torch'");
+  EXPECT_ERROR(InferenceModel(nullptr), "model is null");
+  EXPECT_ERROR(InferenceModel(std::make_shared<torch::nn::Module>()), "neither a vit::VisionTransformer nor a vit::ViT");
+  m->train();
+  const InferenceModel fast(m.ptr());
+  EXPECT_ERROR(fast.forward(torch::randn({1, 3, 32, 32})), "training mode");
+  m->eval();
+  EXPECT_ERROR(fast.forward(torch::randn({1, 3, 48, 48})), "doesn't match model");
+  EXPECT_ERROR(fast.forward(torch::randn({3, 32, 32})), "expected images");
+  if (onednn_available()) {
+    auto half = create_model("vit_small_patch16_224", R"({"img_size": 32, "depth": 1, "num_classes": 5})");
+    half->to(torch::kFloat64);
+    EXPECT_ERROR(InferenceModel(half.ptr(), InferenceOptions().backend("onednn")), "runs float32 or bfloat16");
+    EXPECT_EQ(InferenceModel(half.ptr()).backend(), "torch");  // auto falls back
+  } else {
+    EXPECT_ERROR(InferenceModel(m.ptr(), InferenceOptions().backend("onednn")), "built without oneDNN");
+  }
+}
+
+// ---- CUDA: the torch backend (SDPA on LibTorch >= 2.0) in float32, bfloat16 and float16 --------------
+
+class InferenceOnDevice : public testing::OnDevice {};
+INSTANTIATE_TEST_SUITE_P(Devices, InferenceOnDevice, ::testing::ValuesIn(testing::test_devices()));
+
+TEST_P(InferenceOnDevice, HalfPrecisionIsWithin2PercentOfFloat32) {
+  torch::manual_seed(7);
+  auto m = create_model("vit_small_patch16_224", R"({"img_size": 64, "depth": 2, "num_classes": 10})");
+  m->eval();
+  m->to(device);
+  const auto x = torch::randn({2, 3, 64, 64}, device);
+  const auto reference = plain_forward(m.ptr(), x);
+  const InferenceModel fast32(m.ptr());
+  EXPECT_TRUE(all_close(fast32.forward(x), reference, device.is_cuda() ? 1e-3 : kFastTol));
+  std::vector<torch::ScalarType> dtypes{torch::kBFloat16};
+  if (device.is_cuda()) dtypes.push_back(torch::kFloat16);
+  for (const auto dtype : dtypes) {
+    auto half = std::dynamic_pointer_cast<VisionTransformerImpl>(m->clone());
+    half->to(dtype);
+    const InferenceModel fast(half);
+    const auto logits = fast.forward(x.to(dtype)).to(torch::kFloat32);
+    const double relative = ((logits - reference).abs().max() / reference.abs().max()).item<double>();
+    EXPECT_LE(relative, 2e-2) << dtype;
+  }
+}
+
+}  // namespace
+}  // namespace vit
