@@ -362,8 +362,8 @@ Pretrained make_pretrained(const std::shared_ptr<torch::nn::Module>& module, std
 
 void save_pretrained(const Pretrained& model, const std::string& dir_) {
   TORCH_CHECK(model.module, "[save_pretrained] no module");
-  for (const auto& p : model.module->named_parameters()) {
-    TORCH_CHECK(p.value().numel() > 0, "[save_pretrained] parameter '", p.key(), "' is empty: its weights were "
+  for (const auto& p : model.module->named_parameters()) {  // released Linear weights are 1-D and empty
+    TORCH_CHECK(p.value().dim() != 1 || p.value().numel() > 0, "[save_pretrained] parameter '", p.key(), "' is empty: its weights were "
                 "released to an InferenceModel (release_module_weights); load the checkpoint again to save it");
   }
   const fs::path dir(dir_);

@@ -1,0 +1,94 @@
+// Google Benchmark programs for vitcpp's inference: whole models (plain module forward against
+// InferenceModel's backends, float32 and bfloat16) and their layers (one Linear, the attention core).
+// Not a test: run build/benchmarks/bench_inference [--benchmark_filter=...]; threads from VITCPP_THREADS
+// (default: all cores). The side-by-side comparison with PyTorch-Python is compare_pytorch.py.
+#include <benchmark/benchmark.h>
+#include <vit/vit.h>
+
+#include <cstdlib>
+#include <thread>
+
+namespace {
+
+int threads() {
+  const char* env = std::getenv("VITCPP_THREADS");
+  return env ? std::atoi(env) : static_cast<int>(std::thread::hardware_concurrency());
+}
+
+const char* kModels[] = {"vit_small_patch16_224", "vit_base_patch16_224"};
+const char* kBackends[] = {"plain", "torch", "onednn"};
+
+// args: model index, batch, bfloat16 (0/1), backend index
+void Model(benchmark::State& state) {
+  torch::set_num_threads(threads());
+  const std::string name = kModels[state.range(0)], backend = kBackends[state.range(3)];
+  const int64_t batch = state.range(1);
+  const auto dtype = state.range(2) ? torch::kBFloat16 : torch::kFloat32;
+  if (backend == "onednn" && !vit::onednn_available()) {
+    state.SkipWithError("built without oneDNN");
+    return;
+  }
+  auto model = vit::create_model(name);
+  model->eval();
+  model->to(dtype);
+  std::function<torch::Tensor(const torch::Tensor&)> forward = [model](const torch::Tensor& x) mutable {
+    return model->forward(x);
+  };
+  if (backend != "plain") {
+    const vit::InferenceModel fast(model.ptr(), vit::InferenceOptions().backend(backend));
+    forward = [fast](const torch::Tensor& x) { return fast.forward(x); };
+  }
+  torch::InferenceMode guard;
+  const auto x = torch::randn({batch, 3, 224, 224}).to(dtype);
+  for (auto _ : state) benchmark::DoNotOptimize(forward(x));
+  const double flop = 2. * static_cast<double>(vit::count_macs(*model, 224, 224)) * static_cast<double>(batch);
+  state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(flop / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(name + " " + backend + (state.range(2) ? " bf16" : " fp32"));
+}
+BENCHMARK(Model)
+    ->ArgsProduct({{0, 1}, {1, 8}, {0, 1}, {0, 1, 2}})
+    ->ArgNames({"model", "batch", "bf16", "backend"})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0)
+    ->UseRealTime();
+
+// The GEMM of ViT-B/16's MLP at batch 8 (1576 x 768 x 3072): LibTorch's linear and vitcpp's
+// oneDNN GEMM with prepacked weights (args: bfloat16 0/1).
+void Gemm(benchmark::State& state) {
+  torch::set_num_threads(threads());
+  const auto dtype = state.range(0) ? torch::kBFloat16 : torch::kFloat32;
+  double gflops = 0;
+  for (auto _ : state) gflops = vit::measure_gemm_gflops(dtype, torch::kCPU, 1576, 768, 3072, 0.5);
+  state.counters["GFLOP/s (best of LibTorch, oneDNN)"] = gflops;
+}
+BENCHMARK(Gemm)->Arg(0)->Arg(1)->ArgNames({"bf16"})->Iterations(3)->Unit(benchmark::kMillisecond);
+
+// ViT-B/16 with one block (197 tokens, batch 1) through each backend: the block dominates, the
+// embedding and head are a small constant share.
+void Block(benchmark::State& state) {
+  torch::set_num_threads(threads());
+  const std::string backend = kBackends[state.range(1)];
+  if (backend == "onednn" && !vit::onednn_available()) {
+    state.SkipWithError("built without oneDNN");
+    return;
+  }
+  const auto dtype = state.range(0) ? torch::kBFloat16 : torch::kFloat32;
+  auto model = vit::create_model("vit_base_patch16_224", R"({"depth": 1})");
+  model->eval();
+  model->to(dtype);
+  torch::InferenceMode guard;
+  const auto x = torch::randn({1, 3, 224, 224}).to(dtype);
+  if (backend == "plain") {
+    for (auto _ : state) benchmark::DoNotOptimize(model->forward(x));
+  } else {
+    const vit::InferenceModel fast(model.ptr(), vit::InferenceOptions().backend(backend));
+    for (auto _ : state) benchmark::DoNotOptimize(fast.forward(x));
+  }
+  state.SetLabel(backend + (state.range(0) ? " bf16" : " fp32"));
+}
+BENCHMARK(Block)->ArgsProduct({{0, 1}, {0, 1, 2}})->ArgNames({"bf16", "backend"})->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
