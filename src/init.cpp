@@ -5,6 +5,7 @@
 namespace vit {
 
 namespace {
+thread_local bool skip_init = false;
 double norm_cdf(double x) { return (1. + std::erf(x / std::sqrt(2.))) / 2.; }
 }  // namespace
 
@@ -22,5 +23,9 @@ torch::Tensor trunc_normal_(torch::Tensor tensor, double mean, double std, doubl
   tensor.clamp_(a, b);
   return tensor;
 }
+
+SkipInitGuard::SkipInitGuard() : previous_(skip_init) { skip_init = true; }
+SkipInitGuard::~SkipInitGuard() { skip_init = previous_; }
+bool SkipInitGuard::active() { return skip_init; }
 
 }  // namespace vit

@@ -1,5 +1,6 @@
 #include "vit/pretrained.h"
 
+#include "vit/init.h"
 #include "vit/safetensors.h"
 #include "vit/torch_save.h"
 #include "vit/zoo.h"
@@ -309,7 +310,10 @@ Pretrained load_pretrained(const std::string& path_, const torch::Device& device
       if (config.contains(key) && !args.contains(key)) args[key] = config[key];
     infer_timm_args(state, args);
     auto options = apply_model_args(model_options(out.architecture), args.dump(), what);
-    auto model = VisionTransformer(options);
+    auto model = [&] {
+      const SkipInitGuard skip;  // the strict load below overwrites every weight
+      return VisionTransformer(options);
+    }();
     adapt_pos_embed(state, *model);
     load_state_dict(*model, state, /*strict=*/true, load_what);
     out.num_classes = options.num_classes();

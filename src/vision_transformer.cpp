@@ -327,7 +327,7 @@ void VisionTransformerImpl::reset() {
     head = register_module("head", make_linear(num_features(), o.num_classes()));
     if (o.distilled()) head_dist = register_module("head_dist", make_linear(D, o.num_classes()));
   }
-  reset_parameters();
+  if (!SkipInitGuard::active()) reset_parameters();
 }
 
 void VisionTransformerImpl::reset_parameters() {

@@ -11,4 +11,20 @@ namespace vit {
 /// Example: `vit::trunc_normal_(linear->weight, 0., .02);`
 torch::Tensor trunc_normal_(torch::Tensor tensor, double mean = 0., double std = 1., double a = -2., double b = 2.);
 
+/// While one is alive on this thread, VisionTransformer skips timm's random initialisation (the
+/// truncated normals that dominate building a large model): for a model whose every weight is about
+/// to be loaded. load_pretrained builds its models under one. Weights are then whatever LibTorch's
+/// module constructors left there.
+class SkipInitGuard {
+ public:
+  SkipInitGuard();
+  ~SkipInitGuard();
+  SkipInitGuard(const SkipInitGuard&) = delete;
+  SkipInitGuard& operator=(const SkipInitGuard&) = delete;
+  static bool active();
+
+ private:
+  bool previous_;
+};
+
 }  // namespace vit
