@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -56,5 +57,23 @@ std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights> blocks, boo
                                            bool release);
 /// GFLOP/s of oneDNN's matmul with prepacked weights, (m x k) . (k x n), over `seconds`; 0 without oneDNN.
 double onednn_gemm_gflops(torch::ScalarType dtype, int64_t m, int64_t k, int64_t n, double seconds);
+
+/// GFLOP/s of `once` (a synchronous m x k x n matrix product): two warm-up calls, then repetitions
+/// until `seconds` have passed.
+template <typename F>
+double gemm_gflops(int64_t m, int64_t k, int64_t n, double seconds, F&& once) {
+  once();
+  once();
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  int64_t reps = 0;
+  double elapsed = 0.;
+  do {
+    once();
+    ++reps;
+    elapsed = std::chrono::duration<double>(clock::now() - start).count();
+  } while (elapsed < seconds);
+  return 2. * static_cast<double>(m * k * n) * static_cast<double>(reps) / elapsed / 1e9;
+}
 
 }  // namespace vit::detail

@@ -6,7 +6,6 @@
 
 #include <torch/version.h>
 
-#include <chrono>
 #include <cmath>
 
 namespace vit {
@@ -204,24 +203,10 @@ double measure_gemm_gflops(torch::ScalarType dtype, const torch::Device& device,
   c10::InferenceMode guard;
   const auto options = torch::TensorOptions().device(device).dtype(dtype);
   const auto a = torch::randn({m, k}, options), w = torch::randn({n, k}, options), bias = torch::zeros({n}, options);
-  auto sync = [&] {
+  double best = detail::gemm_gflops(m, k, n, seconds, [&] {
+    (void)torch::linear(a, w, bias);
     if (device.is_cuda()) torch::cuda::synchronize();
-  };
-  auto once = [&] { (void)torch::linear(a, w, bias); };
-  once();
-  once();
-  sync();
-  using clock = std::chrono::steady_clock;
-  const auto start = clock::now();
-  int64_t reps = 0;
-  double elapsed = 0.;
-  do {
-    once();
-    ++reps;
-    sync();
-    elapsed = std::chrono::duration<double>(clock::now() - start).count();
-  } while (elapsed < seconds);
-  double best = 2. * static_cast<double>(m * k * n) * static_cast<double>(reps) / elapsed / 1e9;
+  });
   if (device.is_cpu() && detail::onednn_built() && (dtype == torch::kFloat32 || dtype == torch::kBFloat16))
     best = std::max(best, detail::onednn_gemm_gflops(dtype, m, k, n, seconds));
   return best;

@@ -13,7 +13,6 @@
 #include <ATen/Parallel.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <chrono>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -463,22 +462,10 @@ double onednn_gemm_gflops(torch::ScalarType dtype, int64_t m, int64_t k, int64_t
   const auto src = torch::randn({m, k}).to(dtype);
   auto dst = torch::empty({m, n}, dtype);
   dnnl::stream stream(cpu_engine());
-  auto once = [&] {
+  return gemm_gflops(m, k, n, seconds, [&] {
     gemm.run(stream, m, src.data_ptr(), w, bias.data_ptr<float>(), nullptr, dst.data_ptr());
     stream.wait();
-  };
-  once();
-  once();
-  using clock = std::chrono::steady_clock;
-  const auto start = clock::now();
-  int64_t reps = 0;
-  double elapsed = 0.;
-  do {
-    once();
-    ++reps;
-    elapsed = std::chrono::duration<double>(clock::now() - start).count();
-  } while (elapsed < seconds);
-  return 2. * static_cast<double>(m * k * n) * static_cast<double>(reps) / elapsed / 1e9;
+  });
 }
 
 }  // namespace vit::detail
