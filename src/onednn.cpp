@@ -397,41 +397,27 @@ class OneDnnBlocks final : public Blocks {
     else layer_norm_rows(x, D_, out.data_ptr<c10::BFloat16>(), D_, M, D_, w, b, n.eps);
   }
 
-  // q_norm / k_norm over each head's head_dim values, in place in the qkv buffer.
+  // q_norm / k_norm over each head's head_dim values, in place in the qkv buffer: token t's heads are
+  // H contiguous rows at t * 3I (q) and t * 3I + I (k). The inner parallel_for runs inline.
   void norm_qk(torch::Tensor& qkv, const Block& b, int64_t M) const {
     const int64_t H = head_count();
-    for (int part = 0; part < 2; ++part) {
-      const Norm& n = part == 0 ? b.q_norm : b.k_norm;
-      // rows of head_dim within each token's q (or k) part: token t, head h at t * 3I + part * I + h * hd
-      at::parallel_for(0, M, 1, [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
+    at::parallel_for(0, M, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        for (int part = 0; part < 2; ++part) {
+          const Norm& n = part == 0 ? b.q_norm : b.k_norm;
+          const float* w = n.weight.data_ptr<float>();
+          const float* bias = n.bias.data_ptr<float>();
           const int64_t offset = t * 3 * I_ + part * I_;
           if (dtype_ == torch::kFloat32) {
             float* p = qkv.data_ptr<float>() + offset;
-            layer_norm_serial(p, p, H, n);
+            layer_norm_rows(p, head_dim_, p, head_dim_, H, head_dim_, w, bias, n.eps);
           } else {
             auto* p = qkv.data_ptr<c10::BFloat16>() + offset;
-            layer_norm_serial(p, p, H, n);
+            layer_norm_rows(p, head_dim_, p, head_dim_, H, head_dim_, w, bias, n.eps);
           }
         }
-      });
-    }
-  }
-
-  template <typename T>
-  void layer_norm_serial(const T* x, T* y, int64_t rows, const Norm& n) const {
-    const float* w = n.weight.data_ptr<float>();
-    const float* bb = n.bias.data_ptr<float>();
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* xr = x + r * head_dim_;
-      float mean = 0.f, var = 0.f;
-      for (int64_t c = 0; c < head_dim_; ++c) mean += to_float(xr[c]);
-      mean /= static_cast<float>(head_dim_);
-      for (int64_t c = 0; c < head_dim_; ++c) var += (to_float(xr[c]) - mean) * (to_float(xr[c]) - mean);
-      const float rstd = 1.f / std::sqrt(var / static_cast<float>(head_dim_) + n.eps);
-      T* yr = y + r * head_dim_;
-      for (int64_t c = 0; c < head_dim_; ++c) yr[c] = from_float<T>((to_float(xr[c]) - mean) * rstd * w[c] + bb[c]);
-    }
+      }
+    });
   }
 
   torch::ScalarType dtype_;
