@@ -15,12 +15,6 @@ namespace {
 
 // ---- weights of either family as BlockWeights -----------------------------------------------------
 
-torch::Tensor param(const torch::nn::Module& module, const std::string& name) {
-  const auto params = module.named_parameters();
-  const auto* found = params.find(name);
-  return found ? *found : torch::Tensor();
-}
-
 LayerNormWeights layer_norm(const torch::nn::LayerNorm& ln) {
   if (!ln) return {};
   return {ln->weight, ln->bias, ln->options.eps()};
@@ -55,17 +49,22 @@ BlockWeights lucid_block(const torch::nn::Module& layer, const vit_pytorch::Tran
   const std::string attn = current ? "0." : "0.fn.", ff = current ? "1.net." : "1.fn.net.";
   const int fc1 = current ? 1 : 0, fc2 = current ? 4 : 3;
   const auto eps = 1e-5;  // nn.LayerNorm's default in every vit-pytorch layout
+  const auto params = layer.named_parameters();
+  auto param = [&](const std::string& name) {
+    const auto* found = params.find(name);
+    return found ? *found : torch::Tensor();
+  };
   BlockWeights w;
   w.heads = o.heads();
   w.head_dim = o.dim_head();
   w.scale = std::pow(static_cast<double>(o.dim_head()), -0.5);
-  w.norm1 = {param(layer, "0.norm.weight"), param(layer, "0.norm.bias"), eps};
-  w.norm2 = current ? LayerNormWeights{param(layer, "1.net.0.weight"), param(layer, "1.net.0.bias"), eps}
-                    : LayerNormWeights{param(layer, "1.norm.weight"), param(layer, "1.norm.bias"), eps};
-  w.qkv = {param(layer, attn + "to_qkv.weight"), {}};
-  w.proj = {param(layer, attn + "to_out.0.weight"), param(layer, attn + "to_out.0.bias")};
-  w.fc1 = {param(layer, ff + std::to_string(fc1) + ".weight"), param(layer, ff + std::to_string(fc1) + ".bias")};
-  w.fc2 = {param(layer, ff + std::to_string(fc2) + ".weight"), param(layer, ff + std::to_string(fc2) + ".bias")};
+  w.norm1 = {param("0.norm.weight"), param("0.norm.bias"), eps};
+  w.norm2 = current ? LayerNormWeights{param("1.net.0.weight"), param("1.net.0.bias"), eps}
+                    : LayerNormWeights{param("1.norm.weight"), param("1.norm.bias"), eps};
+  w.qkv = {param(attn + "to_qkv.weight"), {}};
+  w.proj = {param(attn + "to_out.0.weight"), param(attn + "to_out.0.bias")};
+  w.fc1 = {param(ff + std::to_string(fc1) + ".weight"), param(ff + std::to_string(fc1) + ".bias")};
+  w.fc2 = {param(ff + std::to_string(fc2) + ".weight"), param(ff + std::to_string(fc2) + ".bias")};
   TORCH_CHECK(w.norm1.defined() && w.norm2.defined() && w.qkv.defined() && w.fc1.defined() && w.fc2.defined(),
               "[InferenceModel] unexpected vit-pytorch layer layout");
   return w;
@@ -163,9 +162,7 @@ InferenceModel::InferenceModel(std::shared_ptr<torch::nn::Module> model, Inferen
   const auto dtype = params.front().scalar_type();
   const bool onednn_fits = detail::onednn_built() && device.is_cpu() &&
                            (dtype == torch::kFloat32 || dtype == torch::kBFloat16) && !blocks.empty();
-  if (backend == "onednn") {
-    TORCH_CHECK(detail::onednn_built(), "[InferenceModel] backend 'onednn' is not available: vitcpp was built "
-                                        "without oneDNN (install libdnnl-dev and reconfigure)");
+  if (backend == "onednn") {  // (without oneDNN, make_onednn_blocks says so)
     TORCH_CHECK(device.is_cpu(), "[InferenceModel] backend 'onednn' runs on the CPU, the model is on ", device);
     TORCH_CHECK(dtype == torch::kFloat32 || dtype == torch::kBFloat16,
                 "[InferenceModel] backend 'onednn' runs float32 or bfloat16, the model is ", dtype);
@@ -181,9 +178,8 @@ InferenceModel::InferenceModel(std::shared_ptr<torch::nn::Module> model, Inferen
 
 torch::Tensor InferenceModel::forward(const torch::Tensor& images) const {
   c10::InferenceMode guard;
-  // The embedding and head run in the module; dropout there is off whatever the module's mode.
-  const bool training = impl_->model->is_training();
-  TORCH_CHECK(!training, "[InferenceModel] the model is in training mode; call model->eval() first");
+  // The embedding and head run in the module, whose dropout would be live in training mode.
+  TORCH_CHECK(!impl_->model->is_training(), "[InferenceModel] the model is in training mode; call model->eval() first");
   return impl_->head(impl_->blocks->forward(impl_->embed(images)));
 }
 
