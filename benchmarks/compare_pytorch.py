@@ -96,14 +96,14 @@ def main():
                 t_ms = statistics.median(t for t, _ in torch_ms)
                 t_rss = max(r for _, r in torch_ms)
                 v_ms = statistics.median(v["median_ms"] for v in vit_runs)
-                v = vit_runs[0]
-                peak = statistics.median(v["gemm_peak_gflops"] for v in vit_runs)
-                flop = 2e9 * v["gmacs_per_image"] * batch
-                rows.append(dict(model=model, batch=batch, dtype=dtype, threads=a.threads, backend=v["backend"],
+                first = vit_runs[0]
+                peak = statistics.median(run["gemm_peak_gflops"] for run in vit_runs)
+                flop = 2e9 * first["gmacs_per_image"] * batch
+                rows.append(dict(model=model, batch=batch, dtype=dtype, threads=a.threads, backend=first["backend"],
                                  torch_ms=t_ms, vit_ms=v_ms, torch_ips=batch * 1e3 / t_ms, vit_ips=batch * 1e3 / v_ms,
                                  ratio=t_ms / v_ms, torch_eff=flop / (t_ms / 1e3) / 1e9 / peak,
                                  vit_eff=flop / (v_ms / 1e3) / 1e9 / peak, peak=peak, torch_rss=t_rss,
-                                 vit_rss=max(v["peak_rss_mb"] for v in vit_runs)))
+                                 vit_rss=max(run["peak_rss_mb"] for run in vit_runs)))
                 print_row(rows[-1], a.markdown, header=len(rows) == 1)
     print(f"\n{a.threads} threads; medians of {a.rounds} interleaved rounds of {a.iters} timed runs "
           f"(after {a.warmup} warm-up); efficiency = model FLOPs / time / GEMM peak (1576x768x3072, same dtype, "
