@@ -60,10 +60,12 @@ torch::Tensor convert_patch_weight(const torch::Tensor& given, const torch::Tens
 
 }  // namespace
 
-LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state_, bool strict, const std::string& what) {
+namespace {
+
+LoadReport load_state_dict_impl(torch::nn::Module& module, StateDict& state, bool strict, const std::string& what,
+                                bool adopt) {
   auto targets = module.named_parameters();
   for (const auto& b : module.named_buffers()) targets.insert(b.key(), b.value());
-  StateDict state = state_;
   for (auto& [name, tensor] : state) {
     const bool patch = name == "patch_embed.proj.weight" || name.rfind("to_patch_embedding.", 0) == 0;
     if (patch && targets.contains(name) && tensor.sizes() != targets[name].sizes()) {
@@ -88,12 +90,35 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state_, b
     if (!targets.contains(name)) report.unexpected.push_back(name);
   TORCH_CHECK(!strict || report.ok(), what, " checkpoint has ", state.size(), " tensors, model expects ",
               targets.size(), ": ", report.str());
+  std::map<const c10::StorageImpl*, int> storage_uses;
+  for (const auto& [name, tensor] : given) ++storage_uses[tensor->storage().unsafeGetStorageImpl()];
   torch::NoGradGuard no_grad;
   for (auto& item : targets) {
     const auto it = given.find(item.key());
-    if (it != given.end() && it->second->sizes() == item.value().sizes()) item.value().copy_(*it->second);
+    if (it == given.end() || it->second->sizes() != item.value().sizes()) continue;
+    const torch::Tensor& source = *it->second;
+    torch::Tensor& target = item.value();
+    const bool adoptable = adopt && source.scalar_type() == target.scalar_type() &&
+                           source.device() == target.device() && source.is_contiguous() &&
+                           storage_uses[source.storage().unsafeGetStorageImpl()] == 1;
+    if (adoptable) {
+      target.set_data(source);
+    } else {
+      target.copy_(source);
+    }
   }
   return report;
+}
+
+}  // namespace
+
+LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state, bool strict, const std::string& what) {
+  StateDict copy = state;
+  return load_state_dict_impl(module, copy, strict, what, /*adopt=*/false);
+}
+
+LoadReport load_state_dict(torch::nn::Module& module, StateDict&& state, bool strict, const std::string& what) {
+  return load_state_dict_impl(module, state, strict, what, /*adopt=*/true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,7 +326,7 @@ Pretrained load_pretrained(const std::string& path_, const torch::Device& device
           args["layout"] == "current")
         tensor = tensor.squeeze(0);
     }
-    load_state_dict(*model, state, /*strict=*/true, load_what);
+    load_state_dict(*model, std::move(state), /*strict=*/true, load_what);
     out.num_classes = model->options.num_classes();
     out.module = model.ptr();
   } else {
@@ -315,7 +340,7 @@ Pretrained load_pretrained(const std::string& path_, const torch::Device& device
       return VisionTransformer(options);
     }();
     adapt_pos_embed(state, *model);
-    load_state_dict(*model, state, /*strict=*/true, load_what);
+    load_state_dict(*model, std::move(state), /*strict=*/true, load_what);
     out.num_classes = options.num_classes();
     out.module = model.ptr();
   }

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -117,6 +119,14 @@ std::vector<Entry> parse_header(const uint8_t* bytes, uint64_t size, const std::
   return entries;
 }
 
+// Gives the whole pages inside [p, p + bytes) of a private file mapping back to the kernel.
+void drop_pages(void* p, size_t bytes) {
+  static const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 // Tensors over `data_start + e.begin` of a buffer owned by `owner`; unaligned data is copied.
 SafeTensors make_tensors(const uint8_t* bytes, uint64_t size, const std::string& what,
                          const std::shared_ptr<void>& owner) {
@@ -128,7 +138,10 @@ SafeTensors make_tensors(const uint8_t* bytes, uint64_t size, const std::string&
     const auto options = torch::TensorOptions().dtype(e.type);
     torch::Tensor t;
     if (owner && reinterpret_cast<uintptr_t>(ptr) % c10::elementSize(e.type) == 0) {
-      t = torch::from_blob(ptr, e.shape, [owner](void*) {}, options);
+      // When this tensor dies its pages leave the process (tensors do not overlap: parse_header),
+      // so memory is returned tensor by tensor (e.g. as InferenceModel releases packed weights).
+      const size_t bytes = e.end - e.begin;
+      t = torch::from_blob(ptr, e.shape, [owner, bytes](void* p) { drop_pages(p, bytes); }, options);
     } else {
       t = torch::from_blob(ptr, e.shape, options).clone();
     }
@@ -194,14 +207,28 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  TORCH_CHECK(out, "[save_safetensors] '", path, "': cannot open for writing");
-  uint8_t length[8];
-  for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
-  out.write(reinterpret_cast<const char*>(length), 8);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const auto& t : contiguous) out.write(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
-  TORCH_CHECK(out.good(), "[save_safetensors] '", path, "': write failed");
+  // Written beside the target and renamed over it: a model loaded from `path` keeps its parameters in
+  // a mapping of the old file, which must not be truncated under it (and readers never see half a file).
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    TORCH_CHECK(out, "[save_safetensors] '", path, "': cannot open '", partial, "' for writing");
+    uint8_t length[8];
+    for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
+    out.write(reinterpret_cast<const char*>(length), 8);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    for (const auto& t : contiguous) out.write(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+    out.close();
+    if (!out.good()) {
+      std::remove(partial.c_str());
+      TORCH_CHECK(false, "[save_safetensors] '", path, "': write failed");
+    }
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(partial.c_str());
+    TORCH_CHECK(false, "[save_safetensors] '", path, "': cannot replace it (", reason, ")");
+  }
 }
 
 }  // namespace vit

@@ -8,8 +8,16 @@ namespace vit {
 
 namespace {
 
+// LibTorch's Linear. Under a SkipInitGuard its weights are left uninitialised: LibTorch's constructor
+// always runs its kaiming-uniform init, so the layer is built empty and then given full-size tensors.
 torch::nn::Linear make_linear(int64_t in, int64_t out, bool bias = true) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+  if (!SkipInitGuard::active()) return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+  torch::nn::Linear layer(torch::nn::LinearOptions(1, 0).bias(bias));  // a (0, 1) weight: nothing to draw
+  layer->options = torch::nn::LinearOptions(in, out).bias(bias);
+  torch::NoGradGuard no_grad;
+  layer->weight.set_data(torch::empty({out, in}));
+  if (bias) layer->bias.set_data(torch::empty({out}));
+  return layer;
 }
 
 void check_probability(const char* module, const char* name, double p) {

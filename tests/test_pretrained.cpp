@@ -170,6 +170,43 @@ TEST(LoadStateDict, StrictListsEveryProblemAndCopiesNothing) {
   EXPECT_TRUE(torch::equal(model->cls_token, torch::ones_like(model->cls_token)));
 }
 
+TEST(LoadStateDict, TakingTheTensorsAdoptsTheirStorageUnlessSharedOrConverted) {
+  VisionTransformer model(VisionTransformerOptions().img_size(16).patch_size(8).embed_dim(16).depth(1).num_heads(2).num_classes(3));
+  StateDict state;
+  for (const auto& p : model->named_parameters()) state.emplace_back(p.key(), torch::randn_like(p.value()));
+  const auto tied = torch::randn({2, 16});  // norm.weight and norm.bias views of one storage
+  for (auto& [name, tensor] : state) {
+    if (name == "norm.weight") tensor = tied[0];
+    if (name == "norm.bias") tensor = tied[1];
+    if (name == "head.bias") tensor = tensor.to(torch::kFloat64);
+  }
+  const StateDict given = state;
+  load_state_dict(*model, given);  // const&: always copies
+  for (const auto& [name, tensor] : given) EXPECT_NE(model->named_parameters()[name].data_ptr(), tensor.data_ptr()) << name;
+
+  load_state_dict(*model, std::move(state));
+  const auto params = model->named_parameters();
+  for (const auto& [name, tensor] : given) {
+    EXPECT_TRUE(torch::equal(params[name], tensor.to(torch::kFloat32))) << name;
+    const bool copied = name == "norm.weight" || name == "norm.bias" || name == "head.bias";
+    EXPECT_EQ(params[name].data_ptr() == tensor.data_ptr(), !copied) << name;
+    EXPECT_TRUE(params[name].requires_grad()) << name;
+  }
+}
+
+TEST(LoadPretrained, SavesOverTheDirectoryItWasLoadedFrom) {
+  // The loaded parameters view the mapped file: saving over it must neither corrupt them nor the file.
+  const auto dir = scratch("overwrite");
+  fs::copy(checkpoint_dir("timm_safetensors"), dir, fs::copy_options::recursive);
+  const auto expected = load_safetensors(checkpoint_dir("timm_safetensors") + ".expected.safetensors");
+  const auto model = load_pretrained(dir);
+  save_pretrained(model, dir);
+  EXPECT_TRUE(testing::all_close(model.forward(expected.at("input")), expected.at("output"), 1e-5));
+  EXPECT_TRUE(testing::all_close(load_pretrained(dir).forward(expected.at("input")), expected.at("output"), 1e-5));
+  EXPECT_FALSE(fs::exists(dir + "/model.safetensors.partial"));
+  fs::remove_all(dir);
+}
+
 TEST(LoadPretrained, BadDirectoriesGiveOneLineErrors) {
   EXPECT_ERROR(load_pretrained("/nonexistent/dir"), "no such file or directory");
   const auto dir = scratch("bad");

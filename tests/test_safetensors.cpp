@@ -86,6 +86,25 @@ TEST(SafeTensors, TensorsViewTheMappingAndSurviveTheirFile) {
   EXPECT_TRUE(torch::equal(t, torch::arange(1, 11, torch::kFloat32)));
 }
 
+TEST(SafeTensors, ATensorDyingLeavesItsNeighboursIntact) {
+  // Each mapped tensor returns its whole pages when it dies; pages it shares with a neighbour stay.
+  const auto path = temp_path("neighbours.safetensors");
+  const auto a = torch::randn({3001}), b = torch::randn({5003}), c = torch::randn({7});
+  save_safetensors(path, {{"a", a}, {"b", b}, {"c", c}});
+  torch::Tensor kept_b, kept_c;
+  {
+    auto file = load_safetensors(path);
+    kept_b = file.at("b");
+    kept_c = file.at("c");
+    kept_b.add_(1.f);  // a copy-on-write page of its own
+  }
+  EXPECT_TRUE(torch::equal(kept_b, b + 1.f));
+  EXPECT_TRUE(torch::equal(kept_c, c));
+  kept_b = torch::Tensor();
+  EXPECT_TRUE(torch::equal(kept_c, c));
+  std::remove(path.c_str());
+}
+
 TEST(SafeTensors, CorruptFilesGiveOneClearError) {
   const std::string ok = R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
   const std::string data(8, '\0');

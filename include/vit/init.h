@@ -11,10 +11,10 @@ namespace vit {
 /// Example: `vit::trunc_normal_(linear->weight, 0., .02);`
 torch::Tensor trunc_normal_(torch::Tensor tensor, double mean = 0., double std = 1., double a = -2., double b = 2.);
 
-/// While one is alive on this thread, VisionTransformer skips timm's random initialisation (the
-/// truncated normals that dominate building a large model): for a model whose every weight is about
-/// to be loaded. load_pretrained builds its models under one. Weights are then whatever LibTorch's
-/// module constructors left there.
+/// While one is alive on this thread, VisionTransformer skips random initialisation: timm's
+/// truncated normals and LibTorch's own Linear init (kaiming uniform), which dominate building a
+/// large model. For a model whose every weight is about to be loaded; load_pretrained builds its
+/// models under one. Linear weights are then uninitialised memory (torch::empty).
 class SkipInitGuard {
  public:
   SkipInitGuard();

@@ -40,6 +40,12 @@ torch::Tensor conv_to_linear_patch_weight(const torch::Tensor& weight);
 /// matches and returns the report.
 LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state, bool strict = true,
                            const std::string& what = "[load_state_dict]");
+/// The same, taking the tensors over: where a tensor already has the parameter's dtype, device and
+/// shape and is contiguous, the parameter adopts its storage instead of copying it (so parameters
+/// loaded from `load_safetensors` stay views of the copy-on-write file mapping, and loading touches
+/// no weight bytes). Tensors that share a storage are copied, so no two parameters become tied.
+LoadReport load_state_dict(torch::nn::Module& module, StateDict&& state, bool strict = true,
+                           const std::string& what = "[load_state_dict]");
 
 /// Preprocessing a checkpoint expects (timm's pretrained_cfg).
 struct PretrainedCfg {
@@ -70,13 +76,16 @@ struct Pretrained {
 /// the single *.pth / *.pt), loads them strictly, moves the model to `device` (and `dtype`, when
 /// given) and puts it in eval mode. A pos_embed of another grid than the model's is resampled
 /// (resample_abs_pos_embed). Every problem throws a c10::Error naming the file and what is wrong.
+/// On the CPU, parameters whose stored dtype is the model's are the mapped safetensors tensors
+/// themselves (copy-on-write), not copies. The model is built without random init (SkipInitGuard).
 /// Example: `auto p = vit::load_pretrained("vit_base_patch16_224/"); auto logits = p.forward(x);`
 Pretrained load_pretrained(const std::string& path, const torch::Device& device = torch::kCPU,
                            std::optional<torch::ScalarType> dtype = std::nullopt);
 
 /// Writes `dir`/config.json (architecture, num_classes, num_features, global_pool, model_args,
 /// pretrained_cfg, label_names) and `dir`/model.safetensors, the hub layout that load_pretrained
-/// and timm's hub loader read. Creates `dir` if needed.
+/// and timm's hub loader read. Creates `dir` if needed. The weights file is written beside the old
+/// one and renamed over it, so `dir` may be the directory the model was loaded from.
 void save_pretrained(const Pretrained& model, const std::string& dir);
 
 /// Wraps a model built in C++ so it can be saved: `architecture` is the zoo name it derives from
