@@ -11,6 +11,8 @@ packages=(
   nlohmann-json3-dev     # JSON for safetensors headers and configs
   libjpeg62-turbo-dev    # JPEG decoding, the same decoder PIL uses
   libstb-dev             # PNG, BMP, GIF decoding (stb_image)
+  zlib1g-dev             # gzip-compressed idx datasets (vit/data.h)
+  dataset-fashion-mnist  # Fashion-MNIST for vit train and its tests (/usr/share/datasets/fashion-mnist)
   libgtest-dev           # unit tests
   python3-torch          # the Python reference that regenerates the test goldens (/usr/bin/python3)
   python3-pil            # ... and its image preprocessing (timm's eval transform runs on PIL images)

@@ -158,7 +158,7 @@ std::string model_args_diff(const VisionTransformerOptions& o, const VisionTrans
   if (o.name() != b.name()) j[#name] = o.name();
   DIFF(in_chans) DIFF(num_classes) DIFF(embed_dim) DIFF(depth) DIFF(num_heads) DIFF(mlp_ratio) DIFF(qkv_bias)
   DIFF(distilled) DIFF(global_pool) DIFF(class_token) DIFF(reg_tokens) DIFF(no_embed_class) DIFF(pre_norm)
-  DIFF(qk_norm) DIFF(final_norm) DIFF(dynamic_img_size)
+  DIFF(qk_norm) DIFF(final_norm) DIFF(dynamic_img_size) DIFF(drop_rate) DIFF(attn_drop_rate) DIFF(drop_path_rate)
 #undef DIFF
   if (o.representation_size() != b.representation_size())
     j["representation_size"] = o.representation_size() ? json(*o.representation_size()) : json();

@@ -1,6 +1,7 @@
 #pragma once
 // vitcpp: Vision Transformers for LibTorch. One include for the whole library.
 
+#include "vit/data.h"                // read_idx, load_fashion_mnist, random_crop_flip
 #include "vit/device.h"              // default_device()
 #include "vit/image.h"               // read_image, resize, preprocess (timm eval transform)
 #include "vit/inference.h"           // InferenceModel: fast inference (oneDNN on the CPU)
@@ -8,6 +9,7 @@
 #include "vit/pretrained.h"          // load_pretrained / save_pretrained / load_state_dict
 #include "vit/safetensors.h"         // load_safetensors / save_safetensors
 #include "vit/torch_save.h"          // load_torch_save (torch.save zip checkpoints)
+#include "vit/train.h"               // Trainer: AdamW, warm-up + cosine, distillation, resume
 #include "vit/version.h"             // VITCPP_VERSION
 #include "vit/vision_transformer.h"  // timm: PatchEmbed, Attention, Mlp, DropPath, Block, VisionTransformer
 #include "vit/vit_pytorch.h"         // lucidrains: PreNorm, FeedForward, Transformer, ViT (+ vit_pytorch::Attention)

@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vision_transformer as timm_ref  # noqa: E402
 import vit_pytorch as lucid_ref  # noqa: E402
+import training  # noqa: E402
 from safetensors_io import save_file  # noqa: E402
 
 
@@ -159,6 +160,9 @@ CASES = {
     "vit_pytorch_init_vit_1_0": lambda: init_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16, layout="1.0")),
     "vit_pytorch_init_vit": lambda: init_case("vit_pytorch", "ViT", dict(TINY_LUCID, dim_head=16)),
     "vit_pytorch_keys_seed_example": lambda: keys_case("vit_pytorch", "ViT", {"image_size": 256, "patch_size": 32, "num_classes": 1000, "dim": 1024, "depth": 6, "heads": 16, "mlp_dim": 2048, "dropout": 0.1, "emb_dropout": 0.1}),
+    # ---- training (tests/test_train.cpp) ----
+    "training_losses": lambda: training_losses_case(),
+    "training_steps": lambda: training_steps_case(),
 }
 
 # ---- checkpoint directories in the Hugging Face hub layout, written by real torch.save ----------
@@ -297,6 +301,36 @@ def images(out):
     with torch.no_grad():
         probs = {name: model(preprocess(os.path.join(d, name), 32, 0.875).unsqueeze(0)).softmax(-1)[0] for name in files}
     save_file(probs, os.path.join(d, "classify_expected.safetensors"))
+
+
+def training_losses_case(seed=21):
+    """Loss values on random logits: label-smoothed cross-entropy and both DeiT distillation losses."""
+    gen = torch.Generator().manual_seed(seed)
+    cls, dist, teacher = (3 * torch.randn(6, 10, generator=gen) for _ in range(3))
+    labels = torch.randint(0, 10, (6,), generator=gen)
+    config = dict(smoothing=0.1, alpha=0.3, tau=2.5)
+    tensors = dict(cls=cls, dist=dist, teacher=teacher, labels=labels,
+                   smoothed=training.smoothed_cross_entropy(cls, labels, 0.1).reshape(1),
+                   hard=training.distillation_loss(cls, dist, labels, teacher, "hard", 0.3, 2.5, 0.1).reshape(1),
+                   soft=training.distillation_loss(cls, dist, labels, teacher, "soft", 0.3, 2.5, 0.1).reshape(1))
+    return tensors, describe("timm", "DistillationLoss", config, kind="training", seed=seed)
+
+
+def training_steps_case(seed=22):
+    """Two full-batch Trainer steps of a small timm ViT on uint8 images (constant lr, no augmentation)."""
+    config = dict(img_size=28, patch_size=7, in_chans=3, num_classes=10, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = build("timm", VIT, config)
+    randomize(model, gen)
+    images = torch.randint(0, 256, (16, 1, 28, 28), generator=gen, dtype=torch.uint8)
+    labels = torch.randint(0, 10, (16,), generator=gen)
+    tensors = {"param/" + k: v.clone() for k, v in model.state_dict().items()}
+    train = dict(lr=3e-3, weight_decay=0.05, smoothing=0.1, clip=0.5, mean=0.2860, std=0.3530)
+    losses = training.train_steps(model, images, labels, 2, **train)
+    tensors.update({"after/" + k: v for k, v in model.state_dict().items()})
+    tensors.update(images=images, labels=labels, losses=losses)
+    return tensors, describe("timm", VIT, config, kind="training", seed=seed, train=json.dumps(train))
 
 
 def main():

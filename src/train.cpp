@@ -1,0 +1,363 @@
+#include "vit/train.h"
+
+#include "vit/safetensors.h"
+#include "vit/vision_transformer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+namespace vit {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+// splitmix64: independent seeds for (seed, stream, index).
+uint64_t mix(uint64_t seed, uint64_t stream, uint64_t index) {
+  uint64_t z = seed ^ (stream * 0x9E3779B97F4A7C15ull) ^ (index * 0xBF58476D1CE4E5B9ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+enum Stream : uint64_t { kEpochOrder = 1, kAugment = 2, kModel = 3 };
+
+VisionTransformerImpl* distilled_timm(const Pretrained& model) {
+  auto* timm = dynamic_cast<VisionTransformerImpl*>(model.module.get());
+  return timm && timm->options.distilled() ? timm : nullptr;
+}
+
+// Images in [0, 1] (B, C0, H, W) -> normalised (B, C, H, W) on `device`.
+torch::Tensor normalise(const torch::Tensor& x, const PretrainedCfg& cfg, const torch::Device& device) {
+  const int64_t C = cfg.input_size[0];
+  TORCH_CHECK(x.dim() == 4 && (x.size(1) == 1 || x.size(1) == C) && x.size(2) == cfg.input_size[1] &&
+                  x.size(3) == cfg.input_size[2],
+              "[Trainer] images ", x.sizes(), " do not fit the model input ", C, "x", cfg.input_size[1], "x",
+              cfg.input_size[2]);
+  TORCH_CHECK(C <= 3, "[Trainer] the model takes ", C, " channels (1 to 3 supported)");
+  const auto mean = torch::tensor(std::vector<double>(cfg.mean.begin(), cfg.mean.begin() + C), torch::kFloat32);
+  const auto std = torch::tensor(std::vector<double>(cfg.std.begin(), cfg.std.begin() + C), torch::kFloat32);
+  const auto y = x.to(device).expand({x.size(0), C, x.size(2), x.size(3)});
+  return y.sub(mean.to(device).view({1, C, 1, 1})).div(std.to(device).view({1, C, 1, 1}));
+}
+
+std::string key_of(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+
+json options_json(const TrainOptions& o) {
+  return {{"epochs", o.epochs()},
+          {"batch_size", o.batch_size()},
+          {"lr", o.lr()},
+          {"min_lr", o.min_lr()},
+          {"warmup_epochs", o.warmup_epochs()},
+          {"weight_decay", o.weight_decay()},
+          {"label_smoothing", o.label_smoothing()},
+          {"clip_grad_norm", o.clip_grad_norm()},
+          {"crop_padding", o.crop_padding()},
+          {"flip", o.flip()},
+          {"seed", o.seed()},
+          {"distillation", o.distillation()},
+          {"alpha", o.alpha()},
+          {"tau", o.tau()},
+          {"teacher", o.teacher()},
+          {"device", o.device().str()}};
+}
+
+TrainOptions options_from_json(const json& j, const std::string& what) {
+  TrainOptions o;
+  try {
+    o.epochs(j.at("epochs").get<int64_t>())
+        .batch_size(j.at("batch_size").get<int64_t>())
+        .lr(j.at("lr").get<double>())
+        .min_lr(j.at("min_lr").get<double>())
+        .warmup_epochs(j.at("warmup_epochs").get<double>())
+        .weight_decay(j.at("weight_decay").get<double>())
+        .label_smoothing(j.at("label_smoothing").get<double>())
+        .clip_grad_norm(j.at("clip_grad_norm").get<double>())
+        .crop_padding(j.at("crop_padding").get<int64_t>())
+        .flip(j.at("flip").get<bool>())
+        .seed(j.at("seed").get<uint64_t>())
+        .distillation(j.at("distillation").get<std::string>())
+        .alpha(j.at("alpha").get<double>())
+        .tau(j.at("tau").get<double>())
+        .teacher(j.at("teacher").get<std::string>())
+        .device(torch::Device(j.at("device").get<std::string>()));
+  } catch (const json::exception& e) {
+    TORCH_CHECK(false, what, " bad options (", e.what(), ")");
+  }
+  return o;
+}
+
+}  // namespace
+
+double warmup_cosine_lr(int64_t step, int64_t total, int64_t warmup, double lr, double min_lr) {
+  TORCH_CHECK(total > 0 && step >= 0 && step < total && warmup >= 0, "[warmup_cosine_lr] step ", step, " of ", total,
+              " (warm-up ", warmup, ") is out of range");
+  if (step < warmup) return lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
+  const int64_t span = total - warmup - 1;
+  if (span <= 0) return lr;
+  const double t = static_cast<double>(step - warmup) / static_cast<double>(span);
+  return min_lr + 0.5 * (lr - min_lr) * (1. + std::cos(M_PI * t));
+}
+
+std::pair<std::vector<std::string>, std::vector<std::string>> weight_decay_groups(const torch::nn::Module& module) {
+  static const std::set<std::string> no_decay{"cls_token", "dist_token", "reg_token", "pos_embed", "pos_embedding"};
+  std::pair<std::vector<std::string>, std::vector<std::string>> out;
+  for (const auto& p : module.named_parameters()) {
+    const auto& name = p.key();
+    const bool decay = p.value().dim() > 1 && !no_decay.count(name) &&
+                       !(name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
+    (decay ? out.first : out.second).push_back(name);
+  }
+  return out;
+}
+
+torch::Tensor smoothed_cross_entropy(const torch::Tensor& logits, const torch::Tensor& labels, double smoothing) {
+  TORCH_CHECK(logits.dim() == 2 && labels.dim() == 1 && labels.size(0) == logits.size(0),
+              "[smoothed_cross_entropy] expected logits (B, K) and labels (B), got ", logits.sizes(), " and ", labels.sizes());
+  TORCH_CHECK(smoothing >= 0. && smoothing < 1., "[smoothed_cross_entropy] smoothing must be in [0, 1), got ", smoothing);
+  const auto logp = torch::log_softmax(logits.to(torch::kFloat32), 1);
+  const auto nll = -logp.gather(1, labels.unsqueeze(1)).squeeze(1);
+  const auto uniform = -logp.mean(1);
+  return ((1. - smoothing) * nll + smoothing * uniform).mean();
+}
+
+torch::Tensor distillation_loss(const torch::Tensor& cls, const torch::Tensor& dist, const torch::Tensor& labels,
+                                const torch::Tensor& teacher, const std::string& type, double alpha, double tau,
+                                double smoothing) {
+  TORCH_CHECK(type == "hard" || type == "soft", "[distillation_loss] type must be 'hard' or 'soft', got '", type, "'");
+  TORCH_CHECK(alpha >= 0. && alpha <= 1. && tau > 0., "[distillation_loss] alpha ", alpha, " must be in [0, 1] and tau ",
+              tau, " positive");
+  TORCH_CHECK(cls.sizes() == dist.sizes() && dist.sizes() == teacher.sizes(), "[distillation_loss] class head ",
+              cls.sizes(), ", distillation head ", dist.sizes(), " and teacher ", teacher.sizes(), " must agree");
+  const auto base = smoothed_cross_entropy(cls, labels, smoothing);
+  const auto t = teacher.detach().to(torch::kFloat32);
+  torch::Tensor kd;
+  if (type == "hard") {
+    kd = smoothed_cross_entropy(dist, t.argmax(1), 0.);
+  } else {
+    namespace F = torch::nn::functional;
+    kd = F::kl_div(torch::log_softmax(dist.to(torch::kFloat32) / tau, 1), torch::log_softmax(t / tau, 1),
+                   F::KLDivFuncOptions().reduction(torch::kSum).log_target(true)) *
+         (tau * tau) / static_cast<double>(dist.numel());
+  }
+  return base * (1. - alpha) + kd * alpha;
+}
+
+torch::Tensor model_input(const torch::Tensor& images, const PretrainedCfg& cfg, const torch::Device& device) {
+  TORCH_CHECK(images.scalar_type() == torch::kUInt8, "[model_input] expected uint8 images, got ", images.scalar_type());
+  return normalise(images.to(torch::kFloat32).div(255.), cfg, device);
+}
+
+EvalStats evaluate(const Pretrained& model, const ImageDataset& data, int64_t batch_size) {
+  TORCH_CHECK(batch_size > 0 && data.size() > 0, "[evaluate] needs images and a positive batch size");
+  auto& module = *model.module;
+  const bool was_training = module.is_training();
+  module.eval();
+  torch::NoGradGuard no_grad;
+  const auto device = module.parameters().front().device();
+  auto* distilled = distilled_timm(model);
+  EvalStats out;
+  double loss = 0.;
+  int64_t correct = 0, cls_correct = 0, dist_correct = 0;
+  for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
+    const int64_t n = std::min(batch_size, data.size() - begin);
+    const auto x = model_input(data.images.narrow(0, begin, n), model.pretrained_cfg, device);
+    const auto labels = data.labels.narrow(0, begin, n).to(device);
+    torch::Tensor logits;
+    if (distilled) {
+      const auto heads = distilled->forward_distilled(x);
+      logits = heads.mean();
+      cls_correct += heads.cls.argmax(1).eq(labels).sum().item<int64_t>();
+      dist_correct += heads.dist.argmax(1).eq(labels).sum().item<int64_t>();
+    } else {
+      logits = model.forward(x);
+    }
+    loss += smoothed_cross_entropy(logits, labels, 0.).item<double>() * static_cast<double>(n);
+    correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+  }
+  module.train(was_training);
+  const auto N = static_cast<double>(data.size());
+  out.images = data.size();
+  out.loss = loss / N;
+  out.accuracy = static_cast<double>(correct) / N;
+  if (distilled) {
+    out.cls_accuracy = static_cast<double>(cls_correct) / N;
+    out.dist_accuracy = static_cast<double>(dist_correct) / N;
+  }
+  return out;
+}
+
+// ---- Trainer ------------------------------------------------------------------------------------
+
+Trainer::Trainer(Pretrained model, ImageDataset train, TrainOptions options)
+    : model_(std::move(model)), train_(std::move(train)), options_(std::move(options)) {
+  const auto& o = options_;
+  TORCH_CHECK(model_.module, "[Trainer] model is null");
+  TORCH_CHECK(o.epochs() > 0 && o.batch_size() > 0, "[Trainer] epochs ", o.epochs(), " and batch_size ",
+              o.batch_size(), " must be positive");
+  TORCH_CHECK(train_.size() >= o.batch_size(), "[Trainer] ", train_.size(), " training images are fewer than a batch of ",
+              o.batch_size());
+  TORCH_CHECK(train_.images.scalar_type() == torch::kUInt8 && train_.images.dim() == 4 &&
+                  train_.labels.scalar_type() == torch::kInt64 && train_.labels.size(0) == train_.size(),
+              "[Trainer] expected uint8 images (N, C, H, W) and int64 labels (N)");
+  TORCH_CHECK(o.lr() > 0. && o.min_lr() >= 0. && o.warmup_epochs() >= 0. && o.weight_decay() >= 0. &&
+                  o.clip_grad_norm() >= 0. && o.crop_padding() >= 0,
+              "[Trainer] lr must be positive; min_lr, warmup_epochs, weight_decay, clip_grad_norm and crop_padding >= 0");
+  TORCH_CHECK(o.label_smoothing() >= 0. && o.label_smoothing() < 1., "[Trainer] label_smoothing must be in [0, 1), got ",
+              o.label_smoothing());
+  TORCH_CHECK(o.distillation() == "none" || o.distillation() == "hard" || o.distillation() == "soft",
+              "[Trainer] distillation must be 'none', 'hard' or 'soft', got '", o.distillation(), "'");
+  const bool distilled = distilled_timm(model_) != nullptr;
+  TORCH_CHECK(o.distillation() == "none" || distilled, "[Trainer] distillation '", o.distillation(),
+              "' needs a distilled VisionTransformer student (distilled: true)");
+  TORCH_CHECK(o.distillation() != "none" || !distilled,
+              "[Trainer] a distilled model trains with a teacher: set distillation to 'hard' or 'soft'");
+  const int64_t classes = model_.num_classes;
+  TORCH_CHECK(classes > 0, "[Trainer] the model has no classification head");
+  TORCH_CHECK(train_.labels.min().item<int64_t>() >= 0 && train_.labels.max().item<int64_t>() < classes,
+              "[Trainer] labels must be in [0, ", classes, ")");
+
+  model_.module->to(o.device());
+  model_.module->train();
+  const auto params = model_.module->named_parameters();
+  const auto [decay, no_decay] = weight_decay_groups(*model_.module);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  for (const auto& [names, wd] : {std::make_pair(decay, o.weight_decay()), std::make_pair(no_decay, 0.)}) {
+    if (names.empty()) continue;
+    std::vector<torch::Tensor> group;
+    for (const auto& name : names) {
+      group.push_back(params[name]);
+      named_params_.emplace_back(name, params[name]);
+    }
+    groups.emplace_back(group, std::make_unique<torch::optim::AdamWOptions>(
+                                   torch::optim::AdamWOptions(o.lr()).weight_decay(wd)));
+  }
+  optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr()));
+}
+
+int64_t Trainer::steps_per_epoch() const { return train_.size() / options_.batch_size(); }
+
+void Trainer::set_teacher(std::function<torch::Tensor(const torch::Tensor&)> teacher) { teacher_ = std::move(teacher); }
+
+StepStats Trainer::train_step() {
+  const auto& o = options_;
+  TORCH_CHECK(!done(), "[Trainer] training is done (", total_steps(), " steps)");
+  TORCH_CHECK(o.distillation() == "none" || teacher_, "[Trainer] distillation '", o.distillation(),
+              "' needs a teacher (set_teacher)");
+  const int64_t spe = steps_per_epoch(), epoch = step_ / spe, position = step_ % spe;
+  const auto step = static_cast<uint64_t>(step_);
+  if (order_epoch_ != epoch) {
+    order_ = torch::randperm(train_.size(), at::make_generator<at::CPUGeneratorImpl>(mix(o.seed(), kEpochOrder, epoch)),
+                             torch::kInt64);
+    order_epoch_ = epoch;
+  }
+  const auto index = order_.narrow(0, position * o.batch_size(), o.batch_size());
+  auto x = train_.images.index_select(0, index).to(torch::kFloat32).div(255.);
+  if (o.crop_padding() > 0 || o.flip())
+    x = random_crop_flip(x, o.crop_padding(), o.flip(), at::make_generator<at::CPUGeneratorImpl>(mix(o.seed(), kAugment, step)));
+  x = normalise(x, model_.pretrained_cfg, o.device());
+  const auto labels = train_.labels.index_select(0, index).to(o.device());
+
+  StepStats stats;
+  const int64_t warmup = static_cast<int64_t>(std::llround(o.warmup_epochs() * static_cast<double>(spe)));
+  stats.lr = warmup_cosine_lr(step_, total_steps(), std::min(warmup, total_steps()), o.lr(), o.min_lr());
+  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(stats.lr);
+
+  torch::manual_seed(mix(o.seed(), kModel, step));  // dropout and DropPath, on every device
+  model_.module->train();
+  optimizer_->zero_grad();
+  torch::Tensor loss, logits;
+  if (o.distillation() != "none") {
+    torch::Tensor teacher;
+    {
+      torch::NoGradGuard no_grad;
+      teacher = teacher_(x);
+    }
+    const auto heads = distilled_timm(model_)->forward_distilled(x);
+    loss = distillation_loss(heads.cls, heads.dist, labels, teacher, o.distillation(), o.alpha(), o.tau(),
+                             o.label_smoothing());
+    logits = heads.mean();
+  } else {
+    logits = model_.forward(x);
+    loss = smoothed_cross_entropy(logits, labels, o.label_smoothing());
+  }
+  TORCH_CHECK(std::isfinite(loss.item<double>()), "[Trainer] the loss became ", loss.item<double>(), " at step ",
+              step_, " (learning rate ", stats.lr, ")");
+  loss.backward();
+  if (o.clip_grad_norm() > 0.) stats.grad_norm = torch::nn::utils::clip_grad_norm_(model_.module->parameters(), o.clip_grad_norm());
+  optimizer_->step();
+  ++step_;
+  stats.loss = loss.item<double>();
+  stats.accuracy = logits.argmax(1).eq(labels).to(torch::kFloat64).mean().item<double>();
+  return stats;
+}
+
+void Trainer::save(const std::string& dir) const {
+  save_pretrained(model_, dir);
+  std::vector<std::pair<std::string, torch::Tensor>> moments;
+  const auto& state = optimizer_->state();
+  for (const auto& [name, p] : named_params_) {
+    const auto it = state.find(key_of(p));
+    if (it == state.end()) continue;
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+    moments.emplace_back(name + ".exp_avg", s.exp_avg());
+    moments.emplace_back(name + ".exp_avg_sq", s.exp_avg_sq());
+    moments.emplace_back(name + ".step", torch::tensor(s.step(), torch::kInt64));
+  }
+  save_safetensors(dir + "/optimizer.safetensors", moments, {{"format", "vitcpp AdamW state"}});
+  const json trainer = {{"step", step_}, {"train_images", train_.size()}, {"options", options_json(options_)}};
+  const std::string path = dir + "/trainer.json", partial = path + ".partial";
+  {
+    std::ofstream out(partial);
+    out << trainer.dump(2) << "\n";
+    TORCH_CHECK(out.good(), "[Trainer] '", partial, "': write failed");
+  }
+  fs::rename(partial, path);
+}
+
+Trainer Trainer::resume(const std::string& dir, ImageDataset train, std::optional<torch::Device> device) {
+  const std::string path = dir + "/trainer.json", what = "[Trainer::resume] '" + path + "':";
+  std::ifstream in(path);
+  TORCH_CHECK(in, what, " cannot open (not a directory written by Trainer::save?)");
+  json trainer;
+  try {
+    trainer = json::parse(in);
+  } catch (const json::exception& e) {
+    TORCH_CHECK(false, what, " not valid JSON (", e.what(), ")");
+  }
+  TORCH_CHECK(trainer.is_object() && trainer.contains("options") && trainer.contains("step") &&
+                  trainer["step"].is_number_integer(),
+              what, " needs 'options' and an integer 'step'");
+  auto options = options_from_json(trainer["options"], what);
+  if (device) options.device(*device);
+  Trainer out(load_pretrained(dir, options.device()), std::move(train), options);
+  const auto step = trainer["step"].get<int64_t>();
+  TORCH_CHECK(step >= 0 && step <= out.total_steps(), what, " step ", step, " is outside the run's ", out.total_steps(),
+              " steps");
+  out.step_ = step;
+  TORCH_CHECK(trainer.value("train_images", int64_t(-1)) == out.train_.size(), what, " the run trained on ",
+              trainer.value("train_images", int64_t(-1)), " images, this dataset has ", out.train_.size());
+  const std::string moments_path = dir + "/optimizer.safetensors";
+  const auto moments = load_safetensors(moments_path);
+  auto& state = out.optimizer_->state();
+  for (const auto& [name, p] : out.named_params_) {
+    if (!moments.contains(name + ".exp_avg")) continue;  // no step yet
+    const auto& m = moments.at(name + ".exp_avg");
+    const auto& v = moments.at(name + ".exp_avg_sq");
+    TORCH_CHECK(m.sizes() == p.sizes() && v.sizes() == p.sizes(), "[Trainer::resume] '", moments_path, "': ", name,
+                " moments ", m.sizes(), " do not match the parameter ", p.sizes());
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->step(moments.at(name + ".step").item<int64_t>());
+    s->exp_avg(m.to(p.device(), p.scalar_type(), /*non_blocking=*/false, /*copy=*/true));
+    s->exp_avg_sq(v.to(p.device(), p.scalar_type(), /*non_blocking=*/false, /*copy=*/true));
+    state[key_of(p)] = std::move(s);
+  }
+  return out;
+}
+
+}  // namespace vit
