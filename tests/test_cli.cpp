@@ -158,6 +158,62 @@ TEST(VitCli, ConvertBetweenFormatsAndToTheHubLayout) {
   std::filesystem::remove_all(tmp);
 }
 
+// `vit ARGS` with stdout returned (stderr discarded); the status goes to `status`.
+std::string vit_stdout(const std::string& args, int& status) {
+  const std::string out_file = std::filesystem::temp_directory_path() / ("vitcpp_cli_" + std::to_string(::getpid()) + ".out");
+  const int raw = std::system((std::string(VITCPP_VIT_BINARY) + " " + args + " >" + out_file + " 2>/dev/null").c_str());
+  std::ifstream in(out_file);
+  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::remove(out_file.c_str());
+  status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return out;
+}
+
+TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  const auto tmp = std::filesystem::temp_directory_path() / ("vitcpp_train_cli_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(tmp);
+  const std::string whole = (tmp / "whole").string(), split = (tmp / "split").string(), student = (tmp / "student").string();
+  const std::string common = " --limit 256 --batch 64 --epochs 2 --dim 32 --depth 1 --heads 2 --threads 1";
+  ASSERT_EQ(vit_cli("train --out " + whole + common).status, 0);
+  const auto stopped = vit_cli("train --out " + split + common + " --max-steps 3");  // mid-epoch
+  ASSERT_EQ(stopped.status, 0) << stopped.err;
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "stopped at step 3 (--max-steps)", stopped.err);
+  const auto resumed = vit_cli("train --resume " + split + " --limit 256 --threads 1");
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "resumed at step 3", resumed.err);
+  const auto a = load_safetensors(whole + "/model.safetensors"), b = load_safetensors(split + "/model.safetensors");
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& [name, tensor] : a.tensors) EXPECT_TRUE(testing::all_close(b.at(name), tensor, 1e-6)) << name;
+
+  int status = -1;
+  const auto labels = vit_stdout("classify --topk 10 --model " + whole + " " + testing::golden_dir() + "/images/gray.png", status);
+  EXPECT_EQ(status, 0);
+  for (const char* label : {"T-shirt/top", "Ankle boot", "Bag"}) EXPECT_NE(labels.find(label), std::string::npos) << labels;
+
+  // DeiT distillation from the checkpoint just trained: the final line reports both heads.
+  const auto distilled = vit_stdout("train --out " + student + " --teacher " + whole + " --distillation soft" + common, status);
+  EXPECT_EQ(status, 0);
+  EXPECT_NE(distilled.find("(class head "), std::string::npos) << distilled;
+  EXPECT_NE(distilled.find("distillation head "), std::string::npos) << distilled;
+
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"train --resume " + split + " --lr 1", "--lr cannot change on --resume"},
+           {"train --out " + student + " --family keras", "--family must be timm or vit_pytorch"},
+           {"train --out " + student + " --distillation soft", "--distillation needs --teacher"},
+           {"train --out " + student + " --teacher " + whole + " --family vit_pytorch", "--teacher needs --family timm"},
+           {"train --out " + student + " --lr -1", "--lr must be a number in"}}) {
+    const auto r = vit_cli(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, message, r.err) << args;
+  }
+  const auto no_data = vit_cli("train --out " + student + " --data /nonexistent");
+  EXPECT_EQ(no_data.status, 1);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "[read_idx] '/nonexistent/train-images-idx3-ubyte.gz': cannot open", no_data.err);
+  std::filesystem::remove_all(tmp);
+}
+
 TEST(VitCli, ErrorsAreOneLineWithStatus1OrUsage2) {
   const auto dir = ckpt("timm_safetensors");
   const auto input = dir + ".expected.safetensors";

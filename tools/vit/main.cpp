@@ -404,7 +404,7 @@ int classify(int argc, char** argv) {
 }
 
 constexpr const char* kTrainHelp = R"(usage: vit train --out DIR [options]
-       vit train --resume DIR [--max-steps N] [--threads T] [--device D]
+       vit train --resume DIR [--limit N] [--max-steps N] [--threads T] [--device D]
 
 Trains a ViT on Fashion-MNIST (Debian's dataset-fashion-mnist) with AdamW, linear warm-up + cosine
 learning rate, label smoothing, DropPath, random crop + flip, and gradient clipping, from a fixed
@@ -414,16 +414,16 @@ model.safetensors for vit classify / vit run, optimizer.safetensors and trainer.
 model (grayscale replicated to 3 channels, 28x28 input):
   --family F        timm (default) or vit_pytorch
   --patch P         patch size (default 7)      --dim D       embedding dim (default 128)
-  --depth L         blocks (default 6)          --heads H     attention heads (default 4)
+  --depth L         blocks (default 4)          --heads H     attention heads (default 4)
   --mlp-ratio R     MLP hidden / dim (default 2)
-  --drop-path P     DropPath rate (timm, default 0.1)
+  --drop-path P     DropPath rate (timm, default 0)
   --teacher DIR     DeiT distillation from this checkpoint (its logits on the same input): the
                     student gets the distillation token and head (timm family)
   --distillation T  hard (default with --teacher) or soft
   --alpha A         weight of the distillation loss (default 0.5)
   --tau T           soft distillation temperature (default 1)
 training:
-  --epochs N (default 10)  --batch B (default 128)  --lr LR (default 0.002)  --min-lr (default 1e-5)
+  --epochs N (default 15)  --batch B (default 64)  --lr LR (default 0.002)  --min-lr (default 1e-5)
   --warmup E        warm-up epochs (default 1)  --weight-decay W (default 0.05)
   --smoothing S     label smoothing (default 0.1)  --clip C  max gradient norm, 0 = off (default 1)
   --seed S (default 0)  --data DIR (default /usr/share/datasets/fashion-mnist)
@@ -451,9 +451,9 @@ std::string clock_time(double seconds) {
 vit::Pretrained fashion_model(const Args& args, bool distilled) {
   const auto family = args.get("family", "timm");
   const int64_t patch = positive("patch", args.get("patch", "7")), dim = positive("dim", args.get("dim", "128"));
-  const int64_t depth = positive("depth", args.get("depth", "6")), heads = positive("heads", args.get("heads", "4"));
+  const int64_t depth = positive("depth", args.get("depth", "4")), heads = positive("heads", args.get("heads", "4"));
   const double mlp_ratio = number("mlp-ratio", args.get("mlp-ratio", "2"), 0.01, 64.);
-  const double drop_path = number("drop-path", args.get("drop-path", "0.1"), 0., 1.);
+  const double drop_path = number("drop-path", args.get("drop-path", "0"), 0., 1.);
   vit::PretrainedCfg cfg;
   cfg.input_size = {3, 28, 28};
   cfg.interpolation = "bilinear";
@@ -516,8 +516,8 @@ int train(int argc, char** argv) {
   } else {
     out = args.need("out");
     vit::TrainOptions o;
-    o.epochs(positive("epochs", args.get("epochs", "10")))
-        .batch_size(positive("batch", args.get("batch", "128")))
+    o.epochs(positive("epochs", args.get("epochs", "15")))
+        .batch_size(positive("batch", args.get("batch", "64")))
         .lr(number("lr", args.get("lr", "0.002"), 1e-9, 10.))
         .min_lr(number("min-lr", args.get("min-lr", "1e-5"), 0., 10.))
         .warmup_epochs(number("warmup", args.get("warmup", "1"), 0., 1e6))
@@ -533,6 +533,7 @@ int train(int argc, char** argv) {
     if (o.distillation() != "none" && o.distillation() != "hard" && o.distillation() != "soft")
       throw UsageError("--distillation must be hard or soft, got '" + o.distillation() + "'");
     if (args.options.count("distillation") && !args.options.count("teacher")) throw UsageError("--distillation needs --teacher");
+    torch::manual_seed(o.seed());  // the initial weights too
     auto model = fashion_model(args, !o.teacher().empty());
     trainer.emplace(std::move(model), std::move(train_data), o);
   }
