@@ -2,7 +2,9 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <memory>
 
 namespace vit {
@@ -58,9 +60,17 @@ torch::Tensor read_idx(const std::string& path) {
     numel *= size;
     shape.push_back(size);
   }
+  const size_t bytes = static_cast<size_t>(numel) * c10::elementSize(dtype);
+  // Read in chunks, so that memory follows the data actually present, not what a header claims.
+  std::vector<uint8_t> data;
+  while (data.size() < bytes) {
+    const size_t have = data.size(), chunk = std::min<size_t>(bytes - have, size_t(1) << 24);
+    data.resize(have + chunk);
+    IDX_CHECK(read_exactly(file.get(), data.data() + have, chunk, path), "truncated: the header promises ", bytes,
+              " data bytes");
+  }
   auto out = torch::empty(shape, torch::TensorOptions().dtype(dtype));
-  const size_t bytes = static_cast<size_t>(numel) * out.element_size();
-  IDX_CHECK(read_exactly(file.get(), out.data_ptr(), bytes, path), "truncated: the header promises ", bytes, " data bytes");
+  std::memcpy(out.data_ptr(), data.data(), bytes);
   char extra = 0;
   IDX_CHECK(!read_exactly(file.get(), &extra, 1, path), "trailing bytes after ", bytes, " data bytes");
   if (out.element_size() > 1) {  // idx is big-endian

@@ -67,6 +67,7 @@ TEST(ReadIdx, CorruptFilesGiveOneClearError) {
       {std::string("\0\0\x08\x01\0\0\0\0", 8), "dimension 0 of 0 is empty or too large"},
       {std::string("\0\0\x08\x02\x7f\xff\xff\xff\x7f\xff\xff\xff", 12), "dimension 1 of 2147483647 is empty or too large"},
       {header + "abc", "truncated: the header promises 4 data bytes"},
+      {std::string("\0\0\x08\x01\x27\0\0\0", 8) + "abc", "truncated: the header promises 654311424 data bytes"},  // no 654 MB buffer
       {header + "abcde", "trailing bytes after 4 data bytes"},
   };
   for (const auto& [bytes, message] : cases) {
