@@ -48,49 +48,32 @@ torch::Tensor normalise(const torch::Tensor& x, const PretrainedCfg& cfg, const 
 
 std::string key_of(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
 
+// Every TrainOptions field but the device, by name, for trainer.json.
+#define VIT_TRAIN_OPTIONS(X)                                                                                  \
+  X(epochs) X(batch_size) X(lr) X(min_lr) X(warmup_epochs) X(weight_decay) X(label_smoothing) X(clip_grad_norm) \
+  X(crop_padding) X(flip) X(seed) X(distillation) X(alpha) X(tau) X(teacher)
+
 json options_json(const TrainOptions& o) {
-  return {{"epochs", o.epochs()},
-          {"batch_size", o.batch_size()},
-          {"lr", o.lr()},
-          {"min_lr", o.min_lr()},
-          {"warmup_epochs", o.warmup_epochs()},
-          {"weight_decay", o.weight_decay()},
-          {"label_smoothing", o.label_smoothing()},
-          {"clip_grad_norm", o.clip_grad_norm()},
-          {"crop_padding", o.crop_padding()},
-          {"flip", o.flip()},
-          {"seed", o.seed()},
-          {"distillation", o.distillation()},
-          {"alpha", o.alpha()},
-          {"tau", o.tau()},
-          {"teacher", o.teacher()},
-          {"device", o.device().str()}};
+  json j = {{"device", o.device().str()}};
+#define VIT_TO_JSON(name) j[#name] = o.name();
+  VIT_TRAIN_OPTIONS(VIT_TO_JSON)
+#undef VIT_TO_JSON
+  return j;
 }
 
 TrainOptions options_from_json(const json& j, const std::string& what) {
   TrainOptions o;
   try {
-    o.epochs(j.at("epochs").get<int64_t>())
-        .batch_size(j.at("batch_size").get<int64_t>())
-        .lr(j.at("lr").get<double>())
-        .min_lr(j.at("min_lr").get<double>())
-        .warmup_epochs(j.at("warmup_epochs").get<double>())
-        .weight_decay(j.at("weight_decay").get<double>())
-        .label_smoothing(j.at("label_smoothing").get<double>())
-        .clip_grad_norm(j.at("clip_grad_norm").get<double>())
-        .crop_padding(j.at("crop_padding").get<int64_t>())
-        .flip(j.at("flip").get<bool>())
-        .seed(j.at("seed").get<uint64_t>())
-        .distillation(j.at("distillation").get<std::string>())
-        .alpha(j.at("alpha").get<double>())
-        .tau(j.at("tau").get<double>())
-        .teacher(j.at("teacher").get<std::string>())
-        .device(torch::Device(j.at("device").get<std::string>()));
+#define VIT_FROM_JSON(name) o.name(j.at(#name).get<std::decay_t<decltype(o.name())>>());
+    VIT_TRAIN_OPTIONS(VIT_FROM_JSON)
+#undef VIT_FROM_JSON
+    o.device(torch::Device(j.at("device").get<std::string>()));
   } catch (const json::exception& e) {
     TORCH_CHECK(false, what, " bad options (", e.what(), ")");
   }
   return o;
 }
+#undef VIT_TRAIN_OPTIONS
 
 }  // namespace
 
