@@ -349,11 +349,16 @@ line on stderr when there are several images.
   --batch B    images per forward pass (default 8)
 )";
 
+// "[#####.....] 12/40": `width` characters filled in proportion.
+std::string bar(int64_t done, int64_t total, int width) {
+  const int filled = static_cast<int>(width * done / std::max<int64_t>(total, 1));
+  return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] " + std::to_string(done) + "/" +
+         std::to_string(total);
+}
+
 // "[#####.....] 12/40  3.1 images/s" on stderr, redrawn in place.
 void progress(int64_t done, int64_t total, double seconds) {
-  const int width = 30, filled = static_cast<int>(width * done / std::max<int64_t>(total, 1));
-  std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done << "/" << total << "  "
-            << fmt(done / std::max(seconds, 1e-9), 1) << " images/s" << std::flush;
+  std::cerr << "\r" << bar(done, total, 30) << "  " << fmt(done / std::max(seconds, 1e-9), 1) << " images/s" << std::flush;
 }
 
 int classify(int argc, char** argv) {
@@ -576,9 +581,7 @@ int train(int argc, char** argv) {
       const int64_t done = trainer->step() - epoch * spe;
       const double seconds = since(epoch_start), rate = steps * o.batch_size() / seconds;
       if (tty || done == spe) {
-        const int width = 24, filled = static_cast<int>(width * done / spe);
-        std::cerr << "\repoch " << epoch + 1 << "/" << o.epochs() << " [" << std::string(filled, '#')
-                  << std::string(width - filled, '.') << "] " << done << "/" << spe << "  loss " << fmt(loss / steps, 4)
+        std::cerr << "\repoch " << epoch + 1 << "/" << o.epochs() << " " << bar(done, spe, 24) << "  loss " << fmt(loss / steps, 4)
                   << "  acc " << fmt(100. * correct / steps, 2) << "%  lr " << std::scientific << std::setprecision(2)
                   << stats.lr << std::defaultfloat << "  " << fmt(rate, 0) << " img/s  ETA "
                   << clock_time((spe - done) * o.batch_size() / rate) << "   " << std::flush;
