@@ -1,5 +1,7 @@
 #include "golden.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -172,6 +174,16 @@ void check_forward_case(const Golden& golden, Built built, const torch::Device& 
     ASSERT_TRUE(params[key].grad().defined()) << "no gradient reached " << key;
     EXPECT_TRUE(all_close(params[key].grad(), expected, tol)) << "grad of " << key;
   }
+}
+
+}  // namespace vit::testing
+
+namespace vit::testing {
+
+std::string scratch_path(const std::string& name) {
+  const auto path = std::filesystem::temp_directory_path() / ("vitcpp_" + std::to_string(::getpid()) + "_" + name);
+  std::filesystem::remove_all(path);
+  return path.string();
 }
 
 }  // namespace vit::testing

@@ -58,6 +58,9 @@ torch::Device parse_device(const std::string& name);
 /// cannot run (for GTEST_SKIP).
 std::string prepare_device(const torch::Device& device);
 
+/// A path in the temp directory unique to this process and `name`, with nothing there yet.
+std::string scratch_path(const std::string& name);
+
 /// Fixture for tests that run once per device ("CPU", "CUDA"); SetUp skips CUDA without a GPU.
 class OnDevice : public ::testing::TestWithParam<std::string> {
  protected:

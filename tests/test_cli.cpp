@@ -19,17 +19,22 @@ namespace {
 
 struct Result {
   int status;
-  std::string err;
+  std::string err, out;
 };
 
-// Runs `vit ARGS` with stderr captured (stdout discarded).
+std::string read_and_remove(const std::string& path) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::remove(path.c_str());
+  return text;
+}
+
+// Runs `vit ARGS` with stderr and stdout captured.
 Result vit_cli(const std::string& args) {
-  const std::string err_file = std::filesystem::temp_directory_path() / ("vitcpp_cli_" + std::to_string(::getpid()) + ".err");
-  const int raw = std::system((std::string(VITCPP_VIT_BINARY) + " " + args + " >/dev/null 2>" + err_file).c_str());
-  std::ifstream in(err_file);
-  std::string err((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::remove(err_file.c_str());
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, err};
+  const auto err_file = testing::scratch_path("cli.err"), out_file = testing::scratch_path("cli.out");
+  const int raw = std::system((std::string(VITCPP_VIT_BINARY) + " " + args + " >" + out_file + " 2>" + err_file).c_str());
+  const auto err = read_and_remove(err_file);
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, err, read_and_remove(out_file)};
 }
 
 std::string ckpt(const std::string& name) { return testing::golden_dir() + "/checkpoints/" + name; }
@@ -37,7 +42,7 @@ std::string ckpt(const std::string& name) { return testing::golden_dir() + "/che
 class VitRun : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(VitRun, WritesTheReferenceLogits) {
-  const auto out = std::filesystem::temp_directory_path() / ("vitcpp_run_" + std::to_string(::getpid()) + ".safetensors");
+  const std::filesystem::path out = testing::scratch_path("run.safetensors");
   const auto dir = ckpt(GetParam());
   const auto expected = load_safetensors(dir + ".expected.safetensors").at("output");
   // the module's own forward at the reference tolerance; the default InferenceModel (oneDNN sums in
@@ -139,7 +144,7 @@ TEST(VitCli, BenchPrintsOneJsonObject) {
 }
 
 TEST(VitCli, ConvertBetweenFormatsAndToTheHubLayout) {
-  const auto tmp = std::filesystem::temp_directory_path() / ("vitcpp_convert_" + std::to_string(::getpid()));
+  const std::filesystem::path tmp = testing::scratch_path("convert");
   std::filesystem::create_directories(tmp);
   const auto src = ckpt("deit_distilled_nested_pth");
   // nested .pth -> safetensors -> .pt: the tensors survive both ways
@@ -158,22 +163,10 @@ TEST(VitCli, ConvertBetweenFormatsAndToTheHubLayout) {
   std::filesystem::remove_all(tmp);
 }
 
-// `vit ARGS` with stdout returned (stderr discarded); the status goes to `status`.
-std::string vit_stdout(const std::string& args, int& status) {
-  const std::string out_file = std::filesystem::temp_directory_path() / ("vitcpp_cli_" + std::to_string(::getpid()) + ".out");
-  const int raw = std::system((std::string(VITCPP_VIT_BINARY) + " " + args + " >" + out_file + " 2>/dev/null").c_str());
-  std::ifstream in(out_file);
-  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::remove(out_file.c_str());
-  status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return out;
-}
-
 TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
   if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
     GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
-  const auto tmp = std::filesystem::temp_directory_path() / ("vitcpp_train_cli_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(tmp);
+  const std::filesystem::path tmp = testing::scratch_path("train_cli");
   const std::string whole = (tmp / "whole").string(), split = (tmp / "split").string(), student = (tmp / "student").string();
   const std::string common = " --limit 256 --batch 64 --epochs 2 --dim 32 --depth 1 --heads 2 --threads 1";
   ASSERT_EQ(vit_cli("train --out " + whole + common).status, 0);
@@ -187,16 +180,15 @@ TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
   for (const auto& [name, tensor] : a.tensors) EXPECT_TRUE(testing::all_close(b.at(name), tensor, 1e-6)) << name;
 
-  int status = -1;
-  const auto labels = vit_stdout("classify --topk 10 --model " + whole + " " + testing::golden_dir() + "/images/gray.png", status);
-  EXPECT_EQ(status, 0);
-  for (const char* label : {"T-shirt/top", "Ankle boot", "Bag"}) EXPECT_NE(labels.find(label), std::string::npos) << labels;
+  const auto labels = vit_cli("classify --topk 10 --model " + whole + " " + testing::golden_dir() + "/images/gray.png");
+  EXPECT_EQ(labels.status, 0) << labels.err;
+  for (const char* label : {"T-shirt/top", "Ankle boot", "Bag"}) EXPECT_NE(labels.out.find(label), std::string::npos) << labels.out;
 
   // DeiT distillation from the checkpoint just trained: the final line reports both heads.
-  const auto distilled = vit_stdout("train --out " + student + " --teacher " + whole + " --distillation soft" + common, status);
-  EXPECT_EQ(status, 0);
-  EXPECT_NE(distilled.find("(class head "), std::string::npos) << distilled;
-  EXPECT_NE(distilled.find("distillation head "), std::string::npos) << distilled;
+  const auto distilled = vit_cli("train --out " + student + " --teacher " + whole + " --distillation soft" + common);
+  EXPECT_EQ(distilled.status, 0) << distilled.err;
+  EXPECT_NE(distilled.out.find("(class head "), std::string::npos) << distilled.out;
+  EXPECT_NE(distilled.out.find("distillation head "), std::string::npos) << distilled.out;
 
   for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
            {"train --resume " + split + " --lr 1", "--lr cannot change on --resume"},

@@ -31,11 +31,6 @@ std::vector<std::string> checkpoint_cases() {
 
 std::string checkpoint_dir(const std::string& name) { return testing::golden_dir() + "/checkpoints/" + name; }
 
-std::string scratch(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("vitcpp_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(dir);
-  return dir.string();
-}
 
 // ---- real checkpoints reproduce the Python logits ----------------------------------------------
 
@@ -52,7 +47,7 @@ TEST_P(CheckpointReference, LoadsAndMatchesPythonLogits) {
   EXPECT_TRUE(testing::all_close(logits, expected.at("output"), testing::tolerance(device)));
 
   // save_pretrained -> load_pretrained gives the same model
-  const auto out = scratch("resaved_" + std::get<0>(GetParam()));
+  const auto out = testing::scratch_path("resaved_" + std::get<0>(GetParam()));
   save_pretrained(model, out);
   auto again = load_pretrained(out, device);
   EXPECT_EQ(again.architecture, model.architecture);
@@ -137,7 +132,7 @@ TEST(TorchSave, EveryTruncationOrCorruptionThrowsCleanly) {
 TEST(LoadPretrained, ConvertsALinearPatchWeightToTheConv) {
   // The timm checkpoint with its Conv2d patch weight rewritten as vit-pytorch's Linear (p1 p2 c order,
   // REFERENCE.md): loading converts it back, so the logits still equal Python's.
-  const auto dir = scratch("linear_patch");
+  const auto dir = testing::scratch_path("linear_patch");
   fs::create_directories(dir);
   fs::copy_file(checkpoint_dir("timm_safetensors") + "/config.json", dir + "/config.json");
   auto state = load_safetensors(checkpoint_dir("timm_safetensors") + "/model.safetensors").tensors;
@@ -196,7 +191,7 @@ TEST(LoadStateDict, TakingTheTensorsAdoptsTheirStorageUnlessSharedOrConverted) {
 
 TEST(LoadPretrained, SavesOverTheDirectoryItWasLoadedFrom) {
   // The loaded parameters view the mapped file: saving over it must neither corrupt them nor the file.
-  const auto dir = scratch("overwrite");
+  const auto dir = testing::scratch_path("overwrite");
   fs::copy(checkpoint_dir("timm_safetensors"), dir, fs::copy_options::recursive);
   const auto expected = load_safetensors(checkpoint_dir("timm_safetensors") + ".expected.safetensors");
   const auto model = load_pretrained(dir);
@@ -209,7 +204,7 @@ TEST(LoadPretrained, SavesOverTheDirectoryItWasLoadedFrom) {
 
 TEST(LoadPretrained, BadDirectoriesGiveOneLineErrors) {
   EXPECT_ERROR(load_pretrained("/nonexistent/dir"), "no such file or directory");
-  const auto dir = scratch("bad");
+  const auto dir = testing::scratch_path("bad");
   fs::create_directories(dir);
   EXPECT_ERROR(load_pretrained(dir), "no config.json");
   std::ofstream(dir + "/config.json") << R"({"architecture": "vit_nano_patch3_7"})";

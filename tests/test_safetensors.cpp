@@ -13,9 +13,7 @@
 namespace vit {
 namespace {
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("vitcpp_test_" + std::to_string(::getpid()) + "_" + name)).string();
-}
+using testing::scratch_path;
 
 std::string bytes_of(const std::string& header_json, const std::string& data) {
   std::string out(8, '\0');
@@ -28,7 +26,7 @@ std::string error_of_bytes(const std::string& bytes) {
 }
 
 TEST(SafeTensors, RoundTripsEveryDtypeShapeOrderAndMetadata) {
-  const auto path = temp_path("roundtrip.safetensors");
+  const auto path = scratch_path("roundtrip.safetensors");
   std::vector<std::pair<std::string, torch::Tensor>> tensors = {
       {"z.f32", torch::randn({3, 4})},
       {"a.f16", torch::randn({5}).to(torch::kFloat16)},
@@ -59,7 +57,7 @@ TEST(SafeTensors, RoundTripsEveryDtypeShapeOrderAndMetadata) {
 }
 
 TEST(SafeTensors, HeaderIsPaddedAndLaidOutAsPythonWritesIt) {
-  const auto path = temp_path("layout.safetensors");
+  const auto path = scratch_path("layout.safetensors");
   save_safetensors(path, {{"w", torch::ones({2})}}, {{"k", "v"}});
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -78,7 +76,7 @@ TEST(SafeTensors, ReadsFilesWrittenByThePythonReference) {
 }
 
 TEST(SafeTensors, TensorsViewTheMappingAndSurviveTheirFile) {
-  const auto path = temp_path("view.safetensors");
+  const auto path = scratch_path("view.safetensors");
   save_safetensors(path, {{"a", torch::arange(10, torch::kFloat32)}});
   auto t = load_safetensors(path).at("a");
   std::remove(path.c_str());  // the mapping keeps the data alive
@@ -88,7 +86,7 @@ TEST(SafeTensors, TensorsViewTheMappingAndSurviveTheirFile) {
 
 TEST(SafeTensors, ATensorDyingLeavesItsNeighboursIntact) {
   // Each mapped tensor returns its whole pages when it dies; pages it shares with a neighbour stay.
-  const auto path = temp_path("neighbours.safetensors");
+  const auto path = scratch_path("neighbours.safetensors");
   const auto a = torch::randn({3001}), b = torch::randn({5003}), c = torch::randn({7});
   save_safetensors(path, {{"a", a}, {"b", b}, {"c", c}});
   torch::Tensor kept_b, kept_c;
@@ -139,7 +137,7 @@ TEST(SafeTensors, CorruptFilesGiveOneClearError) {
 }
 
 TEST(SafeTensors, EveryTruncationOfAFileLoadsOrThrows) {
-  const auto path = temp_path("full.safetensors");
+  const auto path = scratch_path("full.safetensors");
   save_safetensors(path, {{"a", torch::randn({3})}, {"b", torch::arange(5)}}, {{"k", "v"}});
   std::ifstream in(path, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -157,7 +155,7 @@ TEST(SafeTensors, MissingFileAndDirectory) {
 }
 
 TEST(SafeTensors, SaveRejectsDuplicateNames) {
-  EXPECT_ERROR(save_safetensors(temp_path("dup"), {{"a", torch::ones(1)}, {"a", torch::ones(1)}}),
+  EXPECT_ERROR(save_safetensors(scratch_path("dup"), {{"a", torch::ones(1)}, {"a", torch::ones(1)}}),
                "[save_safetensors] duplicate or reserved name 'a'");
 }
 

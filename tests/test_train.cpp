@@ -22,11 +22,6 @@ namespace fs = std::filesystem;
 using testing::json;
 
 
-std::string scratch(const std::string& name) {
-  const auto path = fs::temp_directory_path() / ("vitcpp_train_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(path);
-  return path.string();
-}
 
 void write_file(const std::string& path, const std::string& bytes, bool gzip) {
   if (gzip) {
@@ -45,7 +40,7 @@ TEST(ReadIdx, ReadsRawAndGzipFilesOfEveryType) {
   const std::string u8 = std::string("\0\0\x08\x02\0\0\0\x02\0\0\0\x03", 12) + std::string("\x01\x02\x03\x04\x05\xff", 6);
   const std::string i32 = std::string("\0\0\x0c\x01\0\0\0\x02", 8) + std::string("\0\0\x01\x02\xff\xff\xff\xfe", 8);
   for (const bool gzip : {false, true}) {
-    const auto a = scratch(gzip ? "u8.gz" : "u8"), b = scratch(gzip ? "i32.gz" : "i32");
+    const auto a = testing::scratch_path(gzip ? "u8.gz" : "u8"), b = testing::scratch_path(gzip ? "i32.gz" : "i32");
     write_file(a, u8, gzip);
     write_file(b, i32, gzip);
     EXPECT_TRUE(torch::equal(read_idx(a), torch::tensor({1, 2, 3, 4, 5, 255}, torch::kUInt8).view({2, 3})));
@@ -56,7 +51,7 @@ TEST(ReadIdx, ReadsRawAndGzipFilesOfEveryType) {
 }
 
 TEST(ReadIdx, CorruptFilesGiveOneClearError) {
-  const auto path = scratch("bad.gz");
+  const auto path = testing::scratch_path("bad.gz");
   const std::string header = std::string("\0\0\x08\x01\0\0\0\x04", 8);
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"", "too short for the 4-byte magic"},
@@ -247,7 +242,7 @@ TEST(Trainer, ResumesExactlyWhereItStopped) {
   first.set_teacher(teach);
   std::vector<double> losses;
   for (int i = 0; i < 3; ++i) losses.push_back(first.train_step().loss);  // stop mid-epoch
-  const auto dir = scratch("resume");
+  const auto dir = testing::scratch_path("resume");
   first.save(dir);
   torch::manual_seed(12345);  // nothing may depend on the global generator's state
   auto second = Trainer::resume(dir, data);
