@@ -4,7 +4,11 @@
 #include "vit/vision_transformer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <cmath>
 #include <filesystem>
@@ -46,12 +50,47 @@ torch::Tensor normalise(const torch::Tensor& x, const PretrainedCfg& cfg, const 
   return y.sub(mean.to(device).view({1, C, 1, 1})).div(std.to(device).view({1, C, 1, 1}));
 }
 
+// Whether the module draws random numbers in training (active dropout or DropPath).
+bool stochastic(const torch::nn::Module& module) {
+  for (const auto& m : module.modules()) {
+    if (const auto* d = m->as<torch::nn::DropoutImpl>(); d && d->options.p() > 0.) return true;
+    if (const auto* d = m->as<DropPathImpl>(); d && d->options.drop_prob() > 0.) return true;
+  }
+  return false;
+}
+
+// A replica takes the model's parameters and buffers (values only) and drops its gradients.
+void copy_into(const torch::nn::Module& from, torch::nn::Module& to) {
+  torch::NoGradGuard no_grad;
+  const auto src = from.parameters(), dst = to.parameters();
+  for (size_t i = 0; i < src.size(); ++i) {
+    dst[i].copy_(src[i]);
+    dst[i].mutable_grad() = torch::Tensor();
+  }
+  const auto src_buffers = from.buffers(), dst_buffers = to.buffers();
+  for (size_t i = 0; i < src_buffers.size(); ++i) dst_buffers[i].copy_(src_buffers[i]);
+  to.train(from.is_training());
+}
+
+// model.grad += replica.grad, parameter by parameter.
+void add_gradients(const torch::nn::Module& replica, torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  const auto src = replica.parameters();
+  auto dst = model.parameters();
+  for (size_t i = 0; i < src.size(); ++i) {
+    const auto& g = src[i].grad();
+    if (!g.defined()) continue;
+    if (dst[i].grad().defined()) dst[i].mutable_grad().add_(g);
+    else dst[i].mutable_grad() = g.clone();
+  }
+}
+
 std::string key_of(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
 
 // Every TrainOptions field but the device, by name, for trainer.json.
 #define VIT_TRAIN_OPTIONS(X)                                                                                  \
   X(epochs) X(batch_size) X(lr) X(min_lr) X(warmup_epochs) X(weight_decay) X(label_smoothing) X(clip_grad_norm) \
-  X(crop_padding) X(flip) X(seed) X(distillation) X(alpha) X(tau) X(teacher)
+  X(crop_padding) X(flip) X(seed) X(distillation) X(alpha) X(tau) X(teacher) X(workers)
 
 json options_json(const TrainOptions& o) {
   json j = {{"device", o.device().str()}};
@@ -205,8 +244,19 @@ Trainer::Trainer(Pretrained model, ImageDataset train, TrainOptions options)
   TORCH_CHECK(train_.labels.min().item<int64_t>() >= 0 && train_.labels.max().item<int64_t>() < classes,
               "[Trainer] labels must be in [0, ", classes, ")");
 
+  TORCH_CHECK(o.workers() >= 0 && o.workers() <= o.batch_size(), "[Trainer] workers must be in [0, batch_size ",
+              o.batch_size(), "], got ", o.workers());
+  if (o.workers() == 0) options_.workers(o.device().is_cpu() ? std::min<int64_t>(at::get_num_threads(), o.batch_size()) : 1);
+
   model_.module->to(o.device());
   model_.module->train();
+  stochastic_ = stochastic(*model_.module);
+  for (int64_t w = 1; w < o.workers(); ++w) {
+    Pretrained replica = model_;
+    replica.module = model_.module->clone();
+    replica.forward = make_pretrained(replica.module).forward;
+    replicas_.push_back(std::move(replica));
+  }
   const auto params = model_.module->named_parameters();
   const auto [decay, no_decay] = weight_decay_groups(*model_.module);
   std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -251,32 +301,66 @@ StepStats Trainer::train_step() {
   stats.lr = warmup_cosine_lr(step_, total_steps(), std::min(warmup, total_steps()), o.lr(), o.min_lr());
   for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(stats.lr);
 
-  torch::manual_seed(mix(o.seed(), kModel, step));  // dropout and DropPath, on every device
+  torch::Tensor teacher;
+  if (o.distillation() != "none") {
+    torch::NoGradGuard no_grad;
+    teacher = teacher_(x);  // the whole batch at once, outside the workers
+  }
   model_.module->train();
   optimizer_->zero_grad();
-  torch::Tensor loss, logits;
-  if (o.distillation() != "none") {
-    torch::Tensor teacher;
-    {
-      torch::NoGradGuard no_grad;
-      teacher = teacher_(x);
+  for (auto& replica : replicas_) copy_into(*model_.module, *replica.module);
+
+  // Worker w computes rows [B w / W, B (w + 1) / W) on its replica; its mean loss is weighted by its
+  // share of the batch, so the summed gradients are the whole batch's.
+  const int64_t W = o.workers(), B = o.batch_size();
+  std::vector<double> losses(W);
+  std::vector<int64_t> correct(W);
+  const bool concurrent = W > 1 && o.device().is_cpu() && !stochastic_;
+  const auto run = [&](int64_t w) {
+    const Pretrained& model = w == 0 ? model_ : replicas_[w - 1];
+    const int64_t begin = B * w / W, n = B * (w + 1) / W - begin;
+    if (!concurrent) torch::manual_seed(mix(o.seed(), kModel, step * W + w));  // dropout and DropPath
+    const auto xw = x.narrow(0, begin, n), labels_w = labels.narrow(0, begin, n);
+    torch::Tensor loss, logits;
+    if (teacher.defined()) {
+      const auto heads = distilled_timm(model)->forward_distilled(xw);
+      loss = distillation_loss(heads.cls, heads.dist, labels_w, teacher.narrow(0, begin, n), o.distillation(), o.alpha(),
+                               o.tau(), o.label_smoothing());
+      logits = heads.mean();
+    } else {
+      logits = model.forward(xw);
+      loss = smoothed_cross_entropy(logits, labels_w, o.label_smoothing());
     }
-    const auto heads = distilled_timm(model_)->forward_distilled(x);
-    loss = distillation_loss(heads.cls, heads.dist, labels, teacher, o.distillation(), o.alpha(), o.tau(),
-                             o.label_smoothing());
-    logits = heads.mean();
+    losses[w] = loss.item<double>();
+    TORCH_CHECK(std::isfinite(losses[w]), "[Trainer] the loss became ", losses[w], " at step ", step_,
+                " (learning rate ", stats.lr, ")");
+    (loss * (static_cast<double>(n) / static_cast<double>(B))).backward();
+    correct[w] = logits.argmax(1).eq(labels_w).sum().item<int64_t>();
+  };
+  if (concurrent) {
+    // One thread per worker, each running LibTorch's ops single-threaded. Its thread count must say
+    // so too: oneDNN's convolution backward splits its weight-gradient reduction over
+    // omp_get_max_threads() partial buffers, and inside a parallel region only one thread fills them
+    // (garbage gradients, measured). get_num_threads first, as LibTorch's lazy per-thread init would
+    // later reset the count. Without OpenMP (see CMakeLists.txt) this is a loop.
+    at::parallel_for(0, W, 1, [&](int64_t w0, int64_t w1) {
+#ifdef _OPENMP
+      at::get_num_threads();
+      omp_set_num_threads(1);
+#endif
+      for (int64_t w = w0; w < w1; ++w) run(w);
+    });
   } else {
-    logits = model_.forward(x);
-    loss = smoothed_cross_entropy(logits, labels, o.label_smoothing());
+    for (int64_t w = 0; w < W; ++w) run(w);
   }
-  TORCH_CHECK(std::isfinite(loss.item<double>()), "[Trainer] the loss became ", loss.item<double>(), " at step ",
-              step_, " (learning rate ", stats.lr, ")");
-  loss.backward();
+  for (const auto& replica : replicas_) add_gradients(*replica.module, *model_.module);
   if (o.clip_grad_norm() > 0.) stats.grad_norm = torch::nn::utils::clip_grad_norm_(model_.module->parameters(), o.clip_grad_norm());
   optimizer_->step();
   ++step_;
-  stats.loss = loss.item<double>();
-  stats.accuracy = logits.argmax(1).eq(labels).to(torch::kFloat64).mean().item<double>();
+  for (int64_t w = 0; w < W; ++w) {
+    stats.loss += losses[w] * static_cast<double>(B * (w + 1) / W - B * w / W) / static_cast<double>(B);
+    stats.accuracy += static_cast<double>(correct[w]) / static_cast<double>(B);
+  }
   return stats;
 }
 

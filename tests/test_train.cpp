@@ -165,29 +165,43 @@ Pretrained small_model(const std::string& args, const StateDict& state = {}) {
                          fashion_mnist_classes(), cfg);
 }
 
+// Sets LibTorch's intra-op thread count for a scope.
+struct ThreadsGuard {
+  explicit ThreadsGuard(int n) : saved(at::get_num_threads()) { at::set_num_threads(n); }
+  ~ThreadsGuard() { at::set_num_threads(saved); }
+  int saved;
+};
+
+// Two steps of the whole batch, as Python takes them, and of the same batch split over 2 and 3
+// workers (run at once on 2 threads: the data-parallel fast path; 3 splits 16 unevenly).
 TEST(TrainingReference, TwoTrainerStepsMatchPython) {
   const auto g = testing::load_golden("training_steps");
   const auto train = json::parse(g.file.metadata.at("train"));
-  auto model = small_model(g.config.dump(), g.with_prefix("param/"));
-  // One batch of all 16 images per step (its order does not change a mean loss), constant lr.
-  const auto options = TrainOptions().epochs(2).batch_size(16).lr(train["lr"]).min_lr(train["lr"]).warmup_epochs(0)
-                           .weight_decay(train["weight_decay"]).label_smoothing(train["smoothing"])
-                           .clip_grad_norm(train["clip"]).crop_padding(0).flip(false);
-  Trainer trainer(model, {g.tensor("images"), g.tensor("labels")}, options);
-  std::vector<double> losses;
-  while (!trainer.done()) losses.push_back(trainer.train_step().loss);
-  EXPECT_TRUE(testing::all_close(torch::tensor(losses, torch::kFloat64), g.tensor("losses"), 1e-5));
-  // The key part of each qkv bias has a zero gradient in exact arithmetic (softmax ignores a shift
-  // of all scores), so Adam normalises rounding noise there: compare it with the learning rate's scale.
-  const auto params = model.module->named_parameters();
-  const int64_t D = g.config["embed_dim"];
-  for (const auto& [name, expected] : g.with_prefix("after/")) {
-    if (name.find("attn.qkv.bias") != std::string::npos) {
-      EXPECT_TRUE(testing::all_close(params[name].narrow(0, 0, D), expected.narrow(0, 0, D), 1e-4)) << name;
-      EXPECT_TRUE(testing::all_close(params[name].narrow(0, 2 * D, D), expected.narrow(0, 2 * D, D), 1e-4)) << name;
-      EXPECT_TRUE(testing::all_close(params[name].narrow(0, D, D), expected.narrow(0, D, D), 2.5 * double(train["lr"]))) << name;
-    } else {
-      EXPECT_TRUE(testing::all_close(params[name], expected, 1e-4)) << name;
+  const ThreadsGuard threads(2);
+  for (const int64_t workers : {1, 2, 3}) {
+    SCOPED_TRACE("workers " + std::to_string(workers));
+    auto model = small_model(g.config.dump(), g.with_prefix("param/"));
+    // One batch of all 16 images per step (its order does not change a mean loss), constant lr.
+    const auto options = TrainOptions().epochs(2).batch_size(16).lr(train["lr"]).min_lr(train["lr"]).warmup_epochs(0)
+                             .weight_decay(train["weight_decay"]).label_smoothing(train["smoothing"])
+                             .clip_grad_norm(train["clip"]).crop_padding(0).flip(false).workers(workers);
+    Trainer trainer(model, {g.tensor("images"), g.tensor("labels")}, options);
+    std::vector<double> losses;
+    while (!trainer.done()) losses.push_back(trainer.train_step().loss);
+    EXPECT_EQ(at::get_num_threads(), 2);  // the workers' single-threaded ops left this thread's count alone
+    EXPECT_TRUE(testing::all_close(torch::tensor(losses, torch::kFloat64), g.tensor("losses"), 1e-5));
+    // The key part of each qkv bias has a zero gradient in exact arithmetic (softmax ignores a shift
+    // of all scores), so Adam normalises rounding noise there: compare it with the learning rate's scale.
+    const auto params = model.module->named_parameters();
+    const int64_t D = g.config["embed_dim"];
+    for (const auto& [name, expected] : g.with_prefix("after/")) {
+      if (name.find("attn.qkv.bias") != std::string::npos) {
+        EXPECT_TRUE(testing::all_close(params[name].narrow(0, 0, D), expected.narrow(0, 0, D), 1e-4)) << name;
+        EXPECT_TRUE(testing::all_close(params[name].narrow(0, 2 * D, D), expected.narrow(0, 2 * D, D), 1e-4)) << name;
+        EXPECT_TRUE(testing::all_close(params[name].narrow(0, D, D), expected.narrow(0, D, D), 2.5 * double(train["lr"]))) << name;
+      } else {
+        EXPECT_TRUE(testing::all_close(params[name], expected, 1e-4)) << name;
+      }
     }
   }
 }
@@ -207,6 +221,7 @@ TEST(Trainer, LossDecreasesOnAFixedBatch) {
   torch::manual_seed(0);
   auto model = small_model(R"({"img_size": 28, "patch_size": 7, "num_classes": 10, "embed_dim": 32, "depth": 2, "num_heads": 2})");
   Trainer trainer(model, some_images(32), TrainOptions().epochs(80).batch_size(32).lr(3e-3).warmup_epochs(2).crop_padding(0).flip(false));
+  EXPECT_EQ(trainer.options().workers(), at::get_num_threads());  // 0: one per intra-op thread
   std::vector<double> losses;
   while (!trainer.done()) losses.push_back(trainer.train_step().loss);
   EXPECT_GT(losses.front(), 2.);
@@ -229,7 +244,8 @@ TEST(Trainer, ResumesExactlyWhereItStopped) {
   const auto initial = small_model(distilled.dump());
   StateDict state;
   for (const auto& p : initial.module->named_parameters()) state.emplace_back(p.key(), p.value().clone());
-  const auto options = TrainOptions().epochs(3).batch_size(8).lr(1e-3).seed(7).distillation("soft").tau(2.);
+  // Two workers: with dropout active they run one after another, each from its own seed.
+  const auto options = TrainOptions().epochs(3).batch_size(8).lr(1e-3).seed(7).distillation("soft").tau(2.).workers(2);
   const auto data = some_images(20);  // 2 steps per epoch, 4 images left out of each
 
   Trainer whole(small_model(distilled.dump(), state), data, options);
@@ -247,6 +263,7 @@ TEST(Trainer, ResumesExactlyWhereItStopped) {
   torch::manual_seed(12345);  // nothing may depend on the global generator's state
   auto second = Trainer::resume(dir, data);
   EXPECT_EQ(second.step(), 3);
+  EXPECT_EQ(second.options().workers(), 2);
   second.set_teacher(teach);
   while (!second.done()) losses.push_back(second.train_step().loss);
   ASSERT_EQ(losses.size(), expected.size());
@@ -266,6 +283,7 @@ TEST(Trainer, ImpossibleSettingsGiveOneLineErrors) {
   EXPECT_ERROR(Trainer(small_model(args), data, TrainOptions().batch_size(8).distillation("hard")),
                "needs a distilled VisionTransformer student");
   EXPECT_ERROR(Trainer(small_model(args), data, TrainOptions().batch_size(8).label_smoothing(1.)), "label_smoothing must be in [0, 1)");
+  EXPECT_ERROR(Trainer(small_model(args), data, TrainOptions().batch_size(8).workers(9)), "workers must be in [0, batch_size 8], got 9");
   auto distilled = json::parse(args);
   distilled["distilled"] = true;
   EXPECT_ERROR(Trainer(small_model(distilled.dump()), data, TrainOptions().batch_size(8)), "trains with a teacher");

@@ -45,6 +45,14 @@ struct TrainOptions {
   /// Where the teacher came from, kept in the checkpoint for --resume (the trainer only uses set_teacher).
   TORCH_ARG(std::string, teacher) = "";
   TORCH_ARG(torch::Device, device) = torch::kCPU;
+  /// Data parallelism: each batch is split into this many near-equal parts, each run forward and
+  /// backward by its own replica of the model, and their gradients are summed in order (equal to the
+  /// whole batch's up to rounding). On the CPU the parts run at once, one per intra-op thread,
+  /// unless the model has active dropout or DropPath (then one after another, each with its own
+  /// seed, as one shared generator cannot serve threads deterministically). 0: one per intra-op
+  /// thread on the CPU, 1 on other devices; the Trainer stores the number it resolved, so a resumed
+  /// run splits its batches as the original did.
+  TORCH_ARG(int64_t, workers) = 0;
 };
 
 /// Learning rate at `step` (0-based) of `total`: lr * (step + 1) / warmup over the first `warmup`
@@ -119,6 +127,8 @@ class Trainer {
   ImageDataset train_;
   TrainOptions options_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::vector<Pretrained> replicas_;  // workers - 1 copies of the model, synchronised every step
+  bool stochastic_ = false;           // active dropout or DropPath: the workers run one at a time
   std::vector<std::pair<std::string, torch::Tensor>> named_params_;  // in optimizer order
   std::function<torch::Tensor(const torch::Tensor&)> teacher_;
   int64_t step_ = 0;

@@ -435,6 +435,8 @@ training:
   --limit N         train on the first N images only (tests and quick looks)
   --max-steps N     stop (and save) after N steps in all; --resume continues the run
   --device D        cpu (default) or cuda[:N]   --threads T  CPU threads (default: all cores)
+  --workers W       split each batch over W model replicas, run at once on the CPU and their
+                    gradients summed (default: one per thread on the CPU, 1 on CUDA)
 )";
 
 double number(const std::string& name, const std::string& text, double lo, double hi) {
@@ -488,7 +490,7 @@ int train(int argc, char** argv) {
   const Args args(argc, argv, 2,
                   {"out", "resume", "family", "patch", "dim", "depth", "heads", "mlp-ratio", "drop-path", "teacher",
                    "distillation", "alpha", "tau", "epochs", "batch", "lr", "min-lr", "warmup", "weight-decay",
-                   "smoothing", "clip", "seed", "data", "limit", "max-steps", "device", "threads"});
+                   "smoothing", "clip", "seed", "data", "limit", "max-steps", "device", "threads", "workers"});
   if (args.help) {
     std::cout << kTrainHelp;
     return 0;
@@ -514,7 +516,7 @@ int train(int argc, char** argv) {
   if (resuming) {
     for (const char* fixed : {"out", "family", "patch", "dim", "depth", "heads", "mlp-ratio", "drop-path", "teacher",
                               "distillation", "alpha", "tau", "batch", "lr", "min-lr", "warmup", "weight-decay",
-                              "smoothing", "clip", "seed", "epochs"})
+                              "smoothing", "clip", "seed", "epochs", "workers"})
       if (args.options.count(fixed)) throw UsageError(std::string("--") + fixed + " cannot change on --resume");
     out = args.get("resume", "");
     trainer.emplace(vit::Trainer::resume(out, std::move(train_data), device));
@@ -534,6 +536,7 @@ int train(int argc, char** argv) {
         .distillation(args.options.count("teacher") ? args.get("distillation", "hard") : "none")
         .alpha(number("alpha", args.get("alpha", "0.5"), 0., 1.))
         .tau(number("tau", args.get("tau", "1"), 1e-3, 1e3))
+        .workers(args.options.count("workers") ? positive("workers", args.get("workers", "")) : 0)
         .device(device);
     if (o.distillation() != "none" && o.distillation() != "hard" && o.distillation() != "soft")
       throw UsageError("--distillation must be hard or soft, got '" + o.distillation() + "'");
@@ -557,7 +560,8 @@ int train(int argc, char** argv) {
   const auto& model = trainer->model();
   std::cerr << "training " << model.architecture << " (" << fmt(vit::count_parameters(*model.module) / 1e6, 2)
             << " M parameters) on " << trainer->steps_per_epoch() * o.batch_size() << " images x " << o.epochs()
-            << " epochs, batch " << o.batch_size() << ", " << torch::get_num_threads() << " threads, " << o.device()
+            << " epochs, batch " << o.batch_size() << ", " << torch::get_num_threads() << " threads, "
+            << o.workers() << (o.workers() == 1 ? " worker, " : " workers, ") << o.device()
             << (o.distillation() != "none" ? ", " + o.distillation() + " distillation from " + o.teacher() : "")
             << (resuming ? ", resumed at step " + std::to_string(trainer->step()) : "") << "\n";
   const bool tty = ::isatty(2);
