@@ -168,14 +168,18 @@ TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
     GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   const std::filesystem::path tmp = testing::scratch_path("train_cli");
   const std::string whole = (tmp / "whole").string(), split = (tmp / "split").string(), student = (tmp / "student").string();
-  const std::string common = " --limit 256 --batch 64 --epochs 2 --dim 32 --depth 1 --heads 2 --threads 1";
-  ASSERT_EQ(vit_cli("train --out " + whole + common).status, 0);
-  const auto stopped = vit_cli("train --out " + split + common + " --max-steps 3");  // mid-epoch
+  const std::string common = " --limit 256 --batch 64 --epochs 2 --dim 32 --depth 1 --heads 2";
+  // Two workers at once on 2 threads, stopped mid-epoch, then resumed on 1 thread, where the stored
+  // 2 workers take turns: the same model as the uninterrupted run.
+  ASSERT_EQ(vit_cli("train --out " + whole + common + " --threads 2 --workers 2").status, 0);
+  const auto stopped = vit_cli("train --out " + split + common + " --threads 2 --workers 2 --max-steps 3");
   ASSERT_EQ(stopped.status, 0) << stopped.err;
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "2 threads, 2 workers", stopped.err);
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "stopped at step 3 (--max-steps)", stopped.err);
   const auto resumed = vit_cli("train --resume " + split + " --limit 256 --threads 1");
   ASSERT_EQ(resumed.status, 0) << resumed.err;
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "resumed at step 3", resumed.err);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "1 threads, 2 workers", resumed.err);
   const auto a = load_safetensors(whole + "/model.safetensors"), b = load_safetensors(split + "/model.safetensors");
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
   for (const auto& [name, tensor] : a.tensors) EXPECT_TRUE(testing::all_close(b.at(name), tensor, 1e-6)) << name;
@@ -185,7 +189,7 @@ TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
   for (const char* label : {"T-shirt/top", "Ankle boot", "Bag"}) EXPECT_NE(labels.out.find(label), std::string::npos) << labels.out;
 
   // DeiT distillation from the checkpoint just trained: the final line reports both heads.
-  const auto distilled = vit_cli("train --out " + student + " --teacher " + whole + " --distillation soft" + common);
+  const auto distilled = vit_cli("train --out " + student + " --teacher " + whole + " --distillation soft --threads 1" + common);
   EXPECT_EQ(distilled.status, 0) << distilled.err;
   EXPECT_NE(distilled.out.find("(class head "), std::string::npos) << distilled.out;
   EXPECT_NE(distilled.out.find("distillation head "), std::string::npos) << distilled.out;
