@@ -250,7 +250,6 @@ Trainer::Trainer(Pretrained model, ImageDataset train, TrainOptions options)
 
   model_.module->to(o.device());
   model_.module->train();
-  stochastic_ = stochastic(*model_.module);
   for (int64_t w = 1; w < o.workers(); ++w) {
     Pretrained replica = model_;
     replica.module = model_.module->clone();
@@ -313,9 +312,9 @@ StepStats Trainer::train_step() {
   // Worker w computes rows [B w / W, B (w + 1) / W) on its replica; its mean loss is weighted by its
   // share of the batch, so the summed gradients are the whole batch's.
   const int64_t W = o.workers(), B = o.batch_size();
-  std::vector<double> losses(W);
+  std::vector<double> losses(W);  // each worker's share of the batch's mean loss
   std::vector<int64_t> correct(W);
-  const bool concurrent = W > 1 && o.device().is_cpu() && !stochastic_;
+  const bool concurrent = W > 1 && o.device().is_cpu() && !stochastic(*model_.module);
   const auto run = [&](int64_t w) {
     const Pretrained& model = w == 0 ? model_ : replicas_[w - 1];
     const int64_t begin = B * w / W, n = B * (w + 1) / W - begin;
@@ -334,7 +333,9 @@ StepStats Trainer::train_step() {
     losses[w] = loss.item<double>();
     TORCH_CHECK(std::isfinite(losses[w]), "[Trainer] the loss became ", losses[w], " at step ", step_,
                 " (learning rate ", stats.lr, ")");
-    (loss * (static_cast<double>(n) / static_cast<double>(B))).backward();
+    const double share = static_cast<double>(n) / static_cast<double>(B);
+    losses[w] *= share;
+    (loss * share).backward();
     correct[w] = logits.argmax(1).eq(labels_w).sum().item<int64_t>();
   };
   if (concurrent) {
@@ -358,7 +359,7 @@ StepStats Trainer::train_step() {
   optimizer_->step();
   ++step_;
   for (int64_t w = 0; w < W; ++w) {
-    stats.loss += losses[w] * static_cast<double>(B * (w + 1) / W - B * w / W) / static_cast<double>(B);
+    stats.loss += losses[w];
     stats.accuracy += static_cast<double>(correct[w]) / static_cast<double>(B);
   }
   return stats;

@@ -128,7 +128,6 @@ class Trainer {
   TrainOptions options_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::vector<Pretrained> replicas_;  // workers - 1 copies of the model, synchronised every step
-  bool stochastic_ = false;           // active dropout or DropPath: the workers run one at a time
   std::vector<std::pair<std::string, torch::Tensor>> named_params_;  // in optimizer order
   std::function<torch::Tensor(const torch::Tensor&)> teacher_;
   int64_t step_ = 0;
