@@ -246,7 +246,12 @@ Trainer::Trainer(Pretrained model, ImageDataset train, TrainOptions options)
 
   TORCH_CHECK(o.workers() >= 0 && o.workers() <= o.batch_size(), "[Trainer] workers must be in [0, batch_size ",
               o.batch_size(), "], got ", o.workers());
-  if (o.workers() == 0) options_.workers(o.device().is_cpu() ? std::min<int64_t>(at::get_num_threads(), o.batch_size()) : 1);
+#ifdef _OPENMP
+  const int64_t concurrent_workers = o.device().is_cpu() ? std::min<int64_t>(at::get_num_threads(), o.batch_size()) : 1;
+#else
+  const int64_t concurrent_workers = 1;  // built without OpenMP (see CMakeLists.txt): workers could only take turns
+#endif
+  if (o.workers() == 0) options_.workers(concurrent_workers);
 
   model_.module->to(o.device());
   model_.module->train();

@@ -50,8 +50,8 @@ struct TrainOptions {
   /// whole batch's up to rounding). On the CPU the parts run at once, one per intra-op thread,
   /// unless the model has active dropout or DropPath (then one after another, each with its own
   /// seed, as one shared generator cannot serve threads deterministically). 0: one per intra-op
-  /// thread on the CPU, 1 on other devices; the Trainer stores the number it resolved, so a resumed
-  /// run splits its batches as the original did.
+  /// thread on the CPU, 1 on other devices or when vitcpp was built without OpenMP; the Trainer
+  /// stores the number it resolved, so a resumed run splits its batches as the original did.
   TORCH_ARG(int64_t, workers) = 0;
 };
 
