@@ -135,6 +135,13 @@ std::string error_of(F&& f) {
   return "<no error>";
 }
 
+/// Sets LibTorch's intra-op thread count for a scope (the tests otherwise run on 1 thread).
+struct ThreadsGuard {
+  explicit ThreadsGuard(int n) : saved(at::get_num_threads()) { at::set_num_threads(n); }
+  ~ThreadsGuard() { at::set_num_threads(saved); }
+  int saved;
+};
+
 }  // namespace vit::testing
 
 /// Expects `statement` to throw a c10::Error whose message contains `text`.

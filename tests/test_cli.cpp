@@ -170,9 +170,10 @@ TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
   const std::string whole = (tmp / "whole").string(), split = (tmp / "split").string(), student = (tmp / "student").string();
   const std::string common = " --limit 256 --batch 64 --epochs 2 --dim 32 --depth 1 --heads 2";
   // Two workers at once on 2 threads, stopped mid-epoch, then resumed on 1 thread, where the stored
-  // 2 workers take turns: the same model as the uninterrupted run.
-  ASSERT_EQ(vit_cli("train --out " + whole + common + " --threads 2 --workers 2").status, 0);
-  const auto stopped = vit_cli("train --out " + split + common + " --threads 2 --workers 2 --max-steps 3");
+  // 2 workers take turns: the same model as the uninterrupted run. Average pooling and augmentation.
+  const std::string settings = " --pool avg --crop-padding 1 --flip 1 --threads 2 --workers 2";
+  ASSERT_EQ(vit_cli("train --out " + whole + common + settings).status, 0);
+  const auto stopped = vit_cli("train --out " + split + common + settings + " --max-steps 3");
   ASSERT_EQ(stopped.status, 0) << stopped.err;
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "2 threads, 2 workers", stopped.err);
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "stopped at step 3 (--max-steps)", stopped.err);
@@ -196,6 +197,11 @@ TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
 
   for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
            {"train --resume " + split + " --lr 1", "--lr cannot change on --resume"},
+           {"train --resume " + split + " --pool token", "--pool cannot change on --resume"},
+           {"train --out " + student + " --pool max", "--pool must be token or avg"},
+           {"train --out " + student + " --pool avg --teacher " + whole, "--pool avg cannot go with --teacher"},
+           {"train --out " + student + " --flip 2", "--flip must be 1 or 0"},
+           {"train --out " + student + " --crop-padding -1", "--crop-padding must be an integer >= 0"},
            {"train --out " + student + " --family keras", "--family must be timm or vit_pytorch"},
            {"train --out " + student + " --distillation soft", "--distillation needs --teacher"},
            {"train --out " + student + " --teacher " + whole + " --family vit_pytorch", "--teacher needs --family timm"},

@@ -99,10 +99,14 @@ TEST_P(InferenceBackend, Float32EqualsThePlainForwardForEveryBatchSizeAndOption)
     torch::NoGradGuard no_grad;
     for (auto& p : m->parameters()) p.add_(torch::randn_like(p) * 0.05);
     const InferenceModel fast(m.ptr(), InferenceOptions().backend(GetParam()));
-    for (int64_t batch : {1, 3}) {
-      const int64_t size = m->options.img_size()->at(0);
-      const auto x = torch::randn({batch, 3, size, size});
-      EXPECT_TRUE(all_close(fast.forward(x), m->forward(x), kFastTol)) << config << " batch " << batch;
+    for (int threads : {1, 2}) {  // on 2, the LayerNorm, q/k-norm and residual loops run in parallel
+      const testing::ThreadsGuard guard(threads);
+      for (int64_t batch : {1, 3}) {
+        const int64_t size = m->options.img_size()->at(0);
+        const auto x = torch::randn({batch, 3, size, size});
+        EXPECT_TRUE(all_close(fast.forward(x), m->forward(x), kFastTol))
+            << config << " batch " << batch << ", " << threads << " threads";
+      }
     }
     if (m->options.dynamic_img_size()) {  // another token count than the one weights were packed for
       const auto x = torch::randn({2, 3, 32, 64});
@@ -131,9 +135,12 @@ TEST_P(InferenceBackend, Bfloat16IsWithin2PercentOfFloat32) {
   auto half = std::dynamic_pointer_cast<VisionTransformerImpl>(m->clone());
   half->to(torch::kBFloat16);
   const InferenceModel fast(half, InferenceOptions().backend(GetParam()));
-  const auto logits = fast.forward(x.to(torch::kBFloat16));
-  EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
-  EXPECT_LE(relative_error(logits, reference), 2e-2);
+  for (int threads : {1, 2}) {
+    const testing::ThreadsGuard guard(threads);
+    const auto logits = fast.forward(x.to(torch::kBFloat16));
+    EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
+    EXPECT_LE(relative_error(logits, reference), 2e-2) << threads << " threads";
+  }
 }
 
 TEST(InferenceModel, UnpackedAndPrepackedOneDnnWeightsAgree) {

@@ -165,19 +165,12 @@ Pretrained small_model(const std::string& args, const StateDict& state = {}) {
                          fashion_mnist_classes(), cfg);
 }
 
-// Sets LibTorch's intra-op thread count for a scope.
-struct ThreadsGuard {
-  explicit ThreadsGuard(int n) : saved(at::get_num_threads()) { at::set_num_threads(n); }
-  ~ThreadsGuard() { at::set_num_threads(saved); }
-  int saved;
-};
-
 // Two steps of the whole batch, as Python takes them, and of the same batch split over 2 and 3
 // workers (run at once on 2 threads: the data-parallel fast path; 3 splits 16 unevenly).
 TEST(TrainingReference, TwoTrainerStepsMatchPython) {
   const auto g = testing::load_golden("training_steps");
   const auto train = json::parse(g.file.metadata.at("train"));
-  const ThreadsGuard threads(2);
+  const testing::ThreadsGuard threads(2);
   for (const int64_t workers : {1, 2, 3}) {
     SCOPED_TRACE("workers " + std::to_string(workers));
     auto model = small_model(g.config.dump(), g.with_prefix("param/"));

@@ -102,12 +102,18 @@ constexpr const char* kBackendHelp =
     "  --backend B      auto (default: oneDNN on the CPU when built with it, else LibTorch ops), onednn,\n"
     "                   torch, or plain (the module's own forward, the reference path)\n";
 
-int64_t positive(const std::string& name, const std::string& text) {
+int64_t positive(const std::string& name, const std::string& text, int64_t lo = 1) {
   char* end = nullptr;
   const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || v < 1 || v > 1000000)
-    throw UsageError("--" + name + " must be a positive integer, got '" + text + "'");
+  if (text.empty() || *end != '\0' || v < lo || v > 1000000)
+    throw UsageError("--" + name + (lo == 1 ? " must be a positive integer" : " must be an integer >= " + std::to_string(lo)) +
+                     ", got '" + text + "'");
   return static_cast<int64_t>(v);
+}
+
+bool flag(const std::string& name, const std::string& text) {
+  if (text != "0" && text != "1") throw UsageError("--" + name + " must be 1 or 0, got '" + text + "'");
+  return text == "1";
 }
 
 int parse_threads(const std::string& text) {
@@ -421,6 +427,7 @@ model (grayscale replicated to 3 channels, 28x28 input):
   --patch P         patch size (default 7)      --dim D       embedding dim (default 128)
   --depth L         blocks (default 4)          --heads H     attention heads (default 4)
   --mlp-ratio R     MLP hidden / dim (default 2)
+  --pool P          token (a class token, default) or avg (the mean of the patch tokens, no class token)
   --drop-path P     DropPath rate (timm, default 0)
   --teacher DIR     DeiT distillation from this checkpoint (its logits on the same input): the
                     student gets the distillation token and head (timm family)
@@ -431,6 +438,8 @@ training:
   --epochs N (default 15)  --batch B (default 64)  --lr LR (default 0.002)  --min-lr (default 1e-5)
   --warmup E        warm-up epochs (default 1)  --weight-decay W (default 0.05)
   --smoothing S     label smoothing (default 0.1)  --clip C  max gradient norm, 0 = off (default 1)
+  --crop-padding P  augmentation: zero-pad by P, crop back at random (default 2, 0 = off)
+  --flip F          augmentation: random left-right flips, 1 or 0 (default 1)
   --seed S (default 0)  --data DIR (default /usr/share/datasets/fashion-mnist)
   --limit N         train on the first N images only (tests and quick looks)
   --max-steps N     stop (and save) after N steps in all; --resume continues the run
@@ -461,6 +470,9 @@ vit::Pretrained fashion_model(const Args& args, bool distilled) {
   const int64_t depth = positive("depth", args.get("depth", "4")), heads = positive("heads", args.get("heads", "4"));
   const double mlp_ratio = number("mlp-ratio", args.get("mlp-ratio", "2"), 0.01, 64.);
   const double drop_path = number("drop-path", args.get("drop-path", "0"), 0., 1.);
+  const auto pool = args.get("pool", "token");
+  if (pool != "token" && pool != "avg") throw UsageError("--pool must be token or avg, got '" + pool + "'");
+  if (pool == "avg" && distilled) throw UsageError("--pool avg cannot go with --teacher (a distilled student reads its tokens)");
   vit::PretrainedCfg cfg;
   cfg.input_size = {3, 28, 28};
   cfg.interpolation = "bilinear";
@@ -474,12 +486,13 @@ vit::Pretrained fashion_model(const Args& args, bool distilled) {
     module = vit::VisionTransformer(vit::VisionTransformerOptions()
                                         .img_size(28).patch_size(patch).in_chans(3).num_classes(10)
                                         .embed_dim(dim).depth(depth).num_heads(heads).mlp_ratio(mlp_ratio)
-                                        .drop_path_rate(drop_path).distilled(distilled)).ptr();
+                                        .drop_path_rate(drop_path).distilled(distilled)
+                                        .global_pool(pool).class_token(pool == "token")).ptr();
   } else if (family == "vit_pytorch") {
     if (distilled) throw UsageError("--teacher needs --family timm (vit-pytorch's ViT has no distillation token)");
     module = vit::vit_pytorch::ViT(vit::vit_pytorch::ViTOptions(28, patch, 10, dim, depth, heads,
                                                                static_cast<int64_t>(mlp_ratio * dim))
-                                       .channels(3).dim_head(dim / heads)).ptr();
+                                       .channels(3).dim_head(dim / heads).pool(pool == "avg" ? "mean" : "cls")).ptr();
   } else {
     throw UsageError("--family must be timm or vit_pytorch, got '" + family + "'");
   }
@@ -488,9 +501,10 @@ vit::Pretrained fashion_model(const Args& args, bool distilled) {
 
 int train(int argc, char** argv) {
   const Args args(argc, argv, 2,
-                  {"out", "resume", "family", "patch", "dim", "depth", "heads", "mlp-ratio", "drop-path", "teacher",
-                   "distillation", "alpha", "tau", "epochs", "batch", "lr", "min-lr", "warmup", "weight-decay",
-                   "smoothing", "clip", "seed", "data", "limit", "max-steps", "device", "threads", "workers"});
+                  {"out", "resume", "family", "patch", "dim", "depth", "heads", "mlp-ratio", "pool", "drop-path",
+                   "teacher", "distillation", "alpha", "tau", "epochs", "batch", "lr", "min-lr", "warmup", "weight-decay",
+                   "smoothing", "clip", "crop-padding", "flip", "seed", "data", "limit", "max-steps", "device", "threads",
+                   "workers"});
   if (args.help) {
     std::cout << kTrainHelp;
     return 0;
@@ -514,9 +528,9 @@ int train(int argc, char** argv) {
   std::optional<vit::Trainer> trainer;
   std::string out;
   if (resuming) {
-    for (const char* fixed : {"out", "family", "patch", "dim", "depth", "heads", "mlp-ratio", "drop-path", "teacher",
+    for (const char* fixed : {"out", "family", "patch", "dim", "depth", "heads", "mlp-ratio", "pool", "drop-path", "teacher",
                               "distillation", "alpha", "tau", "batch", "lr", "min-lr", "warmup", "weight-decay",
-                              "smoothing", "clip", "seed", "epochs", "workers"})
+                              "smoothing", "clip", "crop-padding", "flip", "seed", "epochs", "workers"})
       if (args.options.count(fixed)) throw UsageError(std::string("--") + fixed + " cannot change on --resume");
     out = args.get("resume", "");
     trainer.emplace(vit::Trainer::resume(out, std::move(train_data), device));
@@ -531,6 +545,8 @@ int train(int argc, char** argv) {
         .weight_decay(number("weight-decay", args.get("weight-decay", "0.05"), 0., 10.))
         .label_smoothing(number("smoothing", args.get("smoothing", "0.1"), 0., 0.99))
         .clip_grad_norm(number("clip", args.get("clip", "1"), 0., 1e6))
+        .crop_padding(positive("crop-padding", args.get("crop-padding", "2"), 0))
+        .flip(flag("flip", args.get("flip", "1")))
         .seed(static_cast<uint64_t>(number("seed", args.get("seed", "0"), 0., 1e15)))
         .teacher(args.get("teacher", ""))
         .distillation(args.options.count("teacher") ? args.get("distillation", "hard") : "none")
