@@ -427,7 +427,8 @@ model (grayscale replicated to 3 channels, 28x28 input):
   --patch P         patch size (default 7)      --dim D       embedding dim (default 128)
   --depth L         blocks (default 4)          --heads H     attention heads (default 4)
   --mlp-ratio R     MLP hidden / dim (default 2)
-  --pool P          token (a class token, default) or avg (the mean of the patch tokens, no class token)
+  --pool P          avg (the mean of the patch tokens, no class token; the default) or token (a class
+                    token; the default with --teacher, whose distilled student reads its tokens)
   --drop-path P     DropPath rate (timm, default 0)
   --teacher DIR     DeiT distillation from this checkpoint (its logits on the same input): the
                     student gets the distillation token and head (timm family)
@@ -435,10 +436,10 @@ model (grayscale replicated to 3 channels, 28x28 input):
   --alpha A         weight of the distillation loss (default 0.5)
   --tau T           soft distillation temperature (default 1)
 training:
-  --epochs N (default 15)  --batch B (default 64)  --lr LR (default 0.002)  --min-lr (default 1e-5)
+  --epochs N (default 18)  --batch B (default 64)  --lr LR (default 0.002)  --min-lr (default 1e-5)
   --warmup E        warm-up epochs (default 1)  --weight-decay W (default 0.05)
   --smoothing S     label smoothing (default 0.1)  --clip C  max gradient norm, 0 = off (default 1)
-  --crop-padding P  augmentation: zero-pad by P, crop back at random (default 2, 0 = off)
+  --crop-padding P  augmentation: zero-pad by P, crop back at random (default 0 = off)
   --flip F          augmentation: random left-right flips, 1 or 0 (default 1)
   --seed S (default 0)  --data DIR (default /usr/share/datasets/fashion-mnist)
   --limit N         train on the first N images only (tests and quick looks)
@@ -470,7 +471,7 @@ vit::Pretrained fashion_model(const Args& args, bool distilled) {
   const int64_t depth = positive("depth", args.get("depth", "4")), heads = positive("heads", args.get("heads", "4"));
   const double mlp_ratio = number("mlp-ratio", args.get("mlp-ratio", "2"), 0.01, 64.);
   const double drop_path = number("drop-path", args.get("drop-path", "0"), 0., 1.);
-  const auto pool = args.get("pool", "token");
+  const auto pool = args.get("pool", distilled ? "token" : "avg");
   if (pool != "token" && pool != "avg") throw UsageError("--pool must be token or avg, got '" + pool + "'");
   if (pool == "avg" && distilled) throw UsageError("--pool avg cannot go with --teacher (a distilled student reads its tokens)");
   vit::PretrainedCfg cfg;
@@ -537,7 +538,7 @@ int train(int argc, char** argv) {
   } else {
     out = args.need("out");
     vit::TrainOptions o;
-    o.epochs(positive("epochs", args.get("epochs", "15")))
+    o.epochs(positive("epochs", args.get("epochs", "18")))
         .batch_size(positive("batch", args.get("batch", "64")))
         .lr(number("lr", args.get("lr", "0.002"), 1e-9, 10.))
         .min_lr(number("min-lr", args.get("min-lr", "1e-5"), 0., 10.))
@@ -545,7 +546,7 @@ int train(int argc, char** argv) {
         .weight_decay(number("weight-decay", args.get("weight-decay", "0.05"), 0., 10.))
         .label_smoothing(number("smoothing", args.get("smoothing", "0.1"), 0., 0.99))
         .clip_grad_norm(number("clip", args.get("clip", "1"), 0., 1e6))
-        .crop_padding(positive("crop-padding", args.get("crop-padding", "2"), 0))
+        .crop_padding(positive("crop-padding", args.get("crop-padding", "0"), 0))
         .flip(flag("flip", args.get("flip", "1")))
         .seed(static_cast<uint64_t>(number("seed", args.get("seed", "0"), 0., 1e15)))
         .teacher(args.get("teacher", ""))
