@@ -180,7 +180,7 @@ TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
   const auto resumed = vit_cli("train --resume " + split + " --limit 256 --threads 1");
   ASSERT_EQ(resumed.status, 0) << resumed.err;
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "resumed at step 3", resumed.err);
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "1 threads, 2 workers", resumed.err);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "1 thread, 2 workers", resumed.err);
   const auto a = load_safetensors(whole + "/model.safetensors"), b = load_safetensors(split + "/model.safetensors");
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
   for (const auto& [name, tensor] : a.tensors) EXPECT_TRUE(testing::all_close(b.at(name), tensor, 1e-6)) << name;

@@ -577,7 +577,7 @@ int train(int argc, char** argv) {
   const auto& model = trainer->model();
   std::cerr << "training " << model.architecture << " (" << fmt(vit::count_parameters(*model.module) / 1e6, 2)
             << " M parameters) on " << trainer->steps_per_epoch() * o.batch_size() << " images x " << o.epochs()
-            << " epochs, batch " << o.batch_size() << ", " << torch::get_num_threads() << " threads, "
+            << " epochs, batch " << o.batch_size() << ", " << torch::get_num_threads() << (torch::get_num_threads() == 1 ? " thread, " : " threads, ")
             << o.workers() << (o.workers() == 1 ? " worker, " : " workers, ") << o.device()
             << (o.distillation() != "none" ? ", " + o.distillation() + " distillation from " + o.teacher() : "")
             << (resuming ? ", resumed at step " + std::to_string(trainer->step()) : "") << "\n";
