@@ -1,5 +1,7 @@
 // Google Benchmark programs for vitcpp's inference: whole models (plain module forward against
-// InferenceModel's backends, float32 and bfloat16) and their layers (one Linear, the attention core).
+// InferenceModel's backends, float32 and bfloat16) and their parts (one GEMM, one block). The backend
+// "onednn-unfused" is oneDNN with fused_attention(false): bfloat16 attention through oneDNN's
+// primitives instead of vitcpp's fused kernel (the same as "onednn" in float32).
 // Not a test: run build/benchmarks/bench_inference [--benchmark_filter=...]; threads from VITCPP_THREADS
 // (default: all cores). The side-by-side comparison with PyTorch-Python is compare_pytorch.py.
 #include <benchmark/benchmark.h>
@@ -16,7 +18,18 @@ int threads() {
 }
 
 const char* kModels[] = {"vit_small_patch16_224", "vit_base_patch16_224"};
-const char* kBackends[] = {"plain", "torch", "onednn"};
+const char* kBackends[] = {"plain", "torch", "onednn", "onednn-unfused"};
+
+bool skip_without_onednn(benchmark::State& state, const std::string& backend) {
+  if (backend.rfind("onednn", 0) != 0 || vit::onednn_available()) return false;
+  state.SkipWithError("built without oneDNN");
+  return true;
+}
+
+vit::InferenceOptions options(const std::string& backend) {
+  if (backend == "onednn-unfused") return vit::InferenceOptions().backend("onednn").fused_attention(false);
+  return vit::InferenceOptions().backend(backend);
+}
 
 // args: model index, batch, bfloat16 (0/1), backend index
 void Model(benchmark::State& state) {
@@ -24,10 +37,7 @@ void Model(benchmark::State& state) {
   const std::string name = kModels[state.range(0)], backend = kBackends[state.range(3)];
   const int64_t batch = state.range(1);
   const auto dtype = state.range(2) ? torch::kBFloat16 : torch::kFloat32;
-  if (backend == "onednn" && !vit::onednn_available()) {
-    state.SkipWithError("built without oneDNN");
-    return;
-  }
+  if (skip_without_onednn(state, backend)) return;
   auto model = vit::create_model(name);
   model->eval();
   model->to(dtype);
@@ -35,7 +45,7 @@ void Model(benchmark::State& state) {
     return model->forward(x);
   };
   if (backend != "plain") {
-    const vit::InferenceModel fast(model.ptr(), vit::InferenceOptions().backend(backend));
+    const vit::InferenceModel fast(model.ptr(), options(backend));
     forward = [fast](const torch::Tensor& x) { return fast.forward(x); };
   }
   torch::InferenceMode guard;
@@ -47,7 +57,7 @@ void Model(benchmark::State& state) {
   state.SetLabel(name + " " + backend + (state.range(2) ? " bf16" : " fp32"));
 }
 BENCHMARK(Model)
-    ->ArgsProduct({{0, 1}, {1, 8}, {0, 1}, {0, 1, 2}})
+    ->ArgsProduct({{0, 1}, {1, 8}, {0, 1}, {0, 1, 2, 3}})
     ->ArgNames({"model", "batch", "bf16", "backend"})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2.0)
@@ -69,10 +79,7 @@ BENCHMARK(Gemm)->Arg(0)->Arg(1)->ArgNames({"bf16"})->Iterations(3)->Unit(benchma
 void Block(benchmark::State& state) {
   torch::set_num_threads(threads());
   const std::string backend = kBackends[state.range(1)];
-  if (backend == "onednn" && !vit::onednn_available()) {
-    state.SkipWithError("built without oneDNN");
-    return;
-  }
+  if (skip_without_onednn(state, backend)) return;
   const auto dtype = state.range(0) ? torch::kBFloat16 : torch::kFloat32;
   auto model = vit::create_model("vit_base_patch16_224", R"({"depth": 1})");
   model->eval();
@@ -82,12 +89,12 @@ void Block(benchmark::State& state) {
   if (backend == "plain") {
     for (auto _ : state) benchmark::DoNotOptimize(model->forward(x));
   } else {
-    const vit::InferenceModel fast(model.ptr(), vit::InferenceOptions().backend(backend));
+    const vit::InferenceModel fast(model.ptr(), options(backend));
     for (auto _ : state) benchmark::DoNotOptimize(fast.forward(x));
   }
   state.SetLabel(backend + (state.range(0) ? " bf16" : " fp32"));
 }
-BENCHMARK(Block)->ArgsProduct({{0, 1}, {0, 1, 2}})->ArgNames({"bf16", "backend"})->Unit(benchmark::kMillisecond);
+BENCHMARK(Block)->ArgsProduct({{0, 1}, {0, 1, 2, 3}})->ArgNames({"bf16", "backend"})->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -53,8 +53,18 @@ bool onednn_built();
 /// picks the layout prepacked weights take; with `release`, each Linear weight tensor is emptied
 /// (set_ to 0 elements, which the module sees) as soon as its packed copy exists, so that memory
 /// peaks at one copy. Throws when not built with oneDNN.
+/// With `fused_attention`, bfloat16 attention runs in fused_attention_bf16 where the CPU supports it.
 std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights> blocks, bool prepack, int64_t rows_hint,
-                                           bool release);
+                                           bool release, bool fused_attention);
+/// Whether this CPU runs fused_attention_bf16 (x86-64 with AVX512-BF16) for heads of `head_dim`.
+bool fused_attention_bf16_supported(int64_t head_dim);
+/// out (B, N, H * head_dim) = softmax(scale * Q.K^T) . V for each image and head, with Q, K, V read in
+/// place from the qkv buffer (B, N, 3, H, head_dim). Scores stay float32; the probabilities are
+/// rounded to bfloat16 for P.V, whose float32 sums are divided by the rounded probabilities' sum.
+/// `scale` must be positive. Runs on LibTorch's intra-op threads, one (image, head) per task.
+void fused_attention_bf16(const c10::BFloat16* qkv, c10::BFloat16* out, int64_t B, int64_t N, int64_t H,
+                          int64_t head_dim, float scale);
+
 /// GFLOP/s of oneDNN's matmul with prepacked weights, (m x k) . (k x n), over `seconds`; 0 without oneDNN.
 double onednn_gemm_gflops(torch::ScalarType dtype, int64_t m, int64_t k, int64_t n, double seconds);
 

@@ -170,7 +170,7 @@ InferenceModel::InferenceModel(std::shared_ptr<torch::nn::Module> model, Inferen
   const bool use_onednn = backend == "onednn" || (backend == "auto" && onednn_fits);
   torch::NoGradGuard no_grad;
   impl->blocks = use_onednn ? detail::make_onednn_blocks(std::move(blocks), options.prepack(), rows,
-                                                         options.release_module_weights())
+                                                         options.release_module_weights(), options.fused_attention())
                             : detail::make_torch_blocks(std::move(blocks));
   impl->backend = use_onednn ? "onednn" : "torch";
   impl_ = std::move(impl);

@@ -3,6 +3,7 @@
 //   qkv  = matmul(+bias)                                 -> compute dtype (M, 3 * inner)
 //   S    = scale * Q.K^T read in place from qkv (strided) -> compute dtype (B, H, N, N)
 //   softmax(S) in place; O = S.V written in token layout  -> compute dtype (M, inner)
+//     (bfloat16 on AVX512-BF16 CPUs: these three in one kernel, src/attention_bf16.cpp)
 //   x   += ls1 * matmul(O) + bias                          (bias, LayerScale, residual fused)
 //   LayerNorm; h = gelu(matmul + bias) (fused); x += ls2 * matmul(h) + bias (fused)
 // The residual stream x stays float32 in both dtypes. Primitives are built once per row count.
@@ -226,13 +227,22 @@ class Gemm {
 // ---- attention core ----------------------------------------------------------------------------
 
 /// softmax(scale * Q.K^T) . V for (B, N) tokens, reading Q, K, V in place from the qkv buffer
-/// (B, N, 3, H, hd) and writing the output in token layout (B, N, H * hd).
+/// (B, N, 3, H, hd) and writing the output in token layout (B, N, H * hd): in bfloat16 with the fused
+/// kernel of src/attention_bf16.cpp where the CPU has it, else with oneDNN primitives.
 class AttentionCore {
  public:
-  AttentionCore(int64_t heads, int64_t head_dim, float scale, dt compute)
-      : H_(heads), hd_(head_dim), scale_(scale), compute_(compute) {}
+  AttentionCore(int64_t heads, int64_t head_dim, float scale, dt compute, bool fused)
+      : H_(heads), hd_(head_dim), scale_(scale), compute_(compute),
+        fused_(fused && compute == dt::bf16 && scale > 0.f && fused_attention_bf16_supported(head_dim)) {}
+
+  /// Whether run() needs the (B, H, N, N) scores buffer (the unfused primitives).
+  bool needs_scores() const { return !fused_; }
 
   void run(dnnl::stream& stream, int64_t B, int64_t N, const void* qkv, void* scores, void* out) const {
+    if (fused_) {
+      fused_attention_bf16(static_cast<const c10::BFloat16*>(qkv), static_cast<c10::BFloat16*>(out), B, N, H_, hd_, scale_);
+      return;
+    }
     const auto& p = primitive(B, N);
     const int64_t inner = H_ * hd_, esize = compute_ == dt::f32 ? 4 : 2;
     const auto* base = static_cast<const char*>(qkv);
@@ -285,6 +295,7 @@ class AttentionCore {
   int64_t H_, hd_;
   float scale_;
   dt compute_;
+  bool fused_;
   mutable std::mutex mutex_;
   mutable std::map<std::pair<int64_t, int64_t>, Primitive> cache_;
 };
@@ -293,7 +304,7 @@ class AttentionCore {
 
 class OneDnnBlocks final : public Blocks {
  public:
-  OneDnnBlocks(std::vector<BlockWeights> blocks, bool prepack, int64_t rows_hint, bool release) {
+  OneDnnBlocks(std::vector<BlockWeights> blocks, bool prepack, int64_t rows_hint, bool release, bool fused_attention) {
     TORCH_CHECK(!blocks.empty(), "[InferenceModel] no blocks");
     const auto& b0 = blocks.front();
     dtype_ = b0.qkv.weight.scalar_type();
@@ -309,7 +320,8 @@ class OneDnnBlocks final : public Blocks {
     if (has_proj_) proj_ = std::make_unique<Gemm>(I_, D_, compute_, Epilogue::kResidual, true, ls, prepack, rows);
     fc1_ = std::make_unique<Gemm>(D_, hidden_, compute_, Epilogue::kGelu, true, false, prepack, rows);
     fc2_ = std::make_unique<Gemm>(hidden_, D_, compute_, Epilogue::kResidual, true, ls, prepack, rows);
-    attention_ = std::make_unique<AttentionCore>(b0.heads, b0.head_dim, static_cast<float>(b0.scale), compute_);
+    attention_ = std::make_unique<AttentionCore>(b0.heads, b0.head_dim, static_cast<float>(b0.scale), compute_,
+                                                 fused_attention);
     head_dim_ = b0.head_dim;
     for (auto& b : blocks) {
       TORCH_CHECK(b.dim() == D_ && b.inner() == I_ && b.fc1.weight.size(0) == hidden_ && b.proj.defined() == has_proj_ &&
@@ -351,7 +363,7 @@ class OneDnnBlocks final : public Blocks {
     const auto c = torch::TensorOptions().dtype(dtype_);
     auto xn = torch::empty({M, D_}, c);
     auto qkv = torch::empty({M, 3 * I_}, c);
-    auto scores = torch::empty({B, head_count(), N, N}, c);
+    auto scores = attention_->needs_scores() ? torch::empty({B, head_count(), N, N}, c) : torch::Tensor();
     auto attn = torch::empty({M, I_}, c);
     auto hidden = torch::empty({M, hidden_}, c);
     dnnl::stream stream(cpu_engine());
@@ -362,7 +374,7 @@ class OneDnnBlocks final : public Blocks {
                 qkv.data_ptr());
       stream.wait();
       if (qk_norm_) norm_qk(qkv, b, M);
-      attention_->run(stream, B, N, qkv.data_ptr(), scores.data_ptr(), attn.data_ptr());
+      attention_->run(stream, B, N, qkv.data_ptr(), scores.defined() ? scores.data_ptr() : nullptr, attn.data_ptr());
       if (has_proj_) {
         proj_->run(stream, M, attn.data_ptr(), b.proj, b.proj_bias.data_ptr<float>(), gamma(b.ls1), xs);
         stream.wait();
@@ -434,8 +446,8 @@ class OneDnnBlocks final : public Blocks {
 bool onednn_built() { return true; }
 
 std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights> blocks, bool prepack, int64_t rows_hint,
-                                           bool release) {
-  return std::make_unique<OneDnnBlocks>(std::move(blocks), prepack, rows_hint, release);
+                                           bool release, bool fused_attention) {
+  return std::make_unique<OneDnnBlocks>(std::move(blocks), prepack, rows_hint, release, fused_attention);
 }
 
 double onednn_gemm_gflops(torch::ScalarType dtype, int64_t m, int64_t k, int64_t n, double seconds) {
@@ -462,7 +474,7 @@ namespace vit::detail {
 
 bool onednn_built() { return false; }
 
-std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights>, bool, int64_t, bool) {
+std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights>, bool, int64_t, bool, bool) {
   TORCH_CHECK(false, "[InferenceModel] backend 'onednn' is not available: vitcpp was built without oneDNN "
                      "(install libdnnl-dev and reconfigure)");
 }

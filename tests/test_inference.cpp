@@ -1,9 +1,11 @@
 // Tests of include/vit/inference.h (InferenceModel): every backend against the Python reference's
-// logits and against the module's plain forward, in float32 and bfloat16.
+// logits and against the module's plain forward, in float32 and bfloat16; and the oneDNN engine's
+// fused bfloat16 attention kernel (src/attention_bf16.cpp) against LibTorch's float32 attention.
 #include <vit/inference.h>
 #include <vit/pretrained.h>
 #include <vit/zoo.h>
 
+#include "blocks.h"  // src/: the fused attention kernel
 #include "golden.h"
 
 #include <thread>
@@ -134,12 +136,54 @@ TEST_P(InferenceBackend, Bfloat16IsWithin2PercentOfFloat32) {
   const auto reference = plain_forward(m.ptr(), x);
   auto half = std::dynamic_pointer_cast<VisionTransformerImpl>(m->clone());
   half->to(torch::kBFloat16);
-  const InferenceModel fast(half, InferenceOptions().backend(GetParam()));
-  for (int threads : {1, 2}) {
-    const testing::ThreadsGuard guard(threads);
-    const auto logits = fast.forward(x.to(torch::kBFloat16));
-    EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
-    EXPECT_LE(relative_error(logits, reference), 2e-2) << threads << " threads";
+  for (bool fused : {true, false}) {  // oneDNN: the fused attention kernel (where the CPU has it) or primitives
+    const InferenceModel fast(half, InferenceOptions().backend(GetParam()).fused_attention(fused));
+    for (int threads : {1, 2}) {
+      const testing::ThreadsGuard guard(threads);
+      const auto logits = fast.forward(x.to(torch::kBFloat16));
+      EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
+      EXPECT_LE(relative_error(logits, reference), 2e-2) << threads << " threads, fused " << fused;
+    }
+  }
+}
+
+// The kernel behind fused_attention against LibTorch's float32 attention on the same bfloat16 Q, K, V.
+// Its output is a weighted mean of V whose weights are rounded to bfloat16 (relative error <= 2^-9
+// each, and they are divided by their rounded sum) and is itself rounded to bfloat16, so
+// |error| <= (2 * 2^-9 + 2^-9) * max |V|; the bound checked is 2^-7 * max |V|. Token counts around
+// the kernel's 16-key vectors and 4-row tiles, head sizes with 1 to 5 vectors of 16, large scores
+// (the max-shift and exp underflow) and both thread counts.
+TEST(FusedAttention, MatchesFloat32AttentionOnTheSameInputs) {
+  if (!detail::fused_attention_bf16_supported(64)) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  EXPECT_FALSE(detail::fused_attention_bf16_supported(24));
+  struct Case {
+    int64_t B, N, H, hd;
+    double q_scale;
+  };
+  const std::vector<Case> cases{{1, 1, 1, 16, 1.},   {2, 2, 3, 32, 1.},  {1, 15, 2, 64, 1.}, {1, 16, 2, 64, 1.},
+                                {2, 17, 2, 48, 4.},  {1, 50, 3, 80, 1.}, {2, 65, 2, 64, 30.}, {1, 197, 6, 64, 1.},
+                                {1, 197, 2, 64, 8.}, {1, 257, 4, 16, 2.}};
+  torch::manual_seed(7);
+  for (const auto& c : cases) {
+    auto qkv = torch::randn({c.B, c.N, 3, c.H, c.hd});
+    qkv.select(2, 0).mul_(c.q_scale);
+    qkv = qkv.to(torch::kBFloat16);
+    const float scale = 1.f / std::sqrt(static_cast<float>(c.hd));
+    const auto f = qkv.to(torch::kFloat32).permute({2, 0, 3, 1, 4});  // (3, B, H, N, hd)
+    const auto expected = torch::softmax(torch::matmul(f[0], f[1].transpose(-2, -1)) * scale, -1)
+                              .matmul(f[2])
+                              .permute({0, 2, 1, 3})
+                              .reshape({c.B, c.N, c.H * c.hd});
+    const double bound = std::ldexp(1., -7) * f[2].abs().max().item<double>();
+    for (int threads : {1, 2}) {
+      const testing::ThreadsGuard guard(threads);
+      auto out = torch::full({c.B, c.N, c.H * c.hd}, NAN, torch::kBFloat16);
+      detail::fused_attention_bf16(qkv.data_ptr<c10::BFloat16>(), out.data_ptr<c10::BFloat16>(), c.B, c.N, c.H, c.hd,
+                                   scale);
+      const double error = (out.to(torch::kFloat32) - expected).abs().max().item<double>();
+      EXPECT_LE(error, bound) << "B " << c.B << " N " << c.N << " H " << c.H << " head_dim " << c.hd << " q x"
+                              << c.q_scale << ", " << threads << " threads";
+    }
   }
 }
 

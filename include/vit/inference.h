@@ -29,6 +29,10 @@ struct InferenceOptions {
   /// no longer run its plain forward, train, or be saved (save_pretrained refuses); load it again
   /// for that. Default false.
   TORCH_ARG(bool, release_module_weights) = false;
+  /// oneDNN backend, bfloat16: run attention (Q.K^T, softmax, P.V) in vitcpp's fused kernel on CPUs
+  /// with AVX512-BF16 and head_dim a multiple of 16 (float32 scores, no (B, H, N, N) tensor); false,
+  /// or another CPU, runs oneDNN's matmul and softmax primitives. Default true.
+  TORCH_ARG(bool, fused_attention) = true;
 };
 
 /// An inference-only form of a VisionTransformer or vit_pytorch::ViT, on the model's device and in
