@@ -54,6 +54,31 @@ VITCPP_AVX512BF16 inline __m512 exp_nonpositive(__m512 x) {
   return _mm512_maskz_scalef_ps(static_cast<__mmask16>(~tiny), p, n);
 }
 
+/// Transposes the 16 x 16 matrix of 32-bit lanes in r (r[t] lane c becomes r[c] lane t).
+VITCPP_AVX512BF16 inline void transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int p = 0; p < 16; p += 2) {
+    t[p] = _mm512_unpacklo_epi32(r[p], r[p + 1]);
+    t[p + 1] = _mm512_unpackhi_epi32(r[p], r[p + 1]);
+  }
+  // per 128-bit lane L of rows 4g..4g+3: r[4g + m] lane L = their elements 4L + m
+  for (int g = 0; g < 16; g += 4) {
+    r[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+    r[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+    r[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+    r[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512i a = _mm512_shuffle_i32x4(r[m], r[4 + m], 0x88), b = _mm512_shuffle_i32x4(r[m], r[4 + m], 0xDD);
+    const __m512i c = _mm512_shuffle_i32x4(r[8 + m], r[12 + m], 0x88), e = _mm512_shuffle_i32x4(r[8 + m], r[12 + m], 0xDD);
+    t[m] = _mm512_shuffle_i32x4(a, c, 0x88);
+    t[8 + m] = _mm512_shuffle_i32x4(a, c, 0xDD);
+    t[4 + m] = _mm512_shuffle_i32x4(b, e, 0x88);
+    t[12 + m] = _mm512_shuffle_i32x4(b, e, 0xDD);
+  }
+  for (int p = 0; p < 16; ++p) r[p] = t[p];
+}
+
 /// Per-thread buffers for one (image, head), sized for N keys and head_dim d.
 struct Scratch {
   std::vector<uint32_t> k;   // (d/2, N16): key pairs along d, one 32-bit lane per key
@@ -130,15 +155,18 @@ VITCPP_AVX512BF16 void attend(const uint16_t* q, const uint16_t* k, const uint16
                               int64_t out_stride, int64_t N, int64_t d, float scale, Scratch& w) {
   const int64_t n16 = (N + 15) / 16 * 16, n2 = (N + 1) / 2 * 2;
   w.resize(n16, n2, d);
-  // K: lane (i, j) = key j's pair i along d, gathered 16 keys at a time; keys past N are zero.
-  const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32(static_cast<int>(stride * 2)));  // bytes
+  // K: lane (i, j) = key j's pair i along d; keys past N are zero. 16 keys x 16 pairs at a time are
+  // loaded row by row (sequential, which the hardware prefetches) and transposed in registers.
   for (int64_t j = 0; j < n16; j += 16) {
-    const auto m = static_cast<__mmask16>(j + 16 <= N ? 0xFFFF : (1u << (N - j)) - 1);
-    const uint16_t* kj = k + j * stride;
-    for (int64_t i = 0; i < d / 2; ++i)
-      _mm512_storeu_si512(w.k.data() + i * n16 + j,
-                          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, offsets, kj + 2 * i, 1));
+    const auto rows = static_cast<__mmask16>(j + 16 <= N ? 0xFFFF : (1u << (N - j)) - 1);
+    for (int64_t i = 0; i < d / 2; i += 16) {
+      const auto cols = static_cast<__mmask16>(i + 16 <= d / 2 ? 0xFFFF : (1u << (d / 2 - i)) - 1);
+      __m512i r[16];
+      for (int t = 0; t < 16; ++t)
+        r[t] = (rows >> t) & 1 ? _mm512_maskz_loadu_epi32(cols, k + (j + t) * stride + 2 * i) : _mm512_setzero_si512();
+      transpose16(r);
+      for (int c = 0; c < 16 && i + c < d / 2; ++c) _mm512_storeu_si512(w.k.data() + (i + c) * n16 + j, r[c]);
+    }
   }
   // V: lane (i, c) = (V[2i][c], V[2i + 1][c]); an odd N's last pair takes a zero row.
   for (int64_t i = 0; i < n2 / 2; ++i) {
