@@ -15,7 +15,9 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(VITCPP_NO_AVX512)
+// AVX512-BF16 intrinsics: GCC >= 10, Clang >= 9 (define VITCPP_NO_AVX512 to leave the kernel out).
+#if defined(__x86_64__) && !defined(VITCPP_NO_AVX512) && \
+    ((defined(__clang__) && __clang_major__ >= 9) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 10))
 #define VITCPP_FUSED_ATTENTION 1
 #include <immintrin.h>
 #if defined(__GNUC__) && !defined(__clang__)
@@ -206,7 +208,9 @@ VITCPP_AVX512BF16 void attend(const uint16_t* q, const uint16_t* k, const uint16
         const __mmask16 m = j + 16 <= N ? static_cast<__mmask16>(0xFFFF) : last;
         const __m512 e = _mm512_maskz_mov_ps(m, exp_nonpositive(_mm512_fmadd_ps(_mm512_loadu_ps(s + j), scale_v, shift)));
         const __m256bh eb = _mm512_cvtneps_pbh(e);
-        sum = _mm512_add_ps(sum, _mm512_cvtpbh_ps(eb));  // the sum of the rounded values P.V sees
+        // the sum of the rounded values that P.V sees (bfloat16 -> float32: the bits shifted up by 16)
+        const __m512i bits = _mm512_cvtepu16_epi32(reinterpret_cast<const __m256i&>(eb));
+        sum = _mm512_add_ps(sum, _mm512_castsi512_ps(_mm512_slli_epi32(bits, 16)));
         // n2 <= n16, so the last 16-lane store may pass n2: write only the lanes that exist
         const int64_t lanes = std::min<int64_t>(16, n2 - j);
         _mm256_mask_storeu_epi16(p + j, static_cast<__mmask16>((1u << lanes) - 1), reinterpret_cast<const __m256i&>(eb));
