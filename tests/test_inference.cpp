@@ -209,15 +209,19 @@ TEST(InferenceModel, ReleasedModuleWeightsAreEmptyAndCannotBeSaved) {
 }
 
 TEST(InferenceModel, ConcurrentForwardsGiveTheSameLogits) {
-  auto m = tiny_model(6);
-  const InferenceModel fast(m.ptr());
-  const auto a = torch::randn({1, 3, 32, 32}), b = torch::randn({3, 3, 32, 32});
-  const auto ea = fast.forward(a), eb = fast.forward(b);
-  std::vector<torch::Tensor> out(8);
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < out.size(); ++i) threads.emplace_back([&, i] { out[i] = fast.forward(i % 2 ? b : a); });
-  for (auto& t : threads) t.join();
-  for (size_t i = 0; i < out.size(); ++i) EXPECT_TRUE(all_close(out[i], i % 2 ? eb : ea, 1e-5)) << i;
+  for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {  // bfloat16: the fused attention's per-thread buffers
+    auto m = tiny_model(6);
+    m->to(dtype);
+    const InferenceModel fast(m.ptr());
+    const testing::ThreadsGuard guard(2);
+    const auto a = torch::randn({1, 3, 32, 32}).to(dtype), b = torch::randn({3, 3, 32, 32}).to(dtype);
+    const auto ea = fast.forward(a), eb = fast.forward(b);
+    std::vector<torch::Tensor> out(8);
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < out.size(); ++i) threads.emplace_back([&, i] { out[i] = fast.forward(i % 2 ? b : a); });
+    for (auto& t : threads) t.join();
+    for (size_t i = 0; i < out.size(); ++i) EXPECT_TRUE(all_close(out[i], i % 2 ? eb : ea, 1e-5)) << dtype << " " << i;
+  }
 }
 
 TEST(InferenceModel, BadUseGivesClearErrors) {
