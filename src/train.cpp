@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
+#include <type_traits>
 
 namespace vit {
 
@@ -85,7 +87,22 @@ void add_gradients(const torch::nn::Module& replica, torch::nn::Module& model) {
   }
 }
 
-std::string key_of(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+// The optimizer's per-parameter state is keyed by the parameter's TensorImpl: by its address printed
+// as a string in LibTorch 1.x (c10::guts::to_string, an ostream <<), by the address itself in 2.x.
+using OptimizerStateKey = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+
+template <typename Key>
+Key state_key(c10::TensorImpl* impl) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream out;
+    out << impl;
+    return out.str();
+  } else {
+    return impl;
+  }
+}
+
+OptimizerStateKey key_of(const torch::Tensor& p) { return state_key<OptimizerStateKey>(p.unsafeGetTensorImpl()); }
 
 // Every TrainOptions field but the device, by name, for trainer.json.
 #define VIT_TRAIN_OPTIONS(X)                                                                                  \
