@@ -152,9 +152,11 @@ VITCPP_AVX512BF16 inline void pv_tile(const uint16_t* p, int64_t n2, const uint3
     }
 }
 
-/// One (image, head): q, k, v point at token 0's head slice, consecutive tokens `stride` apart.
+/// One (image, head), queries [t_begin, t_end): q, k, v point at token 0's head slice, consecutive
+/// tokens `stride` apart.
 VITCPP_AVX512BF16 void attend(const uint16_t* q, const uint16_t* k, const uint16_t* v, int64_t stride, uint16_t* out,
-                              int64_t out_stride, int64_t N, int64_t d, float scale, Scratch& w) {
+                              int64_t out_stride, int64_t N, int64_t t_begin, int64_t t_end, int64_t d, float scale,
+                              Scratch& w) {
   const int64_t n16 = (N + 15) / 16 * 16, n2 = (N + 1) / 2 * 2;
   w.resize(n16, n2, d);
   // K: lane (i, j) = key j's pair i along d; keys past N are zero. 16 keys x 16 pairs at a time are
@@ -182,8 +184,8 @@ VITCPP_AVX512BF16 void attend(const uint16_t* q, const uint16_t* k, const uint16
     }
   }
   const __m512 scale_v = _mm512_set1_ps(scale);
-  for (int64_t t0 = 0; t0 < N; t0 += kRows) {
-    const int rows = static_cast<int>(std::min<int64_t>(kRows, N - t0));
+  for (int64_t t0 = t_begin; t0 < t_end; t0 += kRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kRows, t_end - t0));
     const uint16_t* qr[kRows];
     uint16_t* orow[kRows];
     for (int r = 0; r < kRows; ++r) {
@@ -238,12 +240,20 @@ void fused_attention_bf16(const c10::BFloat16* qkv, c10::BFloat16* out, int64_t 
   const int64_t I = H * head_dim, stride = 3 * I;
   const auto* base = reinterpret_cast<const uint16_t*>(qkv);
   auto* dst = reinterpret_cast<uint16_t*>(out);
-  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+  // Fewer (image, head) pairs than threads (batch 1 on many cores): split each one's queries into
+  // chunks of at least 32 rows; every chunk packs K and V again, on a thread that would idle otherwise.
+  const int64_t pairs = B * H, threads = at::get_num_threads();
+  const int64_t chunks = pairs >= threads ? 1 : std::min((threads + pairs - 1) / pairs, (N + 31) / 32);
+  const int64_t chunk_rows = ((N + chunks - 1) / chunks + kRows - 1) / kRows * kRows;
+  at::parallel_for(0, pairs * chunks, 1, [&](int64_t begin, int64_t end) {
     thread_local Scratch scratch;
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t b = task / H, h = task % H;
+      const int64_t pair = task / chunks, b = pair / H, h = pair % H;
+      const int64_t t_begin = task % chunks * chunk_rows, t_end = std::min(N, t_begin + chunk_rows);
+      if (t_begin >= t_end) continue;
       const uint16_t* q = base + b * N * stride + h * head_dim;
-      attend(q, q + I, q + 2 * I, stride, dst + b * N * I + h * head_dim, I, N, head_dim, scale, scratch);
+      attend(q, q + I, q + 2 * I, stride, dst + b * N * I + h * head_dim, I, N, t_begin, t_end, head_dim, scale,
+             scratch);
     }
   });
 }

@@ -61,7 +61,8 @@ bool fused_attention_bf16_supported(int64_t head_dim);
 /// out (B, N, H * head_dim) = softmax(scale * Q.K^T) . V for each image and head, with Q, K, V read in
 /// place from the qkv buffer (B, N, 3, H, head_dim). Scores stay float32; the probabilities are
 /// rounded to bfloat16 for P.V, whose float32 sums are divided by the rounded probabilities' sum.
-/// `scale` must be positive. Runs on LibTorch's intra-op threads, one (image, head) per task.
+/// `scale` must be positive. Runs on LibTorch's intra-op threads, one (image, head) per task, or a
+/// chunk of its queries when there are fewer pairs than threads.
 void fused_attention_bf16(const c10::BFloat16* qkv, c10::BFloat16* out, int64_t B, int64_t N, int64_t H,
                           int64_t head_dim, float scale);
 

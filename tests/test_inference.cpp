@@ -152,7 +152,8 @@ TEST_P(InferenceBackend, Bfloat16IsWithin2PercentOfFloat32) {
 // each, and they are divided by their rounded sum) and is itself rounded to bfloat16, so
 // |error| <= (2 * 2^-9 + 2^-9) * max |V|; the bound checked is 2^-7 * max |V|. Token counts around
 // the kernel's 16-key vectors and 4-row tiles, head sizes with 1 to 5 vectors of 16, large scores
-// (the max-shift and exp underflow) and both thread counts.
+// (the max-shift and exp underflow) and both thread counts (one (image, head) pair on 2 threads:
+// its queries split in two chunks).
 TEST(FusedAttention, MatchesFloat32AttentionOnTheSameInputs) {
   if (!detail::fused_attention_bf16_supported(64)) GTEST_SKIP() << "this CPU has no AVX512-BF16";
   EXPECT_FALSE(detail::fused_attention_bf16_supported(24));
@@ -162,7 +163,7 @@ TEST(FusedAttention, MatchesFloat32AttentionOnTheSameInputs) {
   };
   const std::vector<Case> cases{{1, 1, 1, 16, 1.},   {2, 2, 3, 32, 1.},  {1, 15, 2, 64, 1.}, {1, 16, 2, 64, 1.},
                                 {2, 17, 2, 48, 4.},  {1, 50, 3, 80, 1.}, {2, 65, 2, 64, 30.}, {1, 197, 6, 64, 1.},
-                                {1, 197, 2, 64, 8.}, {1, 257, 4, 16, 2.}};
+                                {1, 197, 2, 64, 8.}, {1, 257, 4, 16, 2.}, {1, 100, 1, 32, 3.}};
   torch::manual_seed(7);
   for (const auto& c : cases) {
     auto qkv = torch::randn({c.B, c.N, 3, c.H, c.hd});
