@@ -1,6 +1,6 @@
 // A fused bfloat16 attention kernel for the oneDNN engine (src/onednn.cpp) on x86-64 CPUs with
-// AVX512-BF16: for each (image, head), K and V are packed once into the pair-interleaved layout that
-// vdpbf16ps reads, then 4 query rows at a time go through
+// AVX512-BF16: for each (image, head) (or chunk of its queries), K and V are packed into the
+// pair-interleaved layout that vdpbf16ps reads, then 4 query rows at a time go through
 //   S = Q.K^T (float32, 4 x N, stays in L1) -> P = exp(scale * (S - max)) (rounded to bfloat16)
 //   -> O = P.V (float32) -> O / sum(P) (rounded to bfloat16, written in token layout).
 // The (B, H, N, N) score tensor of the unfused path never exists, and the scores are not rounded to
@@ -258,12 +258,13 @@ void fused_attention_bf16(const c10::BFloat16* qkv, c10::BFloat16* out, int64_t 
   });
 }
 
-#else  // not x86-64 with GCC or Clang
+#else  // not x86-64, an older compiler, or VITCPP_NO_AVX512
 
 bool fused_attention_bf16_supported(int64_t) { return false; }
 
 void fused_attention_bf16(const c10::BFloat16*, c10::BFloat16*, int64_t, int64_t, int64_t, int64_t, float) {
-  TORCH_CHECK(false, "[InferenceModel] fused attention is built for x86-64 only");
+  TORCH_CHECK(false, "[InferenceModel] vitcpp was built without the fused attention kernel (x86-64, GCC >= 10 "
+                     "or Clang >= 9)");
 }
 
 #endif
