@@ -233,27 +233,28 @@ bool fused_attention_bf16_supported(int64_t head_dim) {
   return cpu && head_dim > 0 && head_dim % 16 == 0;
 }
 
-void fused_attention_bf16(const c10::BFloat16* qkv, c10::BFloat16* out, int64_t B, int64_t N, int64_t H,
-                          int64_t head_dim, float scale) {
+void fused_attention_bf16(const c10::BFloat16* qkv, c10::BFloat16* out, int64_t B, int64_t N, int64_t queries,
+                          int64_t H, int64_t head_dim, float scale) {
   TORCH_CHECK(fused_attention_bf16_supported(head_dim), "[InferenceModel] fused attention needs AVX512-BF16 and a "
               "head_dim that is a multiple of 16, got ", head_dim);
+  TORCH_CHECK(queries > 0 && queries <= N, "[InferenceModel] fused attention: queries ", queries, " not in [1, ", N, "]");
   const int64_t I = H * head_dim, stride = 3 * I;
   const auto* base = reinterpret_cast<const uint16_t*>(qkv);
   auto* dst = reinterpret_cast<uint16_t*>(out);
   // Fewer (image, head) pairs than threads (batch 1 on many cores): split each one's queries into
   // chunks of at least 32 rows; every chunk packs K and V again, on a thread that would idle otherwise.
   const int64_t pairs = B * H, threads = at::get_num_threads();
-  const int64_t chunks = pairs >= threads ? 1 : std::min((threads + pairs - 1) / pairs, (N + 31) / 32);
-  const int64_t chunk_rows = ((N + chunks - 1) / chunks + kRows - 1) / kRows * kRows;
+  const int64_t chunks = pairs >= threads ? 1 : std::min((threads + pairs - 1) / pairs, (queries + 31) / 32);
+  const int64_t chunk_rows = ((queries + chunks - 1) / chunks + kRows - 1) / kRows * kRows;
   at::parallel_for(0, pairs * chunks, 1, [&](int64_t begin, int64_t end) {
     thread_local Scratch scratch;
     for (int64_t task = begin; task < end; ++task) {
       const int64_t pair = task / chunks, b = pair / H, h = pair % H;
-      const int64_t t_begin = task % chunks * chunk_rows, t_end = std::min(N, t_begin + chunk_rows);
+      const int64_t t_begin = task % chunks * chunk_rows, t_end = std::min(queries, t_begin + chunk_rows);
       if (t_begin >= t_end) continue;
       const uint16_t* q = base + b * N * stride + h * head_dim;
-      attend(q, q + I, q + 2 * I, stride, dst + b * N * I + h * head_dim, I, N, t_begin, t_end, head_dim, scale,
-             scratch);
+      attend(q, q + I, q + 2 * I, stride, dst + b * queries * I + h * head_dim, I, N, t_begin, t_end, head_dim,
+             scale, scratch);
     }
   });
 }
@@ -262,7 +263,7 @@ void fused_attention_bf16(const c10::BFloat16* qkv, c10::BFloat16* out, int64_t 
 
 bool fused_attention_bf16_supported(int64_t) { return false; }
 
-void fused_attention_bf16(const c10::BFloat16*, c10::BFloat16*, int64_t, int64_t, int64_t, int64_t, float) {
+void fused_attention_bf16(const c10::BFloat16*, c10::BFloat16*, int64_t, int64_t, int64_t, int64_t, int64_t, float) {
   TORCH_CHECK(false, "[InferenceModel] vitcpp was built without the fused attention kernel (x86-64, GCC >= 10 "
                      "or Clang >= 9)");
 }

@@ -37,11 +37,14 @@ struct BlockWeights {
   int64_t inner() const { return heads * head_dim; }
 };
 
-/// Runs tokens (B, N, dim) through every block; the result has the input's dtype.
+/// Runs tokens (B, N, dim) through every block; the result has the input's dtype. With `keep` in
+/// [1, N), the last block computes only the first `keep` tokens of each image (every token is still
+/// a key and value of its attention) and the result is (B, keep, dim): all that a head reading the
+/// class (and distillation) token needs. keep = 0: all N tokens.
 class Blocks {
  public:
   virtual ~Blocks() = default;
-  virtual torch::Tensor forward(const torch::Tensor& x) const = 0;
+  virtual torch::Tensor forward(const torch::Tensor& x, int64_t keep) const = 0;
 };
 
 /// LibTorch ops on any device (scaled_dot_product_attention on LibTorch >= 2.0).
@@ -58,13 +61,13 @@ std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights> blocks, boo
                                            bool release, bool fused_attention);
 /// Whether this CPU runs fused_attention_bf16 (x86-64 with AVX512-BF16) for heads of `head_dim`.
 bool fused_attention_bf16_supported(int64_t head_dim);
-/// out (B, N, H * head_dim) = softmax(scale * Q.K^T) . V for each image and head, with Q, K, V read in
-/// place from the qkv buffer (B, N, 3, H, head_dim). Scores stay float32; the probabilities are
+/// out (B, queries, H * head_dim) = softmax(scale * Q.K^T) . V for each image and head and the first
+/// `queries` (<= N) of its N tokens, with Q, K, V read in place from the qkv buffer (B, N, 3, H, head_dim). Scores stay float32; the probabilities are
 /// rounded to bfloat16 for P.V, whose float32 sums are divided by the rounded probabilities' sum.
 /// `scale` must be positive. Runs on LibTorch's intra-op threads, one (image, head) per task, or a
 /// chunk of its queries when there are fewer pairs than threads.
-void fused_attention_bf16(const c10::BFloat16* qkv, c10::BFloat16* out, int64_t B, int64_t N, int64_t H,
-                          int64_t head_dim, float scale);
+void fused_attention_bf16(const c10::BFloat16* qkv, c10::BFloat16* out, int64_t B, int64_t N, int64_t queries,
+                          int64_t H, int64_t head_dim, float scale);
 
 /// GFLOP/s of oneDNN's matmul with prepacked weights, (m x k) . (k x n), over `seconds`; 0 without oneDNN.
 double onednn_gemm_gflops(torch::ScalarType dtype, int64_t m, int64_t k, int64_t n, double seconds);

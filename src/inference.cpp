@@ -80,14 +80,17 @@ class TorchBlocks final : public Blocks {
  public:
   explicit TorchBlocks(std::vector<BlockWeights> blocks) : blocks_(std::move(blocks)) {}
 
-  torch::Tensor forward(const torch::Tensor& tokens) const override {
+  torch::Tensor forward(const torch::Tensor& tokens, int64_t keep) const override {
     auto x = tokens;
-    for (const auto& b : blocks_) {
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      const auto& b = blocks_[i];
       const int64_t B = x.size(0), N = x.size(1);
+      // the last block: only the first `keep` tokens' queries (every token is a key and value)
+      const int64_t Nq = i + 1 == blocks_.size() && keep > 0 && keep < N ? keep : N;
       const auto qkv = torch::linear(layer_norm_of(x, b.norm1), b.qkv.weight, b.qkv.bias)
                            .view({B, N, 3, b.heads, b.head_dim})
                            .permute({2, 0, 3, 1, 4});
-      auto q = qkv[0], k = qkv[1], v = qkv[2];
+      auto q = qkv[0].narrow(2, 0, Nq), k = qkv[1], v = qkv[2];
       if (b.q_norm.defined()) {
         q = layer_norm_of(q, b.q_norm);
         k = layer_norm_of(k, b.k_norm);
@@ -98,8 +101,9 @@ class TorchBlocks final : public Blocks {
 #else
       auto o = torch::matmul(torch::matmul(q, k.transpose(-2, -1)).mul_(b.scale).softmax(-1), v);
 #endif
-      auto y = o.transpose(1, 2).reshape({B, N, b.inner()});
+      auto y = o.transpose(1, 2).reshape({B, Nq, b.inner()});
       if (b.proj.defined()) y = torch::linear(y, b.proj.weight, b.proj.bias);
+      if (Nq < N) x = x.narrow(1, 0, Nq);
       x = b.ls1.defined() ? x.addcmul(y, b.ls1) : x + y;
       y = torch::linear(torch::gelu(torch::linear(layer_norm_of(x, b.norm2), b.fc1.weight, b.fc1.bias)), b.fc2.weight,
                         b.fc2.bias);
@@ -127,6 +131,7 @@ struct InferenceModel::Impl {
   std::function<torch::Tensor(const torch::Tensor&)> embed;
   std::function<torch::Tensor(const torch::Tensor&)> head;  // final norm + head
   std::unique_ptr<detail::Blocks> blocks;
+  int64_t head_tokens = 0;  // the leading tokens the head reads (0: all), all the last block computes
   std::string backend;
 };
 
@@ -144,6 +149,7 @@ InferenceModel::InferenceModel(std::shared_ptr<torch::nn::Module> model, Inferen
     impl->embed = [timm](const torch::Tensor& x) { return timm->forward_embed(x); };
     impl->head = [timm](const torch::Tensor& x) { return timm->forward_head(timm->norm ? timm->norm(x) : x); };
     rows = timm->num_prefix_tokens() + timm->num_patches();
+    impl->head_tokens = timm->head_tokens();
   } else if (auto lucid = std::dynamic_pointer_cast<vit_pytorch::ViTImpl>(model)) {
     const auto& transformer = lucid->transformer;
     for (const auto& layer : *transformer->layers) blocks.push_back(detail::lucid_block(*layer, transformer->options));
@@ -152,6 +158,7 @@ InferenceModel::InferenceModel(std::shared_ptr<torch::nn::Module> model, Inferen
       return lucid->forward_head(lucid->transformer->norm ? lucid->transformer->norm(x) : x);
     };
     rows = lucid->num_cls_tokens() + lucid->num_patches();
+    impl->head_tokens = lucid->head_tokens();
   } else {
     TORCH_CHECK(false, "[InferenceModel] model is neither a vit::VisionTransformer nor a vit::ViT");
   }
@@ -180,7 +187,7 @@ torch::Tensor InferenceModel::forward(const torch::Tensor& images) const {
   c10::InferenceMode guard;
   // The embedding and head run in the module, whose dropout would be live in training mode.
   TORCH_CHECK(!impl_->model->is_training(), "[InferenceModel] the model is in training mode; call model->eval() first");
-  return impl_->head(impl_->blocks->forward(impl_->embed(images)));
+  return impl_->head(impl_->blocks->forward(impl_->embed(images), impl_->head_tokens));
 }
 
 const std::string& InferenceModel::backend() const { return impl_->backend; }

@@ -226,9 +226,9 @@ class Gemm {
 
 // ---- attention core ----------------------------------------------------------------------------
 
-/// softmax(scale * Q.K^T) . V for (B, N) tokens, reading Q, K, V in place from the qkv buffer
-/// (B, N, 3, H, hd) and writing the output in token layout (B, N, H * hd): in bfloat16 with the fused
-/// kernel of src/attention_bf16.cpp where the CPU has it, else with oneDNN primitives.
+/// softmax(scale * Q.K^T) . V for the first Nq of each image's N tokens, reading Q, K, V in place from
+/// the qkv buffer (B, N, 3, H, hd) and writing the output in token layout (B, Nq, H * hd): in bfloat16
+/// with the fused kernel of src/attention_bf16.cpp where the CPU has it, else with oneDNN primitives.
 class AttentionCore {
  public:
   AttentionCore(int64_t heads, int64_t head_dim, float scale, dt compute, bool fused)
@@ -238,12 +238,14 @@ class AttentionCore {
   /// Whether run() needs the (B, H, N, N) scores buffer (the unfused primitives).
   bool needs_scores() const { return !fused_; }
 
-  void run(dnnl::stream& stream, int64_t B, int64_t N, const void* qkv, void* scores, void* out) const {
+  /// `scores` holds at least (B, H, Nq, N) values when needs_scores().
+  void run(dnnl::stream& stream, int64_t B, int64_t N, int64_t Nq, const void* qkv, void* scores, void* out) const {
     if (fused_) {
-      fused_attention_bf16(static_cast<const c10::BFloat16*>(qkv), static_cast<c10::BFloat16*>(out), B, N, H_, hd_, scale_);
+      fused_attention_bf16(static_cast<const c10::BFloat16*>(qkv), static_cast<c10::BFloat16*>(out), B, N, Nq, H_, hd_,
+                           scale_);
       return;
     }
-    const auto& p = primitive(B, N);
+    const auto& p = primitive(B, N, Nq);
     const int64_t inner = H_ * hd_, esize = compute_ == dt::f32 ? 4 : 2;
     const auto* base = static_cast<const char*>(qkv);
     const memory S = wrap(p.scores, scores);
@@ -265,18 +267,18 @@ class AttentionCore {
     dnnl::softmax_forward softmax;
   };
 
-  const Primitive& primitive(int64_t B, int64_t N) const {
+  const Primitive& primitive(int64_t B, int64_t N, int64_t Nq) const {
     std::lock_guard<std::mutex> lock(mutex_);
-    const auto key = std::make_pair(B, N);
+    const auto key = std::make_tuple(B, N, Nq);
     auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
     const int64_t I = H_ * hd_, row = 3 * I;
     Primitive p;
-    p.q = memory::desc({B, H_, N, hd_}, compute_, memory::dims{N * row, hd_, row, 1});
+    p.q = memory::desc({B, H_, Nq, hd_}, compute_, memory::dims{N * row, hd_, row, 1});
     p.kt = memory::desc({B, H_, hd_, N}, compute_, memory::dims{N * row, hd_, 1, row});
-    p.v = p.q;
-    p.scores = memory::desc({B, H_, N, N}, compute_, tag::abcd);
-    p.out = memory::desc({B, H_, N, hd_}, compute_, memory::dims{N * I, hd_, I, 1});
+    p.v = memory::desc({B, H_, N, hd_}, compute_, memory::dims{N * row, hd_, row, 1});
+    p.scores = memory::desc({B, H_, Nq, N}, compute_, tag::abcd);
+    p.out = memory::desc({B, H_, Nq, hd_}, compute_, memory::dims{Nq * I, hd_, I, 1});
     auto scaled = user_scratchpad();
     scaled.set_output_scales(0, {scale_});
     const dnnl::matmul::primitive_desc qk({dnnl::matmul::desc(p.q, p.kt, p.scores), scaled, cpu_engine()});
@@ -297,7 +299,7 @@ class AttentionCore {
   dt compute_;
   bool fused_;
   mutable std::mutex mutex_;
-  mutable std::map<std::pair<int64_t, int64_t>, Primitive> cache_;
+  mutable std::map<std::tuple<int64_t, int64_t, int64_t>, Primitive> cache_;
 };
 
 // ---- the block stack ----------------------------------------------------------------------------
@@ -355,10 +357,11 @@ class OneDnnBlocks final : public Blocks {
     }
   }
 
-  torch::Tensor forward(const torch::Tensor& tokens) const override {
+  torch::Tensor forward(const torch::Tensor& tokens, int64_t keep) const override {
     TORCH_CHECK(tokens.device().is_cpu() && tokens.dim() == 3 && tokens.size(2) == D_,
                 "[InferenceModel] expected CPU tokens (B, N, ", D_, "), got ", tokens.sizes(), " on ", tokens.device());
     const int64_t B = tokens.size(0), N = tokens.size(1), M = B * N;
+    const int64_t last_rows = keep > 0 && keep < N ? keep : N;  // tokens per image out of the last block
     auto x = tokens.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true).contiguous();
     const auto c = torch::TensorOptions().dtype(dtype_);
     auto xn = torch::empty({M, D_}, c);
@@ -368,27 +371,35 @@ class OneDnnBlocks final : public Blocks {
     auto hidden = torch::empty({M, hidden_}, c);
     dnnl::stream stream(cpu_engine());
     float* xs = x.data_ptr<float>();
-    for (const auto& b : blocks_) {
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      const auto& b = blocks_[i];
+      // Every token is a key and value, but after the last block only `last_rows` per image are read:
+      // their queries alone go through attention, and the residual stream shrinks to their rows.
+      const int64_t Nq = i + 1 == blocks_.size() ? last_rows : N, Mq = B * Nq;
       norm(xs, xn, b.norm1, M);
       qkv_->run(stream, M, xn.data_ptr(), b.qkv, b.qkv_bias.defined() ? b.qkv_bias.data_ptr<float>() : nullptr, nullptr,
                 qkv.data_ptr());
       stream.wait();
       if (qk_norm_) norm_qk(qkv, b, M);
-      attention_->run(stream, B, N, qkv.data_ptr(), scores.defined() ? scores.data_ptr() : nullptr, attn.data_ptr());
+      attention_->run(stream, B, N, Nq, qkv.data_ptr(), scores.defined() ? scores.data_ptr() : nullptr, attn.data_ptr());
+      if (Nq < N) {
+        x = x.view({B, N, D_}).narrow(1, 0, Nq).contiguous().view({Mq, D_});
+        xs = x.data_ptr<float>();
+      }
       if (has_proj_) {
-        proj_->run(stream, M, attn.data_ptr(), b.proj, b.proj_bias.data_ptr<float>(), gamma(b.ls1), xs);
+        proj_->run(stream, Mq, attn.data_ptr(), b.proj, b.proj_bias.data_ptr<float>(), gamma(b.ls1), xs);
         stream.wait();
       } else {
         stream.wait();
-        if (dtype_ == torch::kFloat32) add_rows(xs, attn.data_ptr<float>(), M * D_);
-        else add_rows(xs, attn.data_ptr<c10::BFloat16>(), M * D_);
+        if (dtype_ == torch::kFloat32) add_rows(xs, attn.data_ptr<float>(), Mq * D_);
+        else add_rows(xs, attn.data_ptr<c10::BFloat16>(), Mq * D_);
       }
-      norm(xs, xn, b.norm2, M);
-      fc1_->run(stream, M, xn.data_ptr(), b.fc1, b.fc1_bias.data_ptr<float>(), nullptr, hidden.data_ptr());
-      fc2_->run(stream, M, hidden.data_ptr(), b.fc2, b.fc2_bias.data_ptr<float>(), gamma(b.ls2), xs);
+      norm(xs, xn, b.norm2, Mq);
+      fc1_->run(stream, Mq, xn.data_ptr(), b.fc1, b.fc1_bias.data_ptr<float>(), nullptr, hidden.data_ptr());
+      fc2_->run(stream, Mq, hidden.data_ptr(), b.fc2, b.fc2_bias.data_ptr<float>(), gamma(b.ls2), xs);
       stream.wait();
     }
-    return x.view({B, N, D_}).to(tokens.scalar_type());
+    return x.view({B, last_rows, D_}).to(tokens.scalar_type());
   }
 
  private:

@@ -388,9 +388,10 @@ torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& image
 }
 
 torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& x, bool want_pre_logits) {
-  TORCH_CHECK(x.dim() == 3 && x.size(1) > num_prefix_tokens() && x.size(2) == options.embed_dim(),
-              "[VisionTransformer] forward_head expects tokens (B, ", num_prefix_tokens(), " + patches, ",
-              options.embed_dim(), "), got ", x.sizes());
+  const int64_t needed = head_tokens() > 0 ? head_tokens() : num_prefix_tokens() + 1;
+  TORCH_CHECK(x.dim() == 3 && x.size(1) >= needed && x.size(2) == options.embed_dim(),
+              "[VisionTransformer] forward_head expects tokens (B, N, ", options.embed_dim(), ") with N >= ", needed,
+              ", got ", x.sizes());
   if (options.distilled()) {
     if (want_pre_logits || !head) return (x.select(1, 0) + x.select(1, 1)) / 2;
     return (head(x.select(1, 0)) + head_dist(x.select(1, 1))) / 2;
@@ -411,6 +412,11 @@ torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& x, bool w
   if (pre_logits) pooled = pre_logits->forward(pooled);
   if (want_pre_logits || !head) return pooled;
   return head(pooled);
+}
+
+int64_t VisionTransformerImpl::head_tokens() const {
+  if (options.distilled()) return 2;
+  return options.global_pool() == "token" ? 1 : 0;
 }
 
 torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& x) { return forward_head(forward_features(x)); }

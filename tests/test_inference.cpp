@@ -92,7 +92,10 @@ TEST_P(InferenceBackend, Float32EqualsThePlainForwardForEveryBatchSizeAndOption)
   const std::vector<std::string> configs{
       R"({"img_size": 64, "depth": 2, "num_classes": 10})",
       R"({"img_size": 48, "depth": 2, "num_classes": 7, "init_values": 0.1, "qk_norm": true, "reg_tokens": 2, "global_pool": "avg"})",
-      R"({"img_size": 48, "depth": 2, "num_classes": 7, "qkv_bias": false, "dynamic_img_size": true})"};
+      R"({"img_size": 48, "depth": 2, "num_classes": 7, "qkv_bias": false, "dynamic_img_size": true})",
+      // the head reads 1 or 2 of the prefix tokens: the last block computes only those
+      R"({"img_size": 48, "depth": 2, "num_classes": 7, "reg_tokens": 3, "init_values": 0.1})",
+      R"({"img_size": 48, "depth": 2, "num_classes": 7, "distilled": true})"};
   for (const auto& config : configs) {
     torch::manual_seed(1);
     auto m = create_model("vit_small_patch16_224", config);
@@ -154,18 +157,20 @@ TEST_P(InferenceBackend, Bfloat16IsWithin2PercentOfFloat32) {
 // each, and they are divided by their rounded sum) and is itself rounded to bfloat16, so
 // |error| <= (2 * 2^-9 + 2^-9) * max |V|; the bound checked is 2^-7 * max |V|. Token counts around
 // the kernel's 16-key vectors and 4-row tiles, head sizes with 1 to 5 vectors of 16, large scores
-// (the max-shift and exp underflow) and both thread counts (one (image, head) pair on 2 threads:
-// its queries split in two chunks).
+// (the max-shift and exp underflow), both thread counts (one (image, head) pair on 2 threads: its
+// queries split in two chunks), and only the first queries of each image (InferenceModel's last block).
 TEST(FusedAttention, MatchesFloat32AttentionOnTheSameInputs) {
   if (!detail::fused_attention_bf16_supported(64)) GTEST_SKIP() << "this CPU has no AVX512-BF16";
   EXPECT_FALSE(detail::fused_attention_bf16_supported(24));
   struct Case {
     int64_t B, N, H, hd;
     double q_scale;
+    int64_t queries = 0;  // 0: all N
   };
-  const std::vector<Case> cases{{1, 1, 1, 16, 1.},   {2, 2, 3, 32, 1.},  {1, 15, 2, 64, 1.}, {1, 16, 2, 64, 1.},
-                                {2, 17, 2, 48, 4.},  {1, 50, 3, 80, 1.}, {2, 65, 2, 64, 30.}, {1, 197, 6, 64, 1.},
-                                {1, 197, 2, 64, 8.}, {1, 257, 4, 16, 2.}, {1, 100, 1, 32, 3.}};
+  const std::vector<Case> cases{{1, 1, 1, 16, 1.},   {2, 2, 3, 32, 1.},     {1, 15, 2, 64, 1.},   {1, 16, 2, 64, 1.},
+                                {2, 17, 2, 48, 4.},  {1, 50, 3, 80, 1.},    {2, 65, 2, 64, 30.},  {1, 197, 6, 64, 1.},
+                                {1, 197, 2, 64, 8.}, {1, 257, 4, 16, 2.},   {1, 100, 1, 32, 3.},  {1, 197, 6, 64, 1., 1},
+                                {3, 50, 2, 32, 2., 2}, {2, 100, 1, 64, 1., 37}};
   torch::manual_seed(7);
   for (const auto& c : cases) {
     auto qkv = torch::randn({c.B, c.N, 3, c.H, c.hd});
@@ -173,19 +178,20 @@ TEST(FusedAttention, MatchesFloat32AttentionOnTheSameInputs) {
     qkv = qkv.to(torch::kBFloat16);
     const float scale = 1.f / std::sqrt(static_cast<float>(c.hd));
     const auto f = qkv.to(torch::kFloat32).permute({2, 0, 3, 1, 4});  // (3, B, H, N, hd)
-    const auto expected = torch::softmax(torch::matmul(f[0], f[1].transpose(-2, -1)) * scale, -1)
+    const int64_t Nq = c.queries > 0 ? c.queries : c.N;
+    const auto expected = torch::softmax(torch::matmul(f[0].narrow(2, 0, Nq), f[1].transpose(-2, -1)) * scale, -1)
                               .matmul(f[2])
                               .permute({0, 2, 1, 3})
-                              .reshape({c.B, c.N, c.H * c.hd});
+                              .reshape({c.B, Nq, c.H * c.hd});
     const double bound = std::ldexp(1., -7) * f[2].abs().max().item<double>();
     for (int threads : {1, 2}) {
       const testing::ThreadsGuard guard(threads);
-      auto out = torch::full({c.B, c.N, c.H * c.hd}, NAN, torch::kBFloat16);
-      detail::fused_attention_bf16(qkv.data_ptr<c10::BFloat16>(), out.data_ptr<c10::BFloat16>(), c.B, c.N, c.H, c.hd,
-                                   scale);
+      auto out = torch::full({c.B, Nq, c.H * c.hd}, NAN, torch::kBFloat16);
+      detail::fused_attention_bf16(qkv.data_ptr<c10::BFloat16>(), out.data_ptr<c10::BFloat16>(), c.B, c.N, Nq, c.H,
+                                   c.hd, scale);
       const double error = (out.to(torch::kFloat32) - expected).abs().max().item<double>();
-      EXPECT_LE(error, bound) << "B " << c.B << " N " << c.N << " H " << c.H << " head_dim " << c.hd << " q x"
-                              << c.q_scale << ", " << threads << " threads";
+      EXPECT_LE(error, bound) << "B " << c.B << " N " << c.N << " queries " << Nq << " H " << c.H << " head_dim "
+                              << c.hd << " q x" << c.q_scale << ", " << threads << " threads";
     }
   }
 }

@@ -305,6 +305,10 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   /// Tokens -> logits (B, num_classes), or pooled features (B, num_features) when pre_logits is true
   /// or the model has no head. A distilled model returns the mean of its two heads.
   torch::Tensor forward_head(const torch::Tensor& x, bool pre_logits = false);
+  /// How many leading tokens forward_head reads: 1 with global_pool 'token', 2 when distilled (the
+  /// class and distillation tokens), 0 when it reads all of them (average or max pooling, or none).
+  /// forward_head accepts x holding just those tokens (InferenceModel's last block computes no others).
+  int64_t head_tokens() const;
   /// Images -> logits; for a distilled model, the mean of both heads in training and eval alike
   /// (as timm's VisionTransformerDistilled by default). Use forward_distilled for both logits.
   torch::Tensor forward(const torch::Tensor& x);

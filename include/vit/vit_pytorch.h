@@ -203,6 +203,8 @@ class ViTImpl : public torch::nn::Cloneable<ViTImpl> {
   torch::Tensor forward_embed(const torch::Tensor& img);
   /// The transformer's output tokens -> logits: cls or mean pooling, to_latent, mlp_head.
   torch::Tensor forward_head(const torch::Tensor& tokens);
+  /// How many leading tokens forward_head reads: 1 with pool "cls", 0 (all of them) with "mean".
+  int64_t head_tokens() const { return options.pool() == "cls" ? 1 : 0; }
 
   int64_t num_patches() const;
   int64_t patch_dim() const;
