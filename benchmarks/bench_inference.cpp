@@ -9,6 +9,15 @@
 
 #include <cstdlib>
 #include <thread>
+#include <vector>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() values, which it reports once inlined.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#endif
 
 namespace {
 
@@ -73,6 +82,41 @@ void Gemm(benchmark::State& state) {
   state.counters["GFLOP/s (best of LibTorch, oneDNN)"] = gflops;
 }
 BENCHMARK(Gemm)->Arg(0)->Arg(1)->ArgNames({"bf16"})->Iterations(3)->Unit(benchmark::kMillisecond);
+
+// The chip's bfloat16 ceiling, which no GEMM passes: independent AVX512-BF16 dot products
+// (vdpbf16ps, 16 lanes x 2 products x 2 FLOP) into 16 accumulators, on every thread at once.
+#if defined(__x86_64__) && !defined(VITCPP_NO_AVX512) && \
+    ((defined(__clang__) && __clang_major__ >= 9) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 10))
+__attribute__((target("avx512f,avx512bf16"))) float dot_products(int64_t rounds) {
+  __m512 acc[16];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  __m512i one = _mm512_set1_epi16(0x3f80);  // bfloat16 1.0
+  for (int64_t r = 0; r < rounds; ++r) {
+    for (auto& a : acc) a = _mm512_dpbf16_ps(a, reinterpret_cast<__m512bh&>(one), reinterpret_cast<__m512bh&>(one));
+    asm volatile("" : "+v"(one));  // one more round's inputs: the loop cannot be folded
+  }
+  float sum = 0.f;
+  for (auto& a : acc) sum += _mm512_reduce_add_ps(a);
+  return sum;
+}
+
+void Bf16DotProductPeak(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512bf16")) {
+    state.SkipWithError("this CPU has no AVX512-BF16");
+    return;
+  }
+  const int n = threads();
+  constexpr int64_t kRounds = 100'000'000;
+  for (auto _ : state) {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < n; ++t) pool.emplace_back([] { benchmark::DoNotOptimize(dot_products(kRounds)); });
+    for (auto& t : pool) t.join();
+  }
+  const double flop = static_cast<double>(n) * kRounds * 16 * 64;
+  state.counters["GFLOP/s"] = benchmark::Counter(flop / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(Bf16DotProductPeak)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
 
 // ViT-B/16 with one block (197 tokens, batch 1) through each backend: the block dominates, the
 // embedding and head are a small constant share.

@@ -39,8 +39,9 @@ struct InferenceOptions {
 /// its dtype (convert the model first: `model->to(torch::kBFloat16)`). Dropout and DropPath are off,
 /// autograd is off, and logits equal the model's eval forward up to summation order (float32:
 /// within 1e-4; bfloat16 keeps the residual stream in float32, so it is closer to float32 than the
-/// plain bfloat16 forward). The model must outlive it; with prepack, rebuild it after changing the
-/// weights. forward() may be called from several threads at once.
+/// plain bfloat16 forward). When the head reads only the class (and distillation) token, the last
+/// block computes only those tokens (the model's head_tokens()). The model must outlive it; with
+/// prepack, rebuild it after changing the weights. forward() may be called from several threads at once.
 /// Example: `vit::InferenceModel fast(model); auto logits = fast.forward(images);`
 class InferenceModel {
  public:
