@@ -155,6 +155,24 @@ TEST(VisionTransformer, ShapesOfEveryStage) {
   EXPECT_EQ(m->forward(x).sizes(), (std::vector<int64_t>{3, 10}));
 }
 
+// head_tokens(): the leading tokens forward_head reads, and all it needs to be given.
+TEST(VisionTransformer, HeadReadsOnlyItsHeadTokens) {
+  for (const auto& options : {tiny(), tiny().reg_tokens(2), tiny().distilled(true), tiny().global_pool("avg")}) {
+    VisionTransformer m(options);
+    m->eval();
+    torch::NoGradGuard no_grad;
+    const auto tokens = m->forward_features(torch::randn({2, 3, 32, 32}));
+    const int64_t n = m->head_tokens();
+    EXPECT_EQ(n, options.distilled() ? 2 : options.global_pool() == "token" ? 1 : 0);
+    if (n == 0) {
+      EXPECT_ERROR(m->forward_head(tokens.narrow(1, 0, m->num_prefix_tokens())), "with N >= 2");
+      continue;
+    }
+    EXPECT_TRUE(torch::equal(m->forward_head(tokens.narrow(1, 0, n)), m->forward_head(tokens)));
+    EXPECT_ERROR(m->forward_head(tokens.narrow(1, 0, n - 1)), "[VisionTransformer] forward_head expects tokens (B, N, 64)");
+  }
+}
+
 class VisionTransformerOnDevice : public testing::OnDevice {};
 INSTANTIATE_TEST_SUITE_P(Devices, VisionTransformerOnDevice, ::testing::ValuesIn(testing::test_devices()));
 

@@ -171,6 +171,20 @@ TEST_P(ViTOnDevice, GradientsReachEveryParameter) {
   }
 }
 
+// head_tokens(): cls pooling reads token 0 alone (all InferenceModel's last block computes), mean all.
+TEST(ViT, HeadReadsOnlyItsHeadTokens) {
+  for (const auto& pool : {"cls", "mean"}) {
+    ViT m(ViTOptions(32, 8, 10, 64, 2, 4, 128).pool(pool));
+    m->eval();
+    torch::NoGradGuard no_grad;
+    const auto tokens = m->transformer(m->forward_embed(torch::randn({2, 3, 32, 32})));
+    EXPECT_EQ(m->head_tokens(), std::string(pool) == "cls" ? 1 : 0);
+    if (m->head_tokens() == 1) {
+      EXPECT_TRUE(torch::equal(m->forward_head(tokens.narrow(1, 0, 1)), m->forward_head(tokens)));
+    }
+  }
+}
+
 TEST(ViT, TokensAreStandardNormalAtInit) {
   torch::manual_seed(0);
   ViT m(ViTOptions(64, 4, 10, 256, 1, 2, 32));
