@@ -37,14 +37,14 @@ struct BlockWeights {
   int64_t inner() const { return heads * head_dim; }
 };
 
-/// Runs tokens (B, N, dim) through every block; the result has the input's dtype. With `keep` in
-/// [1, N), the last block computes only the first `keep` tokens of each image (every token is still
-/// a key and value of its attention) and the result is (B, keep, dim): all that a head reading the
-/// class (and distillation) token needs. keep = 0: all N tokens.
+/// Runs tokens (B, N, dim) through every block; the result (B, last_rows, dim) has the input's dtype.
+/// The last block computes only the first `last_rows` (in [1, N]) tokens of each image, though every
+/// token is still a key and value of its attention: all that a head reading only the class (and
+/// distillation) token needs.
 class Blocks {
  public:
   virtual ~Blocks() = default;
-  virtual torch::Tensor forward(const torch::Tensor& x, int64_t keep) const = 0;
+  virtual torch::Tensor forward(const torch::Tensor& x, int64_t last_rows) const = 0;
 };
 
 /// LibTorch ops on any device (scaled_dot_product_attention on LibTorch >= 2.0).
@@ -62,8 +62,9 @@ std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights> blocks, boo
 /// Whether this CPU runs fused_attention_bf16 (x86-64 with AVX512-BF16) for heads of `head_dim`.
 bool fused_attention_bf16_supported(int64_t head_dim);
 /// out (B, queries, H * head_dim) = softmax(scale * Q.K^T) . V for each image and head and the first
-/// `queries` (<= N) of its N tokens, with Q, K, V read in place from the qkv buffer (B, N, 3, H, head_dim). Scores stay float32; the probabilities are
-/// rounded to bfloat16 for P.V, whose float32 sums are divided by the rounded probabilities' sum.
+/// `queries` (<= N) of its N tokens, with Q, K, V read in place from the qkv buffer (B, N, 3, H,
+/// head_dim). Scores stay float32; the probabilities are rounded to bfloat16 for P.V, whose float32
+/// sums are divided by the rounded probabilities' sum.
 /// `scale` must be positive. Runs on LibTorch's intra-op threads, one (image, head) per task, or a
 /// chunk of its queries when there are fewer pairs than threads.
 void fused_attention_bf16(const c10::BFloat16* qkv, c10::BFloat16* out, int64_t B, int64_t N, int64_t queries,

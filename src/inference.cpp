@@ -80,13 +80,13 @@ class TorchBlocks final : public Blocks {
  public:
   explicit TorchBlocks(std::vector<BlockWeights> blocks) : blocks_(std::move(blocks)) {}
 
-  torch::Tensor forward(const torch::Tensor& tokens, int64_t keep) const override {
+  torch::Tensor forward(const torch::Tensor& tokens, int64_t last_rows) const override {
     auto x = tokens;
     for (size_t i = 0; i < blocks_.size(); ++i) {
       const auto& b = blocks_[i];
       const int64_t B = x.size(0), N = x.size(1);
-      // the last block: only the first `keep` tokens' queries (every token is a key and value)
-      const int64_t Nq = i + 1 == blocks_.size() && keep > 0 && keep < N ? keep : N;
+      // the last block: only the first `last_rows` tokens' queries (every token is a key and value)
+      const int64_t Nq = i + 1 == blocks_.size() ? last_rows : N;
       const auto qkv = torch::linear(layer_norm_of(x, b.norm1), b.qkv.weight, b.qkv.bias)
                            .view({B, N, 3, b.heads, b.head_dim})
                            .permute({2, 0, 3, 1, 4});
@@ -187,7 +187,9 @@ torch::Tensor InferenceModel::forward(const torch::Tensor& images) const {
   c10::InferenceMode guard;
   // The embedding and head run in the module, whose dropout would be live in training mode.
   TORCH_CHECK(!impl_->model->is_training(), "[InferenceModel] the model is in training mode; call model->eval() first");
-  return impl_->head(impl_->blocks->forward(impl_->embed(images), impl_->head_tokens));
+  const auto tokens = impl_->embed(images);
+  const int64_t N = tokens.size(1), wanted = impl_->head_tokens;
+  return impl_->head(impl_->blocks->forward(tokens, wanted > 0 && wanted < N ? wanted : N));
 }
 
 const std::string& InferenceModel::backend() const { return impl_->backend; }

@@ -357,11 +357,11 @@ class OneDnnBlocks final : public Blocks {
     }
   }
 
-  torch::Tensor forward(const torch::Tensor& tokens, int64_t keep) const override {
+  torch::Tensor forward(const torch::Tensor& tokens, int64_t last_rows) const override {
     TORCH_CHECK(tokens.device().is_cpu() && tokens.dim() == 3 && tokens.size(2) == D_,
                 "[InferenceModel] expected CPU tokens (B, N, ", D_, "), got ", tokens.sizes(), " on ", tokens.device());
     const int64_t B = tokens.size(0), N = tokens.size(1), M = B * N;
-    const int64_t last_rows = keep > 0 && keep < N ? keep : N;  // tokens per image out of the last block
+    TORCH_CHECK(last_rows >= 1 && last_rows <= N, "[InferenceModel] last_rows ", last_rows, " not in [1, ", N, "]");
     auto x = tokens.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true).contiguous();
     const auto c = torch::TensorOptions().dtype(dtype_);
     auto xn = torch::empty({M, D_}, c);
