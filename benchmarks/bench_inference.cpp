@@ -54,13 +54,13 @@ void Model(benchmark::State& state) {
     return model->forward(x);
   };
   if (backend != "plain") {
-    const vit::InferenceModel fast(model.ptr(), options(backend));
+    const vit::InferenceModel fast(model, options(backend));
     forward = [fast](const torch::Tensor& x) { return fast.forward(x); };
   }
   torch::InferenceMode guard;
   const auto x = torch::randn({batch, 3, 224, 224}).to(dtype);
   for (auto _ : state) benchmark::DoNotOptimize(forward(x));
-  const double flop = 2. * static_cast<double>(vit::count_macs(*model, 224, 224)) * static_cast<double>(batch);
+  const double flop = 2. * static_cast<double>(model->count_macs(224, 224)) * static_cast<double>(batch);
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOP/s"] = benchmark::Counter(flop / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(name + " " + backend + (state.range(2) ? " bf16" : " fp32"));
@@ -133,7 +133,7 @@ void Block(benchmark::State& state) {
   if (backend == "plain") {
     for (auto _ : state) benchmark::DoNotOptimize(model->forward(x));
   } else {
-    const vit::InferenceModel fast(model.ptr(), options(backend));
+    const vit::InferenceModel fast(model, options(backend));
     for (auto _ : state) benchmark::DoNotOptimize(fast.forward(x));
   }
   state.SetLabel(backend + (state.range(0) ? " bf16" : " fp32"));

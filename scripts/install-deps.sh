@@ -9,6 +9,7 @@ packages=(
   ocl-icd-opencl-dev     # ... whose CMake package requires OpenCL
   libbenchmark-dev       # Google Benchmark programs in benchmarks/
   nlohmann-json3-dev     # JSON for safetensors headers and configs
+  libcli11-dev           # the vit tool's command-line parser
   libjpeg62-turbo-dev    # JPEG decoding, the same decoder PIL uses
   libstb-dev             # PNG, BMP, GIF decoding (stb_image)
   zlib1g-dev             # gzip-compressed idx datasets (vit/data.h)

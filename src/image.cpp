@@ -232,13 +232,12 @@ Image resize(const Image& in, int64_t width, int64_t height, const std::string& 
 }
 
 torch::Tensor preprocess(const Image& image, const PretrainedCfg& cfg) {
-  TORCH_CHECK(cfg.crop_mode == "center", "[preprocess] crop_mode '", cfg.crop_mode, "' is not supported (only 'center')");
-  TORCH_CHECK(cfg.crop_pct > 0. && cfg.crop_pct <= 1.5, "[preprocess] crop_pct ", cfg.crop_pct, " is out of range");
-  const int64_t H = cfg.input_size[1], W = cfg.input_size[2];
+  check_options(cfg, "[preprocess] pretrained_cfg");  // crop_mode center, crop_pct in [0.1, 1], std > 0, ...
+  const int64_t H = cfg.input_size()[1], W = cfg.input_size()[2];
   // ref: timm transforms_imagenet_eval: scale_size = floor(img_size / crop_pct), then Resize of the
   // shorter side (torchvision: long side = int(size * long / short)), CenterCrop, ToTensor, Normalize
-  const auto scale_h = static_cast<int64_t>(std::floor(H / cfg.crop_pct));
-  const auto scale_w = static_cast<int64_t>(std::floor(W / cfg.crop_pct));
+  const auto scale_h = static_cast<int64_t>(std::floor(H / cfg.crop_pct()));
+  const auto scale_w = static_cast<int64_t>(std::floor(W / cfg.crop_pct()));
   TORCH_CHECK(scale_h == scale_w, "[preprocess] non-square input sizes (ResizeKeepRatio) are not supported yet");
   int64_t new_w, new_h;
   if (image.width <= image.height) {
@@ -248,7 +247,7 @@ torch::Tensor preprocess(const Image& image, const PretrainedCfg& cfg) {
     new_h = scale_h;
     new_w = static_cast<int64_t>(static_cast<double>(scale_h) * image.width / image.height);
   }
-  const auto resized = resize(image, new_w, new_h, cfg.interpolation == "bilinear" ? "bilinear" : "bicubic");
+  const auto resized = resize(image, new_w, new_h, cfg.interpolation());
   TORCH_CHECK(resized.width >= W && resized.height >= H, "[preprocess] resized image ", resized.width, "x",
               resized.height, " is smaller than the crop ", W, "x", H);
   // ref: crop_top = int(round((h - th) / 2.0)), Python's round half to even
@@ -256,8 +255,8 @@ torch::Tensor preprocess(const Image& image, const PretrainedCfg& cfg) {
   const auto left = static_cast<int64_t>(std::nearbyint((resized.width - W) / 2.0));
   auto pixels = torch::from_blob(const_cast<uint8_t*>(resized.rgb.data()), {resized.height, resized.width, 3}, torch::kUInt8);
   auto x = pixels.narrow(0, top, H).narrow(1, left, W).permute({2, 0, 1}).to(torch::kFloat32).div(255);
-  const auto mean = torch::tensor({cfg.mean[0], cfg.mean[1], cfg.mean[2]}, torch::kFloat32).view({3, 1, 1});
-  const auto std = torch::tensor({cfg.std[0], cfg.std[1], cfg.std[2]}, torch::kFloat32).view({3, 1, 1});
+  const auto mean = torch::tensor({cfg.mean()[0], cfg.mean()[1], cfg.mean()[2]}, torch::kFloat32).view({3, 1, 1});
+  const auto std = torch::tensor({cfg.std()[0], cfg.std()[1], cfg.std()[2]}, torch::kFloat32).view({3, 1, 1});
   return x.sub(mean).div(std).contiguous();
 }
 

@@ -1,10 +1,8 @@
 #include "vit/safetensors.h"
 
-#include <nlohmann/json.hpp>
+#include "io.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,7 +17,7 @@ namespace vit {
 
 namespace {
 
-using json = nlohmann::ordered_json;
+using json = detail::Json;
 
 constexpr uint64_t kMaxHeader = 100ull << 20;  // the Python library's limit
 
@@ -170,23 +168,9 @@ SafeTensors parse_safetensors(const void* data, size_t size, const std::string& 
 
 SafeTensors load_safetensors(const std::string& path) {
   const std::string& what = path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  SAFETENSORS_CHECK(fd >= 0, "cannot open (", std::strerror(errno), ")");
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    SAFETENSORS_CHECK(false, "not a regular file");
-  }
-  const auto size = static_cast<uint64_t>(st.st_size);
-  if (size < 8) {
-    ::close(fd);
-    SAFETENSORS_CHECK(false, "file is ", size, " bytes, too short for the 8-byte header length");
-  }
-  void* map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  SAFETENSORS_CHECK(map != MAP_FAILED, "cannot map the file (", std::strerror(errno), ")");
-  std::shared_ptr<void> owner(map, [size](void* p) { ::munmap(p, size); });
-  return make_tensors(static_cast<const uint8_t*>(map), size, what, owner);
+  const auto file = detail::map_file(path, /*writable=*/true, "[load_safetensors] '" + path + "':");  // copy-on-write
+  SAFETENSORS_CHECK(file.size >= 8, "file is ", file.size, " bytes, too short for the 8-byte header length");
+  return make_tensors(file.bytes(), file.size, what, file.data);
 }
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
@@ -209,26 +193,16 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   text.append((8 - text.size() % 8) % 8, ' ');
   // Written beside the target and renamed over it: a model loaded from `path` keeps its parameters in
   // a mapping of the old file, which must not be truncated under it (and readers never see half a file).
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
-    TORCH_CHECK(out, "[save_safetensors] '", path, "': cannot open '", partial, "' for writing");
-    uint8_t length[8];
-    for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
-    out.write(reinterpret_cast<const char*>(length), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& t : contiguous) out.write(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
-    out.close();
-    if (!out.good()) {
-      std::remove(partial.c_str());
-      TORCH_CHECK(false, "[save_safetensors] '", path, "': write failed");
-    }
-  }
-  if (std::rename(partial.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    std::remove(partial.c_str());
-    TORCH_CHECK(false, "[save_safetensors] '", path, "': cannot replace it (", reason, ")");
-  }
+  detail::write_atomically(
+      path,
+      [&](std::ostream& out) {
+        uint8_t length[8];
+        for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
+        out.write(reinterpret_cast<const char*>(length), 8);
+        out.write(text.data(), static_cast<std::streamsize>(text.size()));
+        for (const auto& t : contiguous) out.write(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+      },
+      "[save_safetensors] '" + path + "':");
 }
 
 }  // namespace vit

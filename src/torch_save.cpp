@@ -1,13 +1,10 @@
 #include "vit/torch_save.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "io.h"
 
 #include <array>
 #include <cstring>
-#include <fstream>
+#include <ostream>
 #include <map>
 #include <memory>
 #include <unordered_map>
@@ -448,19 +445,9 @@ std::vector<std::pair<std::string, torch::Tensor>> parse_torch_save(const void* 
 
 std::vector<std::pair<std::string, torch::Tensor>> load_torch_save(const std::string& path) {
   const std::string& what = path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  TS_CHECK(fd >= 0, "cannot open (", std::strerror(errno), ")");
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
-    ::close(fd);
-    TS_CHECK(false, "not a regular, non-empty file");
-  }
-  const auto size = static_cast<size_t>(st.st_size);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  TS_CHECK(map != MAP_FAILED, "cannot map the file (", std::strerror(errno), ")");
-  std::unique_ptr<void, std::function<void(void*)>> guard(map, [size](void* m) { ::munmap(m, size); });
-  return parse_torch_save(map, size, path);
+  const auto file = detail::map_file(path, /*writable=*/false, "[load_torch_save] '" + path + "':");
+  TS_CHECK(file.size > 0, "empty file");
+  return parse_torch_save(file.bytes(), file.size, path);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -539,25 +526,8 @@ std::string pickle_state(const std::vector<std::pair<std::string, torch::Tensor>
   return p;
 }
 
-}  // namespace
-
-void save_torch_save(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& state_) {
-  std::vector<std::pair<std::string, torch::Tensor>> state;
-  for (const auto& [name, t] : state_) {
-    TORCH_CHECK(t.defined(), "[save_torch_save] tensor '", name, "' is undefined");
-    state.emplace_back(name, t.detach().to(torch::kCPU).contiguous());
-  }
-  std::vector<std::pair<std::string, std::string>> entries = {{"archive/data.pkl", pickle_state(state)}};
-  entries.emplace_back("archive/byteorder", "little");
-  for (size_t i = 0; i < state.size(); ++i) {
-    const auto& t = state[i].second;
-    entries.emplace_back("archive/data/" + std::to_string(i),
-                         std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size()));
-  }
-  entries.emplace_back("archive/version", "3\n");
-
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  TORCH_CHECK(out, "[save_torch_save] '", path, "': cannot open for writing");
+// A zip archive of stored (uncompressed) entries, as torch.save writes it.
+void write_zip(std::ostream& out, const std::vector<std::pair<std::string, std::string>>& entries) {
   std::string central;
   uint64_t offset = 0;
   bool zip64 = false;
@@ -647,7 +617,27 @@ void save_torch_save(const std::string& path, const std::vector<std::pair<std::s
   put(tail, std::min<uint64_t>(cd_offset, 0xffffffffu), 4);
   put(tail, 0, 2);
   out.write(tail.data(), static_cast<std::streamsize>(tail.size()));
-  TORCH_CHECK(out.good(), "[save_torch_save] '", path, "': write failed");
+}
+
+
+}  // namespace
+
+void save_torch_save(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& state_) {
+  std::vector<std::pair<std::string, torch::Tensor>> state;
+  for (const auto& [name, t] : state_) {
+    TORCH_CHECK(t.defined(), "[save_torch_save] tensor '", name, "' is undefined");
+    state.emplace_back(name, t.detach().to(torch::kCPU).contiguous());
+  }
+  std::vector<std::pair<std::string, std::string>> entries = {{"archive/data.pkl", pickle_state(state)}};
+  entries.emplace_back("archive/byteorder", "little");
+  for (size_t i = 0; i < state.size(); ++i) {
+    const auto& t = state[i].second;
+    entries.emplace_back("archive/data/" + std::to_string(i),
+                         std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size()));
+  }
+  entries.emplace_back("archive/version", "3\n");
+
+  detail::write_atomically(path, [&](std::ostream& out) { write_zip(out, entries); }, "[save_torch_save] '" + path + "':");
 }
 
 }  // namespace vit

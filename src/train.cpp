@@ -2,25 +2,24 @@
 
 #include "vit/safetensors.h"
 #include "vit/vision_transformer.h"
+#include "vit/vit_pytorch.h"
+
+#include "io.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
-#include <nlohmann/json.hpp>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+#include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <set>
 #include <sstream>
 #include <type_traits>
 
 namespace vit {
 
-namespace fs = std::filesystem;
-using json = nlohmann::json;
+using detail::Json;
 
 namespace {
 
@@ -33,21 +32,15 @@ uint64_t mix(uint64_t seed, uint64_t stream, uint64_t index) {
 }
 enum Stream : uint64_t { kEpochOrder = 1, kAugment = 2, kModel = 3 };
 
-VisionTransformerImpl* distilled_timm(const Pretrained& model) {
-  auto* timm = dynamic_cast<VisionTransformerImpl*>(model.module.get());
-  return timm && timm->options.distilled() ? timm : nullptr;
-}
-
 // Images in [0, 1] (B, C0, H, W) -> normalised (B, C, H, W) on `device`.
 torch::Tensor normalise(const torch::Tensor& x, const PretrainedCfg& cfg, const torch::Device& device) {
-  const int64_t C = cfg.input_size[0];
-  TORCH_CHECK(x.dim() == 4 && (x.size(1) == 1 || x.size(1) == C) && x.size(2) == cfg.input_size[1] &&
-                  x.size(3) == cfg.input_size[2],
-              "[Trainer] images ", x.sizes(), " do not fit the model input ", C, "x", cfg.input_size[1], "x",
-              cfg.input_size[2]);
+  const auto& size = cfg.input_size();
+  const int64_t C = size[0];
+  TORCH_CHECK(x.dim() == 4 && (x.size(1) == 1 || x.size(1) == C) && x.size(2) == size[1] && x.size(3) == size[2],
+              "[Trainer] images ", x.sizes(), " do not fit the model input ", C, "x", size[1], "x", size[2]);
   TORCH_CHECK(C <= 3, "[Trainer] the model takes ", C, " channels (1 to 3 supported)");
-  const auto mean = torch::tensor(std::vector<double>(cfg.mean.begin(), cfg.mean.begin() + C), torch::kFloat32);
-  const auto std = torch::tensor(std::vector<double>(cfg.std.begin(), cfg.std.begin() + C), torch::kFloat32);
+  const auto mean = torch::tensor(std::vector<double>(cfg.mean().begin(), cfg.mean().begin() + C), torch::kFloat32);
+  const auto std = torch::tensor(std::vector<double>(cfg.std().begin(), cfg.std().begin() + C), torch::kFloat32);
   const auto y = x.to(device).expand({x.size(0), C, x.size(2), x.size(3)});
   return y.sub(mean.to(device).view({1, C, 1, 1})).div(std.to(device).view({1, C, 1, 1}));
 }
@@ -104,33 +97,6 @@ Key state_key(c10::TensorImpl* impl) {
 
 OptimizerStateKey key_of(const torch::Tensor& p) { return state_key<OptimizerStateKey>(p.unsafeGetTensorImpl()); }
 
-// Every TrainOptions field but the device, by name, for trainer.json.
-#define VIT_TRAIN_OPTIONS(X)                                                                                  \
-  X(epochs) X(batch_size) X(lr) X(min_lr) X(warmup_epochs) X(weight_decay) X(label_smoothing) X(clip_grad_norm) \
-  X(crop_padding) X(flip) X(seed) X(distillation) X(alpha) X(tau) X(teacher) X(workers)
-
-json options_json(const TrainOptions& o) {
-  json j = {{"device", o.device().str()}};
-#define VIT_TO_JSON(name) j[#name] = o.name();
-  VIT_TRAIN_OPTIONS(VIT_TO_JSON)
-#undef VIT_TO_JSON
-  return j;
-}
-
-TrainOptions options_from_json(const json& j, const std::string& what) {
-  TrainOptions o;
-  try {
-#define VIT_FROM_JSON(name) o.name(j.at(#name).get<std::decay_t<decltype(o.name())>>());
-    VIT_TRAIN_OPTIONS(VIT_FROM_JSON)
-#undef VIT_FROM_JSON
-    o.device(torch::Device(j.at("device").get<std::string>()));
-  } catch (const json::exception& e) {
-    TORCH_CHECK(false, what, " bad options (", e.what(), ")");
-  }
-  return o;
-}
-#undef VIT_TRAIN_OPTIONS
-
 }  // namespace
 
 double warmup_cosine_lr(int64_t step, int64_t total, int64_t warmup, double lr, double min_lr) {
@@ -143,10 +109,10 @@ double warmup_cosine_lr(int64_t step, int64_t total, int64_t warmup, double lr, 
   return min_lr + 0.5 * (lr - min_lr) * (1. + std::cos(M_PI * t));
 }
 
-std::pair<std::vector<std::string>, std::vector<std::string>> weight_decay_groups(const torch::nn::Module& module) {
-  static const std::set<std::string> no_decay{"cls_token", "dist_token", "reg_token", "pos_embed", "pos_embedding"};
+std::pair<std::vector<std::string>, std::vector<std::string>> weight_decay_groups(const Model& model) {
+  const auto no_decay = model.no_weight_decay();
   std::pair<std::vector<std::string>, std::vector<std::string>> out;
-  for (const auto& p : module.named_parameters()) {
+  for (const auto& p : model.named_parameters()) {
     const auto& name = p.key();
     const bool decay = p.value().dim() > 1 && !no_decay.count(name) &&
                        !(name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
@@ -199,7 +165,7 @@ EvalStats evaluate(const Pretrained& model, const ImageDataset& data, int64_t ba
   module.eval();
   torch::NoGradGuard no_grad;
   const auto device = module.parameters().front().device();
-  auto* distilled = distilled_timm(model);
+  const bool distilled = module.distilled();
   EvalStats out;
   double loss = 0.;
   int64_t correct = 0, cls_correct = 0, dist_correct = 0;
@@ -209,7 +175,7 @@ EvalStats evaluate(const Pretrained& model, const ImageDataset& data, int64_t ba
     const auto labels = data.labels.narrow(0, begin, n).to(device);
     torch::Tensor logits;
     if (distilled) {
-      const auto heads = distilled->forward_distilled(x);
+      const auto heads = module.forward_distilled(x);
       logits = heads.mean();
       cls_correct += heads.cls.argmax(1).eq(labels).sum().item<int64_t>();
       dist_correct += heads.dist.argmax(1).eq(labels).sum().item<int64_t>();
@@ -237,32 +203,24 @@ Trainer::Trainer(Pretrained model, ImageDataset train, TrainOptions options)
     : model_(std::move(model)), train_(std::move(train)), options_(std::move(options)) {
   const auto& o = options_;
   TORCH_CHECK(model_.module, "[Trainer] model is null");
-  TORCH_CHECK(o.epochs() > 0 && o.batch_size() > 0, "[Trainer] epochs ", o.epochs(), " and batch_size ",
-              o.batch_size(), " must be positive");
+  check_options(o, "[Trainer]");
   TORCH_CHECK(train_.size() >= o.batch_size(), "[Trainer] ", train_.size(), " training images are fewer than a batch of ",
               o.batch_size());
   TORCH_CHECK(train_.images.scalar_type() == torch::kUInt8 && train_.images.dim() == 4 &&
                   train_.labels.scalar_type() == torch::kInt64 && train_.labels.size(0) == train_.size(),
               "[Trainer] expected uint8 images (N, C, H, W) and int64 labels (N)");
-  TORCH_CHECK(o.lr() > 0. && o.min_lr() >= 0. && o.warmup_epochs() >= 0. && o.weight_decay() >= 0. &&
-                  o.clip_grad_norm() >= 0. && o.crop_padding() >= 0,
-              "[Trainer] lr must be positive; min_lr, warmup_epochs, weight_decay, clip_grad_norm and crop_padding >= 0");
-  TORCH_CHECK(o.label_smoothing() >= 0. && o.label_smoothing() < 1., "[Trainer] label_smoothing must be in [0, 1), got ",
-              o.label_smoothing());
-  TORCH_CHECK(o.distillation() == "none" || o.distillation() == "hard" || o.distillation() == "soft",
-              "[Trainer] distillation must be 'none', 'hard' or 'soft', got '", o.distillation(), "'");
-  const bool distilled = distilled_timm(model_) != nullptr;
+  if (o.distillation() == "auto") options_.distillation(o.teacher().empty() ? "none" : "hard");
+  const bool distilled = model_.module->distilled();
   TORCH_CHECK(o.distillation() == "none" || distilled, "[Trainer] distillation '", o.distillation(),
-              "' needs a distilled VisionTransformer student (distilled: true)");
+              "' needs a distilled student (a VisionTransformer with distilled: true)");
   TORCH_CHECK(o.distillation() != "none" || !distilled,
-              "[Trainer] a distilled model trains with a teacher: set distillation to 'hard' or 'soft'");
-  const int64_t classes = model_.num_classes;
+              "[Trainer] a distilled model trains with a teacher: set teacher and distillation 'hard' or 'soft'");
+  const int64_t classes = model_.num_classes();
   TORCH_CHECK(classes > 0, "[Trainer] the model has no classification head");
   TORCH_CHECK(train_.labels.min().item<int64_t>() >= 0 && train_.labels.max().item<int64_t>() < classes,
               "[Trainer] labels must be in [0, ", classes, ")");
-
-  TORCH_CHECK(o.workers() >= 0 && o.workers() <= o.batch_size(), "[Trainer] workers must be in [0, batch_size ",
-              o.batch_size(), "], got ", o.workers());
+  TORCH_CHECK(o.workers() <= o.batch_size(), "[Trainer] workers must be in [0, batch_size ", o.batch_size(), "], got ",
+              o.workers());
 #ifdef _OPENMP
   const int64_t concurrent_workers = o.device().is_cpu() ? std::min<int64_t>(at::get_num_threads(), o.batch_size()) : 1;
 #else
@@ -270,14 +228,20 @@ Trainer::Trainer(Pretrained model, ImageDataset train, TrainOptions options)
 #endif
   if (o.workers() == 0) options_.workers(concurrent_workers);
 
+  if (!o.teacher().empty()) {
+    const auto teacher = std::make_shared<const Pretrained>(load_pretrained(o.teacher(), o.device()));
+    const auto &t = teacher->pretrained_cfg, &s = model_.pretrained_cfg;
+    TORCH_CHECK(t.input_size() == s.input_size() && t.mean() == s.mean() && t.std() == s.std() &&
+                    teacher->num_classes() == classes,
+                "[Trainer] teacher '", o.teacher(), "' must take the student's input (", Json(s.input_size()).dump(),
+                ", the same mean and std) and have its ", classes, " classes");
+    teacher_ = [teacher](const torch::Tensor& x) { return teacher->forward(x); };
+  }
+
+  model_.engine = nullptr;  // trained weights change: the plain forward
   model_.module->to(o.device());
   model_.module->train();
-  for (int64_t w = 1; w < o.workers(); ++w) {
-    Pretrained replica = model_;
-    replica.module = model_.module->clone();
-    replica.forward = make_pretrained(replica.module).forward;
-    replicas_.push_back(std::move(replica));
-  }
+  for (int64_t w = 1; w < o.workers(); ++w) replicas_.push_back(model_.module->clone_model());
   const auto params = model_.module->named_parameters();
   const auto [decay, no_decay] = weight_decay_groups(*model_.module);
   std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -302,7 +266,7 @@ StepStats Trainer::train_step() {
   const auto& o = options_;
   TORCH_CHECK(!done(), "[Trainer] training is done (", total_steps(), " steps)");
   TORCH_CHECK(o.distillation() == "none" || teacher_, "[Trainer] distillation '", o.distillation(),
-              "' needs a teacher (set_teacher)");
+              "' needs a teacher (TrainOptions::teacher or set_teacher)");
   const int64_t spe = steps_per_epoch(), epoch = step_ / spe, position = step_ % spe;
   const auto step = static_cast<uint64_t>(step_);
   if (order_epoch_ != epoch) {
@@ -329,7 +293,7 @@ StepStats Trainer::train_step() {
   }
   model_.module->train();
   optimizer_->zero_grad();
-  for (auto& replica : replicas_) copy_into(*model_.module, *replica.module);
+  for (auto& replica : replicas_) copy_into(*model_.module, *replica);
 
   // Worker w computes rows [B w / W, B (w + 1) / W) on its replica; its mean loss is weighted by its
   // share of the batch, so the summed gradients are the whole batch's.
@@ -338,13 +302,13 @@ StepStats Trainer::train_step() {
   std::vector<int64_t> correct(W);
   const bool concurrent = W > 1 && o.device().is_cpu() && !stochastic(*model_.module);
   const auto run = [&](int64_t w) {
-    const Pretrained& model = w == 0 ? model_ : replicas_[w - 1];
+    auto& model = w == 0 ? *model_.module : *replicas_[w - 1];
     const int64_t begin = B * w / W, n = B * (w + 1) / W - begin;
     if (!concurrent) torch::manual_seed(mix(o.seed(), kModel, step * W + w));  // dropout and DropPath
     const auto xw = x.narrow(0, begin, n), labels_w = labels.narrow(0, begin, n);
     torch::Tensor loss, logits;
     if (teacher.defined()) {
-      const auto heads = distilled_timm(model)->forward_distilled(xw);
+      const auto heads = model.forward_distilled(xw);
       loss = distillation_loss(heads.cls, heads.dist, labels_w, teacher.narrow(0, begin, n), o.distillation(), o.alpha(),
                                o.tau(), o.label_smoothing());
       logits = heads.mean();
@@ -376,7 +340,7 @@ StepStats Trainer::train_step() {
   } else {
     for (int64_t w = 0; w < W; ++w) run(w);
   }
-  for (const auto& replica : replicas_) add_gradients(*replica.module, *model_.module);
+  for (const auto& replica : replicas_) add_gradients(*replica, *model_.module);
   if (o.clip_grad_norm() > 0.) stats.grad_norm = torch::nn::utils::clip_grad_norm_(model_.module->parameters(), o.clip_grad_norm());
   optimizer_->step();
   ++step_;
@@ -400,38 +364,28 @@ void Trainer::save(const std::string& dir) const {
     moments.emplace_back(name + ".step", torch::tensor(s.step(), torch::kInt64));
   }
   save_safetensors(dir + "/optimizer.safetensors", moments, {{"format", "vitcpp AdamW state"}});
-  const json trainer = {{"step", step_}, {"train_images", train_.size()}, {"options", options_json(options_)}};
-  const std::string path = dir + "/trainer.json", partial = path + ".partial";
-  {
-    std::ofstream out(partial);
-    out << trainer.dump(2) << "\n";
-    TORCH_CHECK(out.good(), "[Trainer] '", partial, "': write failed");
-  }
-  fs::rename(partial, path);
+  const Json trainer = {{"step", step_}, {"train_images", train_.size()},
+                        {"options", detail::parse_json(options_to_json(options_), "[Trainer]")}};
+  const std::string path = dir + "/trainer.json";
+  detail::write_atomically(path, [&](std::ostream& out) { out << trainer.dump(2) << "\n"; }, "[Trainer] '" + path + "':");
 }
 
 Trainer Trainer::resume(const std::string& dir, ImageDataset train, std::optional<torch::Device> device) {
   const std::string path = dir + "/trainer.json", what = "[Trainer::resume] '" + path + "':";
-  std::ifstream in(path);
-  TORCH_CHECK(in, what, " cannot open (not a directory written by Trainer::save?)");
-  json trainer;
-  try {
-    trainer = json::parse(in);
-  } catch (const json::exception& e) {
-    TORCH_CHECK(false, what, " not valid JSON (", e.what(), ")");
-  }
-  TORCH_CHECK(trainer.is_object() && trainer.contains("options") && trainer.contains("step") &&
-                  trainer["step"].is_number_integer(),
-              what, " needs 'options' and an integer 'step'");
-  auto options = options_from_json(trainer["options"], what);
+  const auto trainer = detail::read_json_file(path, what);
+  TORCH_CHECK(trainer.is_object() && trainer.contains("options") && trainer["options"].is_object() &&
+                  trainer.contains("step") && trainer["step"].is_number_integer(),
+              what, " needs an object 'options' and an integer 'step' (not a directory written by Trainer::save?)");
+  auto options = options_from_json(trainer["options"].dump(), TrainOptions(), what + " options:");
   if (device) options.device(*device);
   Trainer out(load_pretrained(dir, options.device()), std::move(train), options);
   const auto step = trainer["step"].get<int64_t>();
   TORCH_CHECK(step >= 0 && step <= out.total_steps(), what, " step ", step, " is outside the run's ", out.total_steps(),
               " steps");
   out.step_ = step;
-  TORCH_CHECK(trainer.value("train_images", int64_t(-1)) == out.train_.size(), what, " the run trained on ",
-              trainer.value("train_images", int64_t(-1)), " images, this dataset has ", out.train_.size());
+  const auto images = trainer.value("train_images", int64_t(-1));
+  TORCH_CHECK(images == out.train_.size(), what, " the run trained on ", images, " images, this dataset has ",
+              out.train_.size());
   const std::string moments_path = dir + "/optimizer.safetensors";
   const auto moments = load_safetensors(moments_path);
   auto& state = out.optimizer_->state();
@@ -448,6 +402,65 @@ Trainer Trainer::resume(const std::string& dir, ImageDataset train, std::optiona
     state[key_of(p)] = std::move(s);
   }
   return out;
+}
+
+EvalStats fit(Trainer& trainer, const ImageDataset& test, const std::string& dir, int64_t max_steps,
+              const FitCallbacks& callbacks) {
+  using clock = std::chrono::steady_clock;
+  const auto seconds_since = [](clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); };
+  const auto stopped = [&] { return trainer.done() || (max_steps >= 0 && trainer.step() >= max_steps); };
+  EvalStats last;
+  if (trainer.done()) last = evaluate(trainer.model(), test);
+  while (!stopped()) {
+    const int64_t epoch = trainer.epoch(), batch = trainer.options().batch_size();
+    const auto start = clock::now();
+    int64_t steps = 0;
+    while (trainer.epoch() == epoch && !stopped()) {
+      const auto stats = trainer.train_step();
+      ++steps;
+      if (callbacks.on_step) callbacks.on_step(trainer, stats, static_cast<double>(steps * batch) / seconds_since(start));
+    }
+    if (trainer.epoch() == epoch) {  // stopped mid-epoch by max_steps
+      trainer.save(dir);
+      return EvalStats();
+    }
+    last = evaluate(trainer.model(), test);
+    trainer.save(dir);
+    if (callbacks.on_epoch) callbacks.on_epoch(trainer, last, seconds_since(start));
+  }
+  return last;
+}
+
+Pretrained fashion_mnist_model(const FashionMnistModel& recipe, bool distilled, uint64_t seed) {
+  check_options(recipe, "[fashion_mnist_model]");
+  const auto& r = recipe;
+  const auto pool = r.pool() == "auto" ? (distilled ? "token" : "avg") : r.pool();
+  TORCH_CHECK(!distilled || pool == "token", "[fashion_mnist_model] pool avg cannot go with distillation (a distilled "
+              "student reads its class and distillation tokens)");
+  TORCH_CHECK(!distilled || r.family() == "timm", "[fashion_mnist_model] distillation needs family timm (vit-pytorch's "
+              "ViT has no distillation token)");
+  const auto cfg = PretrainedCfg()
+                       .input_size({3, 28, 28})
+                       .interpolation("bilinear")
+                       .crop_pct(1.)
+                       .mean({0.2860, 0.2860, 0.2860})  // Fashion-MNIST's pixel mean and std
+                       .std({0.3530, 0.3530, 0.3530});
+  torch::manual_seed(seed);
+  if (r.family() == "timm") {
+    auto model = VisionTransformer(VisionTransformerOptions()
+                                       .img_size(28).patch_size(r.patch()).num_classes(10)
+                                       .embed_dim(r.dim()).depth(r.depth()).num_heads(r.heads()).mlp_ratio(r.mlp_ratio())
+                                       .drop_path_rate(r.drop_path()).distilled(distilled)
+                                       .global_pool(pool).class_token(pool == "token"));
+    return make_pretrained(model.ptr(), distilled ? "deit_tiny_distilled_patch16_224" : "vit_tiny_patch16_224",
+                           fashion_mnist_classes(), cfg);
+  }
+  const auto mlp_dim = static_cast<int64_t>(r.mlp_ratio() * static_cast<double>(r.dim()));
+  auto model = ViT(ViTOptions(28, r.patch(), 10, r.dim(), r.depth(), r.heads(), mlp_dim)
+                       .channels(3)
+                       .dim_head(r.dim() / r.heads())
+                       .pool(pool == "avg" ? "mean" : "cls"));
+  return make_pretrained(model.ptr(), "vit_pytorch", fashion_mnist_classes(), cfg);
 }
 
 }  // namespace vit

@@ -1,33 +1,31 @@
 #include "vit/vision_transformer.h"
 
 #include "vit/init.h"
+#include "vit/state_dict.h"
 
+#include "families.h"
+#include "layers.h"
+
+#include <algorithm>
 #include <cmath>
 
 namespace vit {
 
+using detail::make_linear;
+
 namespace {
-
-// LibTorch's Linear. Under a SkipInitGuard its weights are left uninitialised: LibTorch's constructor
-// always runs its kaiming-uniform init, so the layer is built empty and then given full-size tensors.
-torch::nn::Linear make_linear(int64_t in, int64_t out, bool bias = true) {
-  if (!SkipInitGuard::active()) return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
-  torch::nn::Linear layer(torch::nn::LinearOptions(1, 0).bias(bias));  // a (0, 1) weight: nothing to draw
-  layer->options = torch::nn::LinearOptions(in, out).bias(bias);
-  torch::NoGradGuard no_grad;
-  layer->weight.set_data(torch::empty({out, in}));
-  if (bias) layer->bias.set_data(torch::empty({out}));
-  return layer;
-}
-
-void check_probability(const char* module, const char* name, double p) {
-  TORCH_CHECK(p >= 0. && p <= 1., "[", module, "] ", name, " must be in [0, 1], got ", p);
-}
 
 void check_tokens(const char* module, const torch::Tensor& x, int64_t dim) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == dim, "[", module, "] expected tokens (B, N, ", dim,
               "), got ", x.sizes());
 }
+
+BlockWeights::Norm norm_weights(const torch::nn::LayerNorm& ln) {
+  if (!ln) return {};
+  return {ln->weight, ln->bias, ln->options.eps()};
+}
+
+BlockWeights::Linear linear_weights(const torch::nn::Linear& l) { return {l->weight, l->bias}; }
 
 }  // namespace
 
@@ -38,13 +36,11 @@ PatchEmbedImpl::PatchEmbedImpl(PatchEmbedOptions options_) : options(std::move(o
 
 void PatchEmbedImpl::reset() {
   const auto& o = options;
+  check_options(o, "[PatchEmbed]");
   for (int i = 0; i < 2; ++i) {
-    TORCH_CHECK(o.patch_size()->at(i) > 0 && o.img_size()->at(i) >= o.patch_size()->at(i),
-                "[PatchEmbed] patch_size ", o.patch_size(), " must be positive and fit in img_size ",
-                o.img_size());
+    TORCH_CHECK(o.img_size()->at(i) >= o.patch_size()->at(i), "[PatchEmbed] patch_size ", o.patch_size(),
+                " does not fit in img_size ", o.img_size());
   }
-  TORCH_CHECK(o.in_chans() > 0 && o.embed_dim() > 0, "[PatchEmbed] in_chans ", o.in_chans(),
-              " and embed_dim ", o.embed_dim(), " must be positive");
   proj = register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_chans(), o.embed_dim(),
                                                                             o.patch_size())
                                                        .stride(o.patch_size())
@@ -82,28 +78,18 @@ torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& x) {
   return y;
 }
 
-void PatchEmbedImpl::pretty_print(std::ostream& stream) const {
-  stream << "vit::PatchEmbed(img_size=" << options.img_size() << ", patch_size=" << options.patch_size()
-         << ", in_chans=" << options.in_chans() << ", embed_dim=" << options.embed_dim()
-         << ", norm_layer=" << std::boolalpha << options.norm_layer() << ", flatten=" << options.flatten()
-         << ", bias=" << options.bias() << ", strict_img_size=" << options.strict_img_size() << ")";
-}
+void PatchEmbedImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::PatchEmbed", options); }
 
 // ---------------------------------------------------------------------------------------------
 // Attention
-
-AttentionOptions::AttentionOptions(int64_t dim) : dim_(dim) {}
 
 AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(options_)) { reset(); }
 
 void AttentionImpl::reset() {
   const auto& o = options;
-  TORCH_CHECK(o.dim() > 0 && o.num_heads() > 0, "[Attention] dim ", o.dim(), " and num_heads ",
-              o.num_heads(), " must be positive");
+  check_options(o, "[Attention]");
   TORCH_CHECK(o.dim() % o.num_heads() == 0, "[Attention] dim ", o.dim(), " is not divisible by num_heads ",
               o.num_heads());
-  check_probability("Attention", "attn_drop", o.attn_drop());
-  check_probability("Attention", "proj_drop", o.proj_drop());
   qkv = register_module("qkv", make_linear(o.dim(), 3 * o.dim(), o.qkv_bias()));
   q_norm = k_norm = nullptr;
   if (o.qk_norm()) {
@@ -134,24 +120,15 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   return proj_drop(proj(y));
 }
 
-void AttentionImpl::pretty_print(std::ostream& stream) const {
-  stream << "vit::Attention(dim=" << options.dim() << ", num_heads=" << options.num_heads()
-         << ", qkv_bias=" << std::boolalpha << options.qkv_bias() << ", attn_drop=" << options.attn_drop()
-         << ", proj_drop=" << options.proj_drop() << ", qk_norm=" << options.qk_norm() << ")";
-}
+void AttentionImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::Attention", options); }
 
 // ---------------------------------------------------------------------------------------------
 // Mlp
 
-MlpOptions::MlpOptions(int64_t in_features) : in_features_(in_features) {}
-
 MlpImpl::MlpImpl(MlpOptions options_) : options(std::move(options_)) { reset(); }
 
 void MlpImpl::reset() {
-  TORCH_CHECK(options.in_features() > 0 && hidden_features() > 0 && out_features() > 0,
-              "[Mlp] in_features ", options.in_features(), ", hidden_features ", hidden_features(),
-              " and out_features ", out_features(), " must be positive");
-  check_probability("Mlp", "drop", options.drop());
+  check_options(options, "[Mlp]");
   fc1 = register_module("fc1", make_linear(options.in_features(), hidden_features()));
   act = register_module("act", torch::nn::GELU());
   drop1 = register_module("drop1", torch::nn::Dropout(options.drop()));
@@ -165,22 +142,19 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   return drop2(fc2(drop1(act(fc1(x)))));
 }
 
-void MlpImpl::pretty_print(std::ostream& stream) const {
-  stream << "vit::Mlp(in_features=" << options.in_features() << ", hidden_features=" << hidden_features()
-         << ", out_features=" << out_features() << ", drop=" << options.drop() << ")";
-}
+void MlpImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::Mlp", options); }
 
 // ---------------------------------------------------------------------------------------------
 // DropPath
 
 DropPathImpl::DropPathImpl(DropPathOptions options_) : options(options_) { reset(); }
 
-void DropPathImpl::reset() { check_probability("DropPath", "drop_prob", options.drop_prob()); }
+void DropPathImpl::reset() { check_options(options, "[DropPath]"); }
 
 torch::Tensor DropPathImpl::forward(const torch::Tensor& x) {
   const double p = options.drop_prob();
   if (p == 0. || !is_training()) return x;
-  if (p == 1.) return torch::zeros_like(x);  // every path dropped; the seed would divide by zero
+  if (p == 1.) return torch::zeros_like(x);  // every path dropped; timm would divide by zero
   const double keep = 1. - p;
   // ref: random_tensor = keep_prob + torch.rand(shape); floor_(); x.div(keep_prob) * random_tensor
   std::vector<int64_t> shape(x.dim(), 1);
@@ -189,9 +163,7 @@ torch::Tensor DropPathImpl::forward(const torch::Tensor& x) {
   return x.div(keep) * mask;
 }
 
-void DropPathImpl::pretty_print(std::ostream& stream) const {
-  stream << "vit::DropPath(drop_prob=" << options.drop_prob() << ")";
-}
+void DropPathImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::DropPath", options); }
 
 // ---------------------------------------------------------------------------------------------
 // LayerScale
@@ -200,7 +172,7 @@ LayerScaleImpl::LayerScaleImpl(int64_t dim_, double init_values_) : dim(dim_), i
 
 void LayerScaleImpl::reset() {
   TORCH_CHECK(dim > 0, "[LayerScale] dim must be positive, got ", dim);
-  gamma = register_parameter("gamma", torch::full({dim}, init_values));
+  gamma = register_parameter("gamma", SkipInitGuard::active() ? detail::uninitialised({dim}) : torch::full({dim}, init_values));
 }
 
 torch::Tensor LayerScaleImpl::forward(const torch::Tensor& x) { return x * gamma; }
@@ -212,13 +184,11 @@ void LayerScaleImpl::pretty_print(std::ostream& stream) const {
 // ---------------------------------------------------------------------------------------------
 // Block
 
-BlockOptions::BlockOptions(int64_t dim, int64_t num_heads) : dim_(dim), num_heads_(num_heads) {}
-
 BlockImpl::BlockImpl(BlockOptions options_) : options(std::move(options_)) { reset(); }
 
 void BlockImpl::reset() {
   const auto& o = options;
-  TORCH_CHECK(o.mlp_ratio() > 0., "[Block] mlp_ratio must be positive, got ", o.mlp_ratio());
+  check_options(o, "[Block]");
   const auto ln = torch::nn::LayerNormOptions({o.dim()}).eps(o.norm_eps());
   norm1 = register_module("norm1", torch::nn::LayerNorm(ln));
   attn = register_module("attn", Attention(AttentionOptions(o.dim())
@@ -229,12 +199,13 @@ void BlockImpl::reset() {
                                                .qk_norm(o.qk_norm())
                                                .norm_eps(o.norm_eps())));
   ls1 = ls2 = nullptr;
-  if (o.init_values()) ls1 = register_module("ls1", LayerScale(o.dim(), *o.init_values()));
+  const bool layer_scale = o.init_values().value_or(0.) != 0.;  // ref: LayerScale(...) if init_values else Identity
+  if (layer_scale) ls1 = register_module("ls1", LayerScale(o.dim(), *o.init_values()));
   drop_path1 = register_module("drop_path1", DropPath(o.drop_path()));
   norm2 = register_module("norm2", torch::nn::LayerNorm(ln));
   const auto hidden = static_cast<int64_t>(static_cast<double>(o.dim()) * o.mlp_ratio());  // ref: int(dim * mlp_ratio)
   mlp = register_module("mlp", Mlp(MlpOptions(o.dim()).hidden_features(hidden).drop(o.drop())));
-  if (o.init_values()) ls2 = register_module("ls2", LayerScale(o.dim(), *o.init_values()));
+  if (layer_scale) ls2 = register_module("ls2", LayerScale(o.dim(), *o.init_values()));
   drop_path2 = register_module("drop_path2", DropPath(o.drop_path()));
 }
 
@@ -245,14 +216,27 @@ torch::Tensor BlockImpl::forward(torch::Tensor x) {
   return x + drop_path2(ls2 ? ls2(y) : y);
 }
 
-void BlockImpl::pretty_print(std::ostream& stream) const {
-  stream << "vit::Block(dim=" << options.dim() << ", num_heads=" << options.num_heads()
-         << ", mlp_ratio=" << options.mlp_ratio() << ", qkv_bias=" << std::boolalpha << options.qkv_bias()
-         << ", drop=" << options.drop() << ", attn_drop=" << options.attn_drop()
-         << ", drop_path=" << options.drop_path() << ", qk_norm=" << options.qk_norm() << ", init_values=";
-  if (options.init_values()) stream << *options.init_values(); else stream << "None";
-  stream << ")";
+BlockWeights BlockImpl::weights() const {
+  BlockWeights w;
+  w.heads = attn->options.num_heads();
+  w.head_dim = attn->head_dim();
+  w.scale = attn->scale();
+  w.norm1 = norm_weights(norm1);
+  w.norm2 = norm_weights(norm2);
+  w.q_norm = norm_weights(attn->q_norm);
+  w.k_norm = norm_weights(attn->k_norm);
+  w.qkv = linear_weights(attn->qkv);
+  w.proj = linear_weights(attn->proj);
+  w.fc1 = linear_weights(mlp->fc1);
+  w.fc2 = linear_weights(mlp->fc2);
+  if (ls1) {
+    w.ls1 = ls1->gamma;
+    w.ls2 = ls2->gamma;
+  }
+  return w;
 }
+
+void BlockImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::Block", options); }
 
 // ---------------------------------------------------------------------------------------------
 // VisionTransformer
@@ -272,26 +256,16 @@ int64_t VisionTransformerImpl::num_features() const {
 void VisionTransformerImpl::reset() {
   const auto& o = options;
   const int64_t D = o.embed_dim();
-  TORCH_CHECK(o.depth() >= 0, "[VisionTransformer] depth must be non-negative, got ", o.depth());
-  TORCH_CHECK(o.num_classes() >= 0, "[VisionTransformer] num_classes must be non-negative, got ", o.num_classes());
-  TORCH_CHECK(!o.representation_size() || *o.representation_size() >= 0,
-              "[VisionTransformer] representation_size must be non-negative, got ", *o.representation_size());
-  TORCH_CHECK(D > 0 && o.num_heads() > 0 && D % o.num_heads() == 0, "[VisionTransformer] embed_dim ", D,
-              " is not divisible by num_heads ", o.num_heads());
-  TORCH_CHECK(o.reg_tokens() >= 0, "[VisionTransformer] reg_tokens must be non-negative, got ", o.reg_tokens());
+  check_options(o, "[VisionTransformer]");
+  TORCH_CHECK(D % o.num_heads() == 0, "[VisionTransformer] embed_dim ", D, " is not divisible by num_heads ", o.num_heads());
   const auto& pool = o.global_pool();
-  TORCH_CHECK(pool == "token" || pool == "avg" || pool == "max" || pool == "avgmax" || pool.empty(),
-              "[VisionTransformer] global_pool must be 'token', 'avg', 'max', 'avgmax' or '', got '", pool, "'");
   TORCH_CHECK(o.class_token() || pool != "token", "[VisionTransformer] global_pool 'token' needs class_token");
   TORCH_CHECK(!o.distilled() || (o.class_token() && pool == "token" && o.reg_tokens() == 0 && !o.no_embed_class() &&
                                   !use_fc_norm()),
               "[VisionTransformer] distilled models need class_token, global_pool 'token', no reg_tokens, "
               "no no_embed_class and no fc_norm (as timm's VisionTransformerDistilled)");
-  check_probability("VisionTransformer", "drop_rate", o.drop_rate());
-  check_probability("VisionTransformer", "attn_drop_rate", o.attn_drop_rate());
-  check_probability("VisionTransformer", "drop_path_rate", o.drop_path_rate());
 
-  // Construction order follows the seed's __init__, so that a seeded build draws the same numbers.
+  // Construction order follows timm's __init__, so that a seeded build draws the same numbers.
   patch_embed = register_module("patch_embed", PatchEmbed(PatchEmbedOptions()
                                                               .img_size(o.img_size())
                                                               .patch_size(o.patch_size())
@@ -299,11 +273,11 @@ void VisionTransformerImpl::reset() {
                                                               .embed_dim(D)
                                                               .bias(!o.pre_norm())
                                                               .strict_img_size(!o.dynamic_img_size())));
-  cls_token = o.class_token() ? register_parameter("cls_token", torch::zeros({1, 1, D})) : torch::Tensor();
-  dist_token = o.distilled() ? register_parameter("dist_token", torch::zeros({1, 1, D})) : torch::Tensor();
-  reg_token = o.reg_tokens() > 0 ? register_parameter("reg_token", torch::zeros({1, o.reg_tokens(), D})) : torch::Tensor();
+  cls_token = o.class_token() ? register_parameter("cls_token", detail::tokens({1, 1, D})) : torch::Tensor();
+  dist_token = o.distilled() ? register_parameter("dist_token", detail::tokens({1, 1, D})) : torch::Tensor();
+  reg_token = o.reg_tokens() > 0 ? register_parameter("reg_token", detail::tokens({1, o.reg_tokens(), D})) : torch::Tensor();
   const int64_t embed_len = num_patches() + (o.no_embed_class() ? 0 : num_prefix_tokens());
-  pos_embed = register_parameter("pos_embed", torch::zeros({1, embed_len, D}));
+  pos_embed = register_parameter("pos_embed", detail::tokens({1, embed_len, D}));
   pos_drop = register_module("pos_drop", torch::nn::Dropout(o.drop_rate()));
   const auto ln = torch::nn::LayerNormOptions({D}).eps(1e-6);
   norm_pre = o.pre_norm() ? register_module("norm_pre", torch::nn::LayerNorm(ln)) : nullptr;
@@ -381,11 +355,13 @@ torch::Tensor VisionTransformerImpl::forward_embed(const torch::Tensor& images) 
   return norm_pre ? norm_pre(x) : x;
 }
 
-torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {
-  auto x = forward_embed(images);
+torch::Tensor VisionTransformerImpl::forward_blocks(const torch::Tensor& tokens) {
+  auto x = tokens;
   for (const auto& block : *blocks) x = block->as<BlockImpl>()->forward(x);
-  return norm ? norm(x) : x;
+  return x;
 }
+
+torch::Tensor VisionTransformerImpl::forward_norm(const torch::Tensor& tokens) { return norm ? norm(tokens) : tokens; }
 
 torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& x, bool want_pre_logits) {
   const int64_t needed = head_tokens() > 0 ? head_tokens() : num_prefix_tokens() + 1;
@@ -419,8 +395,6 @@ int64_t VisionTransformerImpl::head_tokens() const {
   return options.global_pool() == "token" ? 1 : 0;
 }
 
-torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& x) { return forward_head(forward_features(x)); }
-
 DistilledLogits VisionTransformerImpl::forward_distilled(const torch::Tensor& images) {
   TORCH_CHECK(options.distilled(), "[VisionTransformer] forward_distilled needs a distilled model");
   const auto x = forward_features(images);
@@ -430,6 +404,95 @@ DistilledLogits VisionTransformerImpl::forward_distilled(const torch::Tensor& im
     out.dist = head_dist(out.dist);
   }
   return out;
+}
+
+std::array<int64_t, 3> VisionTransformerImpl::input_size() const {
+  return {options.in_chans(), options.img_size()->at(0), options.img_size()->at(1)};
+}
+
+int64_t VisionTransformerImpl::count_macs(int64_t height, int64_t width) const {
+  const auto& o = options;
+  const int64_t P0 = o.patch_size()->at(0), P1 = o.patch_size()->at(1), D = o.embed_dim();
+  const int64_t N = (height / P0) * (width / P1), T = N + num_prefix_tokens();
+  const auto H = static_cast<int64_t>(static_cast<double>(D) * o.mlp_ratio());
+  int64_t macs = N * D * o.in_chans() * P0 * P1;
+  macs += o.depth() * (T * D * 3 * D + 2 * T * T * D + T * D * D + 2 * T * D * H);
+  if (has_pre_logits()) macs += D * num_features();
+  return macs + num_features() * o.num_classes() * (o.distilled() ? 2 : 1);
+}
+
+std::vector<BlockWeights> VisionTransformerImpl::block_weights() const {
+  std::vector<BlockWeights> out;
+  for (const auto& block : *blocks) out.push_back(block->as<BlockImpl>()->weights());
+  return out;
+}
+
+std::set<std::string> VisionTransformerImpl::no_weight_decay() const {
+  return {"pos_embed", "cls_token", "dist_token", "reg_token"};
+}
+
+void VisionTransformerImpl::adapt_checkpoint(StateDict& state) const {
+  for (auto& [name, tensor] : state) {
+    if (name == "pos_embed" && tensor.dim() == 3 && tensor.sizes() != pos_embed.sizes()) {
+      // ref: checkpoint_filter_fn: resample_abs_pos_embed to the model's grid
+      tensor = resample_abs_pos_embed(tensor, patch_embed->grid_size(), std::nullopt,
+                                      options.no_embed_class() ? 0 : num_prefix_tokens());
+    } else if (name == "patch_embed.proj.weight" && tensor.sizes() != patch_embed->proj->weight.sizes()) {
+      if (auto converted = convert_patch_weight(tensor, patch_embed->proj->weight); converted.defined()) tensor = converted;
+    }
+  }
+}
+
+void VisionTransformerImpl::pretty_print(std::ostream& stream) const {
+  print_options(stream, "vit::VisionTransformer", options);
+}
+
+int64_t count_parameters(const VisionTransformerOptions& o) {
+  check_options(o, "[VisionTransformer]");
+  // In double: a hostile config must not overflow the count that is meant to reject it.
+  const double D = static_cast<double>(o.embed_dim()), P = static_cast<double>(o.patch_size()->at(0) * o.patch_size()->at(1));
+  const double grid = static_cast<double>(o.img_size()->at(0) / o.patch_size()->at(0)) *
+                      static_cast<double>(o.img_size()->at(1) / o.patch_size()->at(1));
+  const double prefix = (o.class_token() ? 1 : 0) + (o.distilled() ? 1 : 0) + static_cast<double>(o.reg_tokens());
+  const double H = std::floor(D * o.mlp_ratio()), head_dim = std::floor(D / static_cast<double>(o.num_heads()));
+  const bool pre_logits = o.representation_size().value_or(0) > 0 && !o.distilled();
+  const double features = pre_logits ? static_cast<double>(*o.representation_size()) : D;
+  const double K = static_cast<double>(o.num_classes());
+  double n = D * static_cast<double>(o.in_chans()) * P + (o.pre_norm() ? 0. : D);  // patch projection
+  n += prefix * D + (grid + (o.no_embed_class() ? 0. : prefix)) * D;                // tokens, pos_embed
+  n += o.pre_norm() ? 2 * D : 0.;
+  double block = 2 * D + (3 * D * D + (o.qkv_bias() ? 3 * D : 0.)) + (D * D + D) + 2 * D + (D * H + H) + (H * D + D);
+  if (o.qk_norm()) block += 4 * head_dim;
+  if (o.init_values().value_or(0.) != 0.) block += 2 * D;
+  n += static_cast<double>(o.depth()) * block;
+  n += o.final_norm() ? 2 * D : 0.;  // norm or fc_norm
+  if (pre_logits) n += D * features + features;
+  if (K > 0) n += (features * K + K) * (o.distilled() ? 2 : 1);
+  return n >= 9e18 ? INT64_MAX : static_cast<int64_t>(n);
+}
+
+void detail::vision_transformer_args_from_weights(const StateDict& state, Json& args) {
+  const auto find = [&](const std::string& name) -> const torch::Tensor* {
+    for (const auto& [key, tensor] : state)
+      if (key == name) return &tensor;
+    return nullptr;
+  };
+  const bool has_blocks = std::any_of(state.begin(), state.end(), [](const auto& kv) { return kv.first.rfind("blocks.", 0) == 0; });
+  const auto set = [&](const char* key, Json value) {
+    if (!args.contains(key)) args[key] = std::move(value);
+  };
+  if (const auto* w = find("pre_logits.fc.weight"); w && w->dim() == 2) set("representation_size", w->size(0));
+  if (find("blocks.0.attn.qkv.weight") && !find("blocks.0.attn.qkv.bias")) set("qkv_bias", false);
+  if (!find("cls_token")) set("class_token", false);
+  if (find("dist_token")) set("distilled", true);
+  if (const auto* r = find("reg_token"); r && r->dim() == 3) set("reg_tokens", r->size(1));
+  if (find("blocks.0.ls1.gamma")) set("init_values", 1.0);  // any value: gamma comes from the weights
+  if (find("blocks.0.attn.q_norm.weight")) set("qk_norm", true);
+  if (find("norm_pre.weight")) set("pre_norm", true);
+  if (find("fc_norm.weight")) set("global_pool", "avg");
+  if (!find("norm.weight") && !find("fc_norm.weight") && has_blocks) set("final_norm", false);
+  if (const auto* w = find("head.weight"); w && w->dim() == 2) set("num_classes", w->size(0));
+  if (!find("head.weight") && has_blocks) set("num_classes", 0);
 }
 
 torch::Tensor resample_abs_pos_embed(const torch::Tensor& pos_embed, std::array<int64_t, 2> new_size,
@@ -461,29 +524,6 @@ torch::Tensor resample_abs_pos_embed(const torch::Tensor& pos_embed, std::array<
                                                      .antialias(true));
   grid = grid.permute({0, 2, 3, 1}).reshape({1, -1, D}).to(pos_embed.scalar_type());
   return torch::cat({prefix, grid}, 1);
-}
-
-void VisionTransformerImpl::pretty_print(std::ostream& stream) const {
-  const auto& o = options;
-  stream << "vit::VisionTransformer(img_size=" << o.img_size() << ", patch_size=" << o.patch_size()
-         << ", in_chans=" << o.in_chans() << ", num_classes=" << o.num_classes() << ", embed_dim=" << o.embed_dim()
-         << ", depth=" << o.depth() << ", num_heads=" << o.num_heads() << ", mlp_ratio=" << o.mlp_ratio()
-         << ", qkv_bias=" << std::boolalpha << o.qkv_bias() << ", representation_size=";
-  if (o.representation_size()) stream << *o.representation_size(); else stream << "None";
-  stream << ", distilled=" << o.distilled() << ", drop_rate=" << o.drop_rate()
-         << ", attn_drop_rate=" << o.attn_drop_rate() << ", drop_path_rate=" << o.drop_path_rate();
-  // current-timm options, printed when they differ from the seed's design
-  if (o.global_pool() != "token") stream << ", global_pool='" << o.global_pool() << "'";
-  if (!o.class_token()) stream << ", class_token=false";
-  if (o.reg_tokens()) stream << ", reg_tokens=" << o.reg_tokens();
-  if (o.no_embed_class()) stream << ", no_embed_class=true";
-  if (o.init_values()) stream << ", init_values=" << *o.init_values();
-  if (o.pre_norm()) stream << ", pre_norm=true";
-  if (o.qk_norm()) stream << ", qk_norm=true";
-  if (!o.final_norm()) stream << ", final_norm=false";
-  if (o.fc_norm()) stream << ", fc_norm=" << *o.fc_norm();
-  if (o.dynamic_img_size()) stream << ", dynamic_img_size=true";
-  stream << ")";
 }
 
 }  // namespace vit

@@ -1,17 +1,18 @@
 #include "vit/vit_pytorch.h"
 
+#include "vit/init.h"
+#include "vit/state_dict.h"
+
+#include "families.h"
+#include "layers.h"
+
+#include <algorithm>
 #include <cmath>
 
 namespace vit {
 namespace vit_pytorch {
 
-namespace {
-
-void check_probability(const char* module, const char* name, double p) {
-  TORCH_CHECK(p >= 0. && p <= 1., "[vit_pytorch::", module, "] ", name, " must be in [0, 1], got ", p);
-}
-
-}  // namespace
+using detail::make_linear;
 
 // ---------------------------------------------------------------------------------------------
 // PatchRearrange
@@ -64,22 +65,17 @@ void PreNormImpl::pretty_print(std::ostream& stream) const { stream << "vit::vit
 // ---------------------------------------------------------------------------------------------
 // Attention
 
-AttentionOptions::AttentionOptions(int64_t dim) : dim_(dim) {}
-
 AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(options_)) { reset(); }
 
 void AttentionImpl::reset() {
   const auto& o = options;
-  TORCH_CHECK(o.dim() > 0 && o.heads() > 0 && o.dim_head() > 0, "[vit_pytorch::Attention] dim ", o.dim(),
-              ", heads ", o.heads(), " and dim_head ", o.dim_head(), " must be positive");
-  check_probability("Attention", "dropout", o.dropout());
+  check_options(o, "[vit_pytorch::Attention]");
   norm = o.norm() ? register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()}))) : nullptr;
   dropout = register_module("dropout", torch::nn::Dropout(o.attn_dropout() ? o.dropout() : 0.));
-  to_qkv = register_module("to_qkv", torch::nn::Linear(torch::nn::LinearOptions(o.dim(), 3 * inner_dim()).bias(false)));
+  to_qkv = register_module("to_qkv", make_linear(o.dim(), 3 * inner_dim(), /*bias=*/false));
   to_out = nullptr;
   if (project_out()) {
-    to_out = register_module("to_out", torch::nn::Sequential(torch::nn::Linear(inner_dim(), o.dim()),
-                                                             torch::nn::Dropout(o.dropout())));
+    to_out = register_module("to_out", torch::nn::Sequential(make_linear(inner_dim(), o.dim()), torch::nn::Dropout(o.dropout())));
   }
 }
 
@@ -98,27 +94,21 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& input) {
 }
 
 void AttentionImpl::pretty_print(std::ostream& stream) const {
-  stream << "vit::vit_pytorch::Attention(dim=" << options.dim() << ", heads=" << options.heads()
-         << ", dim_head=" << options.dim_head() << ", dropout=" << options.dropout() << ", norm=" << std::boolalpha
-         << options.norm() << ", attn_dropout=" << options.attn_dropout() << ")";
+  print_options(stream, "vit::vit_pytorch::Attention", options);
 }
 
 // ---------------------------------------------------------------------------------------------
 // FeedForward
 
-FeedForwardOptions::FeedForwardOptions(int64_t dim, int64_t hidden_dim) : dim_(dim), hidden_dim_(hidden_dim) {}
-
 FeedForwardImpl::FeedForwardImpl(FeedForwardOptions options_) : options(std::move(options_)) { reset(); }
 
 void FeedForwardImpl::reset() {
   const auto& o = options;
-  TORCH_CHECK(o.dim() > 0 && o.hidden_dim() > 0, "[vit_pytorch::FeedForward] dim ", o.dim(), " and hidden_dim ",
-              o.hidden_dim(), " must be positive");
-  check_probability("FeedForward", "dropout", o.dropout());
+  check_options(o, "[vit_pytorch::FeedForward]");
   // Separate statements: C++ leaves argument evaluation order open, and the Linears must draw their
   // initial weights in Python's order for seeded builds to match.
-  torch::nn::Linear fc1(o.dim(), o.hidden_dim());
-  torch::nn::Linear fc2(o.hidden_dim(), o.dim());
+  auto fc1 = make_linear(o.dim(), o.hidden_dim());
+  auto fc2 = make_linear(o.hidden_dim(), o.dim());
   net = register_module("net", torch::nn::Sequential());
   if (o.norm()) net->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()})));
   net->extend(*torch::nn::Sequential(fc1, torch::nn::GELU(), torch::nn::Dropout(o.dropout()), fc2,
@@ -132,23 +122,17 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
 }
 
 void FeedForwardImpl::pretty_print(std::ostream& stream) const {
-  stream << "vit::vit_pytorch::FeedForward(dim=" << options.dim() << ", hidden_dim=" << options.hidden_dim()
-         << ", dropout=" << options.dropout() << ", norm=" << std::boolalpha << options.norm() << ")";
+  print_options(stream, "vit::vit_pytorch::FeedForward", options);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Transformer
 
-TransformerOptions::TransformerOptions(int64_t dim, int64_t depth, int64_t heads, int64_t dim_head, int64_t mlp_dim)
-    : dim_(dim), depth_(depth), heads_(heads), dim_head_(dim_head), mlp_dim_(mlp_dim) {}
-
 TransformerImpl::TransformerImpl(TransformerOptions options_) : options(std::move(options_)) { reset(); }
 
 void TransformerImpl::reset() {
   const auto& o = options;
-  TORCH_CHECK(o.depth() >= 0, "[vit_pytorch::Transformer] depth must be non-negative, got ", o.depth());
-  TORCH_CHECK(o.layout() == "0.35" || o.layout() == "1.0" || o.layout() == "current",
-              "[vit_pytorch::Transformer] layout must be '0.35', '1.0' or 'current', got '", o.layout(), "'");
+  check_options(o, "[vit_pytorch::Transformer]");
   const bool current = o.layout() == "current";
   norm = current ? register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()}))) : nullptr;
   layers = register_module("layers", torch::nn::ModuleList());
@@ -170,6 +154,11 @@ void TransformerImpl::reset() {
 }
 
 torch::Tensor TransformerImpl::forward(torch::Tensor x) {
+  x = forward_layers(std::move(x));
+  return norm ? norm(x) : x;
+}
+
+torch::Tensor TransformerImpl::forward_layers(torch::Tensor x) {
   const bool current = options.layout() == "current";
   for (const auto& layer : *layers) {
     const auto& pair = *layer->as<torch::nn::ModuleList>();
@@ -181,72 +170,44 @@ torch::Tensor TransformerImpl::forward(torch::Tensor x) {
       x = pair[1]->as<PreNormImpl>()->forward(x) + x;  // feed-forward
     }
   }
-  return norm ? norm(x) : x;
+  return x;
 }
 
 void TransformerImpl::pretty_print(std::ostream& stream) const {
-  const auto& o = options;
-  stream << "vit::vit_pytorch::Transformer(dim=" << o.dim() << ", depth=" << o.depth() << ", heads=" << o.heads()
-         << ", dim_head=" << o.dim_head() << ", mlp_dim=" << o.mlp_dim() << ", dropout=" << o.dropout()
-         << ", layout='" << o.layout() << "')";
+  print_options(stream, "vit::vit_pytorch::Transformer", options);
 }
 
 // ---------------------------------------------------------------------------------------------
 // ViT
 
-ViTOptions::ViTOptions(torch::ExpandingArray<2> image_size, torch::ExpandingArray<2> patch_size, int64_t num_classes,
-                       int64_t dim, int64_t depth, int64_t heads, int64_t mlp_dim)
-    : image_size_(image_size),
-      patch_size_(patch_size),
-      num_classes_(num_classes),
-      dim_(dim),
-      depth_(depth),
-      heads_(heads),
-      mlp_dim_(mlp_dim) {}
-
 ViTImpl::ViTImpl(ViTOptions options_) : options(std::move(options_)) { reset(); }
 
-int64_t ViTImpl::num_patches() const {
-  return (options.image_size()->at(0) / options.patch_size()->at(0)) *
-         (options.image_size()->at(1) / options.patch_size()->at(1));
-}
-
-int64_t ViTImpl::patch_dim() const {
-  return options.channels() * options.patch_size()->at(0) * options.patch_size()->at(1);
-}
 
 void ViTImpl::reset() {
   const auto& o = options;
+  check_options(o, "[vit_pytorch::ViT]");
   for (int i = 0; i < 2; ++i) {
-    const int64_t image = o.image_size()->at(i), patch = o.patch_size()->at(i);
-    TORCH_CHECK(patch > 0 && image > 0 && image % patch == 0, "[vit_pytorch::ViT] image_size ", o.image_size(),
+    TORCH_CHECK(o.image_size()->at(i) % o.patch_size()->at(i) == 0, "[vit_pytorch::ViT] image_size ", o.image_size(),
                 " must be divisible by patch_size ", o.patch_size());
   }
-  TORCH_CHECK(o.pool() == "cls" || o.pool() == "mean", "[vit_pytorch::ViT] pool must be 'cls' or 'mean', got '",
-              o.pool(), "'");
-  TORCH_CHECK(o.num_classes() > 0 && o.dim() > 0 && o.channels() > 0 && o.mlp_dim() > 0,
-              "[vit_pytorch::ViT] num_classes ", o.num_classes(), ", dim ", o.dim(), ", channels ", o.channels(),
-              " and mlp_dim ", o.mlp_dim(), " must be positive");
-  check_probability("ViT", "emb_dropout", o.emb_dropout());
-
-  TORCH_CHECK(o.layout() == "0.35" || o.layout() == "1.0" || o.layout() == "current",
-              "[vit_pytorch::ViT] layout must be '0.35', '1.0' or 'current', got '", o.layout(), "'");
+  const bool skip_init = SkipInitGuard::active();
+  auto tokens = [&](at::IntArrayRef shape) { return skip_init ? detail::uninitialised(shape) : torch::randn(shape); };
 
   // Construction order follows Python's __init__, so that a seeded build draws the same numbers.
   to_patch_embedding = register_module("to_patch_embedding", torch::nn::Sequential(PatchRearrange(o.patch_size()->at(0), o.patch_size()->at(1))));
   if (o.layout() == "0.35") {
-    to_patch_embedding->push_back(torch::nn::Linear(patch_dim(), o.dim()));
+    to_patch_embedding->push_back(make_linear(patch_dim(), o.dim()));
   } else {  // dual patch norm
     to_patch_embedding->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({patch_dim()})));
-    to_patch_embedding->push_back(torch::nn::Linear(patch_dim(), o.dim()));
+    to_patch_embedding->push_back(make_linear(patch_dim(), o.dim()));
     to_patch_embedding->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()})));
   }
   if (o.layout() == "current") {  // cls_token first, 2-D, none with mean pooling
-    cls_token = register_parameter("cls_token", torch::randn({num_cls_tokens(), o.dim()}));
-    pos_embedding = register_parameter("pos_embedding", torch::randn({num_patches() + num_cls_tokens(), o.dim()}));
+    cls_token = register_parameter("cls_token", tokens({num_cls_tokens(), o.dim()}));
+    pos_embedding = register_parameter("pos_embedding", tokens({num_patches() + num_cls_tokens(), o.dim()}));
   } else {
-    pos_embedding = register_parameter("pos_embedding", torch::randn({1, num_patches() + 1, o.dim()}));
-    cls_token = register_parameter("cls_token", torch::randn({1, 1, o.dim()}));
+    pos_embedding = register_parameter("pos_embedding", tokens({1, num_patches() + 1, o.dim()}));
+    cls_token = register_parameter("cls_token", tokens({1, 1, o.dim()}));
   }
   dropout = register_module("dropout", torch::nn::Dropout(o.emb_dropout()));
   transformer = register_module("transformer", Transformer(TransformerOptions(o.dim(), o.depth(), o.heads(), o.dim_head(),
@@ -257,14 +218,12 @@ void ViTImpl::reset() {
   mlp_head = nullptr;
   head = nullptr;
   if (o.layout() == "current") {
-    head = register_module("mlp_head", torch::nn::Linear(o.dim(), o.num_classes()));
+    head = register_module("mlp_head", make_linear(o.dim(), o.num_classes()));
   } else {
     mlp_head = register_module("mlp_head", torch::nn::Sequential(torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim()})),
-                                                                 torch::nn::Linear(o.dim(), o.num_classes())));
+                                                                 make_linear(o.dim(), o.num_classes())));
   }
 }
-
-torch::Tensor ViTImpl::forward(const torch::Tensor& img) { return forward_head(transformer(forward_embed(img))); }
 
 torch::Tensor ViTImpl::forward_embed(const torch::Tensor& img) {
   TORCH_CHECK(img.dim() == 4 && img.size(1) == options.channels(), "[vit_pytorch::ViT] expected images (B, ",
@@ -281,22 +240,118 @@ torch::Tensor ViTImpl::forward_embed(const torch::Tensor& img) {
   return dropout(x);
 }
 
-torch::Tensor ViTImpl::forward_head(const torch::Tensor& tokens) {
+torch::Tensor ViTImpl::forward_blocks(const torch::Tensor& tokens) { return transformer->forward_layers(tokens); }
+
+torch::Tensor ViTImpl::forward_norm(const torch::Tensor& tokens) {
+  return transformer->norm ? transformer->norm(tokens) : tokens;
+}
+
+torch::Tensor ViTImpl::forward_head(const torch::Tensor& tokens, bool pre_logits) {
   TORCH_CHECK(tokens.dim() == 3 && tokens.size(1) > 0 && tokens.size(2) == options.dim(),
               "[vit_pytorch::ViT] forward_head expects tokens (B, N, ", options.dim(), "), got ", tokens.sizes());
   auto x = options.pool() == "mean" ? tokens.mean(1) : tokens.select(1, 0);
   x = to_latent(x);
-  return head ? head(x) : mlp_head->forward(x);
+  if (head) return pre_logits ? x : head(x);  // layout "current": mlp_head is a Linear
+  if (pre_logits) return mlp_head->ptr(0)->as<torch::nn::LayerNorm>()->forward(x);
+  return mlp_head->forward(x);
 }
 
-void ViTImpl::pretty_print(std::ostream& stream) const {
-  const auto& o = options;
-  stream << "vit::ViT(image_size=" << o.image_size() << ", patch_size=" << o.patch_size()
-         << ", num_classes=" << o.num_classes() << ", dim=" << o.dim() << ", depth=" << o.depth()
-         << ", heads=" << o.heads() << ", mlp_dim=" << o.mlp_dim() << ", pool='" << o.pool()
-         << "', channels=" << o.channels() << ", dim_head=" << o.dim_head() << ", dropout=" << o.dropout()
-         << ", emb_dropout=" << o.emb_dropout() << ", layout='" << o.layout() << "')";
+int64_t ViTImpl::num_patches() const {
+  return (options.image_size()->at(0) / options.patch_size()->at(0)) *
+         (options.image_size()->at(1) / options.patch_size()->at(1));
 }
+
+int64_t ViTImpl::patch_dim() const {
+  return options.channels() * options.patch_size()->at(0) * options.patch_size()->at(1);
+}
+
+std::array<int64_t, 3> ViTImpl::input_size() const {
+  return {options.channels(), options.image_size()->at(0), options.image_size()->at(1)};
+}
+
+int64_t ViTImpl::count_macs(int64_t height, int64_t width) const {
+  const auto& o = options;
+  const int64_t N = (height / o.patch_size()->at(0)) * (width / o.patch_size()->at(1)), T = N + num_cls_tokens();
+  const int64_t inner = o.heads() * o.dim_head(), D = o.dim();
+  const bool project_out = !(o.heads() == 1 && o.dim_head() == D);
+  int64_t macs = N * patch_dim() * D;
+  macs += o.depth() * (T * D * 3 * inner + 2 * T * T * inner + (project_out ? T * inner * D : 0) + 2 * T * D * o.mlp_dim());
+  return macs + D * o.num_classes();
+}
+
+std::vector<BlockWeights> ViTImpl::block_weights() const {
+  auto norm = [](const torch::nn::LayerNormImpl& ln) { return BlockWeights::Norm{ln.weight, ln.bias, ln.options.eps()}; };
+  auto linear = [](const torch::nn::Module& m) {
+    const auto* l = m.as<torch::nn::Linear>();
+    return BlockWeights::Linear{l->weight, l->bias};
+  };
+  const bool current = options.layout() == "current";
+  std::vector<BlockWeights> out;
+  for (const auto& layer : *transformer->layers) {
+    const auto& pair = *layer->as<torch::nn::ModuleList>();
+    // each layer is (attention, feed-forward): wrapped in PreNorm (0.35, 1.0) or with the norm inside (current)
+    const auto* attn = current ? pair[0]->as<AttentionImpl>() : pair[0]->as<PreNormImpl>()->fn.get<Attention>().get();
+    const auto* ff = current ? pair[1]->as<FeedForwardImpl>() : pair[1]->as<PreNormImpl>()->fn.get<FeedForward>().get();
+    const auto& net = *ff->net;
+    const size_t first = current ? 1 : 0;  // net: [LayerNorm,] Linear, GELU, Dropout, Linear, Dropout
+    BlockWeights w;
+    w.heads = options.heads();
+    w.head_dim = options.dim_head();
+    w.scale = std::pow(static_cast<double>(options.dim_head()), -0.5);
+    w.norm1 = norm(current ? *attn->norm : *pair[0]->as<PreNormImpl>()->norm);
+    w.norm2 = norm(current ? *net.ptr(0)->as<torch::nn::LayerNorm>() : *pair[1]->as<PreNormImpl>()->norm);
+    w.qkv = {attn->to_qkv->weight, {}};
+    if (attn->to_out) w.proj = linear(*attn->to_out->ptr(0));
+    w.fc1 = linear(*net.ptr(first));
+    w.fc2 = linear(*net.ptr(first + 3));
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+void ViTImpl::adapt_checkpoint(StateDict& state) const {
+  const auto params = named_parameters();
+  for (auto& [name, tensor] : state) {
+    // some "current" releases keep a leading batch dimension of 1 on the tokens
+    if ((name == "cls_token" || name == "pos_embedding") && options.layout() == "current" && tensor.dim() == 3 &&
+        tensor.size(0) == 1)
+      tensor = tensor.squeeze(0);
+    const auto* target = params.find(name);
+    if (name.rfind("to_patch_embedding.", 0) == 0 && target && tensor.sizes() != target->sizes()) {
+      if (auto converted = convert_patch_weight(tensor, *target); converted.defined()) tensor = converted;
+    }
+  }
+}
+
+void ViTImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::ViT", options); }
 
 }  // namespace vit_pytorch
+
+void detail::vit_pytorch_args_from_weights(const StateDict& state, Json& args) {
+  // The keys tell the vit-pytorch version: 0.35.x (PreNorm), 1.0.x (dual patch norm), current (norms in blocks).
+  const auto has = [&](const std::string& prefix) {
+    return std::any_of(state.begin(), state.end(), [&](const auto& kv) { return kv.first.rfind(prefix, 0) == 0; });
+  };
+  if (!args.contains("layout")) args["layout"] = has("transformer.norm.") ? "current" : has("to_patch_embedding.3.") ? "1.0" : "0.35";
+}
+
+int64_t count_parameters(const vit_pytorch::ViTOptions& o) {
+  check_options(o, "[vit_pytorch::ViT]");
+  const double D = static_cast<double>(o.dim()), inner = static_cast<double>(o.heads() * o.dim_head());
+  const double H = static_cast<double>(o.mlp_dim());
+  const double patch_dim = static_cast<double>(o.channels() * o.patch_size()->at(0) * o.patch_size()->at(1));
+  const double patches = static_cast<double>(o.image_size()->at(0) / o.patch_size()->at(0)) *
+                         static_cast<double>(o.image_size()->at(1) / o.patch_size()->at(1));
+  const bool current = o.layout() == "current";
+  const double n_cls = current && o.pool() == "mean" ? 0. : 1.;
+  double n = patch_dim * D + D + (o.layout() == "0.35" ? 0. : 2 * patch_dim + 2 * D);  // to_patch_embedding
+  n += (patches + n_cls) * D + n_cls * D;                                                 // pos_embedding, cls_token
+  const bool project_out = !(o.heads() == 1 && o.dim_head() == o.dim());
+  const double layer = 2 * D + 3 * D * inner + (project_out ? inner * D + D : 0.) + 2 * D + D * H + H + H * D + D;
+  n += static_cast<double>(o.depth()) * layer;
+  n += current ? 2 * D : 0.;                                     // transformer.norm
+  n += (current ? 0. : 2 * D) + D * static_cast<double>(o.num_classes()) + static_cast<double>(o.num_classes());  // mlp_head
+  return n >= 9e18 ? INT64_MAX : static_cast<int64_t>(n);
+}
+
 }  // namespace vit

@@ -134,14 +134,6 @@ std::string case_name(const ::testing::TestParamInfo<std::tuple<std::string, std
   return std::get<0>(info.param) + "_" + std::get<1>(info.param);
 }
 
-torch::ExpandingArray<2> Args::pair(const std::string& key, int64_t fallback) {
-  used_.push_back(key);
-  if (!config_.contains(key)) return torch::ExpandingArray<2>(fallback);
-  const auto& value = config_.at(key);
-  if (value.is_array()) return torch::ExpandingArray<2>({value.at(0).get<int64_t>(), value.at(1).get<int64_t>()});
-  return torch::ExpandingArray<2>(value.get<int64_t>());
-}
-
 void Args::finish() const {
   for (const auto& item : config_.items()) {
     if (std::find(used_.begin(), used_.end(), item.key()) == used_.end())

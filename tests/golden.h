@@ -74,8 +74,9 @@ class OnDevice : public ::testing::TestWithParam<std::string> {
 /// gtest parameter name for (case, device) pairs.
 std::string case_name(const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info);
 
-/// Reads a Python-kwargs config; finish() fails when a key was never read, so a config the C++
-/// side silently ignores cannot pass.
+/// Reads the Python kwargs of the few goldens whose C++ counterpart takes no options struct (the
+/// others go through options_from_json); finish() fails when a key was never read, so a config the
+/// C++ side silently ignores cannot pass.
 class Args {
  public:
   explicit Args(json config) : config_(std::move(config)) {}
@@ -89,8 +90,6 @@ class Args {
     used_.push_back(key);
     return config_.at(key).get<T>();
   }
-  /// An int or [h, w].
-  torch::ExpandingArray<2> pair(const std::string& key, int64_t fallback);
   const json& raw(const std::string& key) {
     used_.push_back(key);
     return config_.at(key);
@@ -108,6 +107,12 @@ struct Built {
   std::shared_ptr<torch::nn::Module> module;
   std::function<std::vector<torch::Tensor>(const torch::Tensor&)> forward;
 };
+
+/// A module holder whose forward gives the golden's one output.
+template <typename Holder>
+Built single(Holder m) {
+  return {m.ptr(), [m](const torch::Tensor& x) mutable { return std::vector<torch::Tensor>{m->forward(x)}; }};
+}
 
 /// The whole reference check of a "forward" golden on `device`: loads the Python weights, runs the
 /// golden's mode (train cases reseed the generator first), compares outputs, and with gradients,

@@ -168,7 +168,7 @@ TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
     GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   const std::filesystem::path tmp = testing::scratch_path("train_cli");
   const std::string whole = (tmp / "whole").string(), split = (tmp / "split").string(), student = (tmp / "student").string();
-  const std::string common = " --limit 256 --batch 64 --epochs 2 --dim 32 --depth 1 --heads 2";
+  const std::string common = " --limit 256 --batch-size 64 --epochs 2 --dim 32 --depth 1 --heads 2";
   // Two workers at once on 2 threads, stopped mid-epoch, then resumed on 1 thread, where the stored
   // 2 workers take turns: the same model as the uninterrupted run. Average pooling and augmentation.
   const std::string settings = " --pool avg --crop-padding 1 --flip 1 --threads 2 --workers 2";
@@ -198,14 +198,16 @@ TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
   for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
            {"train --resume " + split + " --lr 1", "--lr cannot change on --resume"},
            {"train --resume " + split + " --pool token", "--pool cannot change on --resume"},
-           {"train --out " + student + " --pool max", "--pool must be token or avg"},
-           {"train --out " + student + " --pool avg --teacher " + whole, "--pool avg cannot go with --teacher"},
-           {"train --out " + student + " --flip 2", "--flip must be 1 or 0"},
-           {"train --out " + student + " --crop-padding -1", "--crop-padding must be an integer >= 0"},
-           {"train --out " + student + " --family keras", "--family must be timm or vit_pytorch"},
+           {"train --out " + student + " --pool max", "--pool must be one of 'auto', 'avg', 'token', got \"max\""},
+           {"train --out " + student + " --pool avg --teacher " + whole, "pool avg cannot go with distillation"},
+           {"train --out " + student + " --flip 2", "--flip must be true or false, got \"2\""},
+           {"train --out " + student + " --crop-padding -1", "--crop-padding must be in [0, 1024], got -1"},
+           {"train --out " + student + " --family keras", "--family must be one of 'timm', 'vit_pytorch', got \"keras\""},
            {"train --out " + student + " --distillation soft", "--distillation needs --teacher"},
-           {"train --out " + student + " --teacher " + whole + " --family vit_pytorch", "--teacher needs --family timm"},
-           {"train --out " + student + " --lr -1", "--lr must be a number in"}}) {
+           {"train --out " + student + " --teacher " + whole + " --family vit_pytorch", "distillation needs family timm"},
+           {"train --out " + student + " --lr -1", "--lr must be in [1e-09, 10], got -1"},
+           {"train --out " + student + " --resume " + split, "--out excludes --resume"},
+           {"train --limit 4", "--out or --resume is required"}}) {
     const auto r = vit_cli(args);
     EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
     EXPECT_PRED_FORMAT2(::testing::IsSubstring, message, r.err) << args;
@@ -227,19 +229,22 @@ TEST(VitCli, ErrorsAreOneLineWithStatus1OrUsage2) {
   const std::vector<Case> cases = {
       {"", 2, "vit: missing command"},
       {"frobnicate", 2, "vit: unknown command 'frobnicate'"},
-      {"run --model " + dir, 2, "vit run: missing --input"},
-      {"run --model " + dir + " --input " + input + " --output /tmp/x --bogus 1", 2, "unknown option --bogus"},
-      {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype int8", 2, "--dtype must be float32, bfloat16 or float16"},
-      {"run --model " + dir + " --input " + input + " --output /tmp/x --threads 0", 2, "--threads must be a positive integer"},
+      {"run --model " + dir, 2, "vit run: --input is required"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --bogus 1", 2, "The following arguments were not expected: 1 --bogus"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype int8", 2, "--dtype: int8 not in {float32,bfloat16,float16}"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --threads 0", 2, "--threads: Value 0 not in range 1 to 4096"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --device gpu", 2, "--device must be cpu or cuda[:N], got 'gpu'"},
       {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype float16", 1, "--dtype float16 needs --device cuda"},
-      {"run --model " + dir + " --input " + input + " --output /tmp/x --backend tvm", 2, "--backend must be auto, onednn, torch or plain"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --backend tvm", 2, "--backend: tvm not in {auto,onednn,torch,plain}"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --max-parameters 100", 1, "more than the limit of 100"},
       {"run --model /nonexistent --input " + input + " --output /tmp/x", 1, "no such file or directory"},
       {"run --model " + dir + " --input " + dir + "/config.json --output /tmp/x", 1, "[load_safetensors]"},
       {"run --model " + dir + " --input " + testing::golden_dir() + "/timm_vit_rect_gray.safetensors --output /tmp/x", 1,
        "[PatchEmbed] expected images (B, 3, H, W), got [3, 1, 32, 48]"},
       {"run --model " + ckpt("timm_resampled_plain_dict") + " --input " + input + " --output /tmp/x", 1,
        "[PatchEmbed] input image size (32*32) doesn't match model (48*48)"},
-      {"classify --model " + dir, 2, "vit classify: no images given"},
+      {"classify --model " + dir, 2, "vit classify: IMAGE is required"},
+      {"bench --model vit_nano_patch3_7", 1, "[create_model] unknown architecture 'vit_nano_patch3_7'"},
       {"classify --model " + dir + " /nonexistent.png", 1, "[read_image] '/nonexistent.png': cannot open"},
       {"classify --model " + dir + " " + dir + "/config.json", 1, "not a PNG, JPEG, BMP, GIF or PPM image"},
   };
@@ -252,8 +257,15 @@ TEST(VitCli, ErrorsAreOneLineWithStatus1OrUsage2) {
       EXPECT_EQ(r.err.find("Exception raised from"), std::string::npos) << r.err;
     }
   }
-  EXPECT_EQ(vit_cli("run --help").status, 0);
-  EXPECT_EQ(vit_cli("--help").status, 0);
+  for (const char* help : {"--help", "run --help", "classify --help", "info --help", "bench --help", "convert --help", "train --help"}) {
+    const auto r = vit_cli(help);
+    EXPECT_EQ(r.status, 0) << help;
+    EXPECT_NE(r.out.find("Usage: vit"), std::string::npos) << help << "\n" << r.out;
+  }
+  // the train flags and their defaults are the library's option tables
+  const auto train_help = vit_cli("train --help").out;
+  for (const char* flag : {"--batch-size VALUE", "images per optimiser step (default 64)", "--pool auto|avg|token", "--flip 0|1"})
+    EXPECT_NE(train_help.find(flag), std::string::npos) << flag << "\n" << train_help;
 }
 
 }  // namespace

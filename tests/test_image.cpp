@@ -30,10 +30,8 @@ TEST_P(ImageReference, PreprocessingEqualsTimmOnPil) {
   std::getline(parts, size, '/');
   std::getline(parts, crop_pct, '/');
   std::getline(parts, interpolation, '/');
-  PretrainedCfg cfg;
-  cfg.input_size = {3, std::stoll(size), std::stoll(size)};
-  cfg.crop_pct = std::stod(crop_pct);
-  cfg.interpolation = interpolation;
+  const auto cfg =
+      PretrainedCfg().input_size({3, std::stoll(size), std::stoll(size)}).crop_pct(std::stod(crop_pct)).interpolation(interpolation);
   const auto x = preprocess(read_image(testing::golden_dir() + "/images/" + file), cfg);
   const auto expected = load_safetensors(testing::golden_dir() + "/images/expected.safetensors").at(GetParam());
   // exact: same decoder (libjpeg), same fixed-point resampling, same float32 normalisation
@@ -61,9 +59,10 @@ TEST(ReadImage, BadFilesGiveOneLineErrors) {
     EXPECT_ERROR(read_image(cut.string()), "[read_image]");  // PIL refuses truncated JPEGs too
   }
   std::filesystem::remove(cut);
-  PretrainedCfg cfg;
-  cfg.crop_mode = "squash";
-  EXPECT_ERROR(preprocess(read_image(dir + "/images/gray.png"), cfg), "crop_mode 'squash' is not supported");
+  EXPECT_ERROR(preprocess(read_image(dir + "/images/gray.png"), PretrainedCfg().crop_mode("squash")),
+               "[preprocess] pretrained_cfg 'crop_mode' must be one of 'center', got \"squash\"");
+  EXPECT_ERROR(preprocess(read_image(dir + "/images/gray.png"), PretrainedCfg().std({0.5, 0., 0.5})),
+               "[preprocess] pretrained_cfg 'std' must be in [1e-06, 1000], got [0.5,0.0,0.5]");
 }
 
 TEST(Resize, IdentityAndExactSizes) {

@@ -3,9 +3,11 @@
 // fused bfloat16 attention kernel (src/attention_bf16.cpp) against LibTorch's float32 attention.
 #include <vit/inference.h>
 #include <vit/pretrained.h>
+#include <vit/vision_transformer.h>
+#include <vit/vit_pytorch.h>
 #include <vit/zoo.h>
 
-#include "blocks.h"  // src/: the fused attention kernel
+#include "engine/engine.h"  // src/: the fused attention kernel
 #include "golden.h"
 
 #include <thread>
@@ -38,16 +40,14 @@ std::vector<std::string> model_cases() {
   return out;
 }
 
-std::shared_ptr<torch::nn::Module> build_model(const Golden& g) {
-  if (g.module == "VisionTransformer") return VisionTransformer(apply_model_args({}, g.config.dump())).ptr();
-  auto args = g.config;
-  const auto layout = args.value("layout", std::string("0.35"));
-  args.erase("layout");
-  return ViT(vit_pytorch_options(args.dump()).layout(layout)).ptr();
+ModelPtr build_model(const Golden& g) {
+  const auto what = "[golden " + g.name + "]";
+  if (g.module == "VisionTransformer") return VisionTransformer(options_from_json(g.config.dump(), VisionTransformerOptions(), what)).ptr();
+  return ViT(options_from_json(g.config.dump(), ViTOptions(), what)).ptr();
 }
 
 // A seeded two-block ViT-S/16 at 32x32 with 5 classes, in eval mode.
-VisionTransformer tiny_model(uint64_t seed) {
+ModelPtr tiny_model(uint64_t seed) {
   torch::manual_seed(seed);
   auto m = create_model("vit_small_patch16_224", R"({"img_size": 32, "depth": 2, "num_classes": 5})");
   m->eval();
@@ -59,10 +59,9 @@ double relative_error(const torch::Tensor& logits, const torch::Tensor& referenc
   return ((logits.to(torch::kFloat32) - reference).abs().max() / reference.abs().max()).item<double>();
 }
 
-torch::Tensor plain_forward(const std::shared_ptr<torch::nn::Module>& m, const torch::Tensor& x) {
+torch::Tensor plain_forward(const ModelPtr& m, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
-  if (auto timm = std::dynamic_pointer_cast<VisionTransformerImpl>(m)) return timm->forward(x);
-  return std::dynamic_pointer_cast<vit_pytorch::ViTImpl>(m)->forward(x);
+  return m->forward(x);
 }
 
 using CaseAndBackend = std::tuple<std::string, std::string>;
@@ -103,17 +102,17 @@ TEST_P(InferenceBackend, Float32EqualsThePlainForwardForEveryBatchSizeAndOption)
     // trained models' norms and biases are not the init's ones and zeros
     torch::NoGradGuard no_grad;
     for (auto& p : m->parameters()) p.add_(torch::randn_like(p) * 0.05);
-    const InferenceModel fast(m.ptr(), InferenceOptions().backend(GetParam()));
+    const InferenceModel fast(m, InferenceOptions().backend(GetParam()));
     for (int threads : {1, 2}) {  // on 2, the LayerNorm, q/k-norm and residual loops run in parallel
       const testing::ThreadsGuard guard(threads);
       for (int64_t batch : {1, 3}) {
-        const int64_t size = m->options.img_size()->at(0);
+        const int64_t size = m->input_size()[1];
         const auto x = torch::randn({batch, 3, size, size});
         EXPECT_TRUE(all_close(fast.forward(x), m->forward(x), kFastTol))
             << config << " batch " << batch << ", " << threads << " threads";
       }
     }
-    if (m->options.dynamic_img_size()) {  // another token count than the one weights were packed for
+    if (config.find("dynamic_img_size") != std::string::npos) {  // another token count than the weights were packed for
       const auto x = torch::randn({2, 3, 32, 64});
       EXPECT_TRUE(all_close(fast.forward(x), m->forward(x), kFastTol)) << config << " 32x64";
     }
@@ -136,8 +135,8 @@ TEST_P(InferenceBackend, Bfloat16IsWithin2PercentOfFloat32) {
   auto m = create_model("vit_small_patch16_224", R"({"img_size": 64, "depth": 4, "num_classes": 10})");
   m->eval();
   const auto x = torch::randn({2, 3, 64, 64});
-  const auto reference = plain_forward(m.ptr(), x);
-  auto half = std::dynamic_pointer_cast<VisionTransformerImpl>(m->clone());
+  const auto reference = plain_forward(m, x);
+  auto half = m->clone_model();
   half->to(torch::kBFloat16);
   // oneDNN: the fused attention kernel (where the CPU has it) and its primitives; torch ignores the option
   const auto modes = GetParam() == "onednn" ? std::vector<bool>{true, false} : std::vector<bool>{true};
@@ -200,19 +199,19 @@ TEST(InferenceModel, UnpackedAndPrepackedOneDnnWeightsAgree) {
   if (!onednn_available()) GTEST_SKIP() << "built without oneDNN";
   auto m = tiny_model(4);
   const auto x = torch::randn({2, 3, 32, 32});
-  const InferenceModel packed(m.ptr()), unpacked(m.ptr(), InferenceOptions().prepack(false));
+  const InferenceModel packed(m), unpacked(m, InferenceOptions().prepack(false));
   EXPECT_TRUE(all_close(unpacked.forward(x), packed.forward(x), kFastTol));
-  EXPECT_TRUE(all_close(unpacked.forward(x), plain_forward(m.ptr(), x), kFastTol));
+  EXPECT_TRUE(all_close(unpacked.forward(x), plain_forward(m, x), kFastTol));
 }
 
 TEST(InferenceModel, ReleasedModuleWeightsAreEmptyAndCannotBeSaved) {
   if (!onednn_available()) GTEST_SKIP() << "built without oneDNN";
   auto m = tiny_model(5);
   const auto x = torch::randn({1, 3, 32, 32});
-  const auto expected = plain_forward(m.ptr(), x);
-  auto p = make_pretrained(m.ptr(), "vit_small_patch16_224");
+  const auto expected = plain_forward(m, x);
+  auto p = make_pretrained(m, "vit_small_patch16_224");
   EXPECT_EQ(optimize_for_inference(p, InferenceOptions().release_module_weights(true)), "onednn");
-  EXPECT_EQ(m->blocks[0]->as<BlockImpl>()->mlp->fc1->weight.numel(), 0);
+  EXPECT_EQ(m->block_weights()[0].fc1.weight.numel(), 0);
   EXPECT_TRUE(all_close(p.forward(x), expected, kFastTol));
   EXPECT_ERROR(save_pretrained(p, ::testing::TempDir() + "/released"), "released to an InferenceModel");
 }
@@ -221,7 +220,7 @@ TEST(InferenceModel, ConcurrentForwardsGiveTheSameLogits) {
   for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {  // bfloat16: the fused attention's per-thread buffers
     auto m = tiny_model(6);
     m->to(dtype);
-    const InferenceModel fast(m.ptr());
+    const InferenceModel fast(m);
     const testing::ThreadsGuard guard(2);
     const auto a = torch::randn({1, 3, 32, 32}).to(dtype), b = torch::randn({3, 3, 32, 32}).to(dtype);
     const auto ea = fast.forward(a), eb = fast.forward(b);
@@ -235,11 +234,11 @@ TEST(InferenceModel, ConcurrentForwardsGiveTheSameLogits) {
 
 TEST(InferenceModel, BadUseGivesClearErrors) {
   auto m = create_model("vit_small_patch16_224", R"({"img_size": 32, "depth": 1, "num_classes": 5})");
-  EXPECT_ERROR(InferenceModel(m.ptr(), InferenceOptions().backend("tvm")), "backend must be 'auto', 'onednn' or 'torch'");
+  EXPECT_ERROR(InferenceModel(m, InferenceOptions().backend("tvm")),
+               "[InferenceModel] 'backend' must be one of 'auto', 'onednn', 'torch', got \"tvm\"");
   EXPECT_ERROR(InferenceModel(nullptr), "model is null");
-  EXPECT_ERROR(InferenceModel(std::make_shared<torch::nn::Module>()), "neither a vit::VisionTransformer nor a vit::ViT");
   m->train();
-  const InferenceModel fast(m.ptr());
+  const InferenceModel fast(m);
   EXPECT_ERROR(fast.forward(torch::randn({1, 3, 32, 32})), "training mode");
   m->eval();
   EXPECT_ERROR(fast.forward(torch::randn({1, 3, 48, 48})), "doesn't match model");
@@ -247,10 +246,10 @@ TEST(InferenceModel, BadUseGivesClearErrors) {
   if (onednn_available()) {
     auto half = create_model("vit_small_patch16_224", R"({"img_size": 32, "depth": 1, "num_classes": 5})");
     half->to(torch::kFloat64);
-    EXPECT_ERROR(InferenceModel(half.ptr(), InferenceOptions().backend("onednn")), "runs float32 or bfloat16");
-    EXPECT_EQ(InferenceModel(half.ptr()).backend(), "torch");  // auto falls back
+    EXPECT_ERROR(InferenceModel(half, InferenceOptions().backend("onednn")), "runs float32 or bfloat16");
+    EXPECT_EQ(InferenceModel(half).backend(), "torch");  // auto falls back
   } else {
-    EXPECT_ERROR(InferenceModel(m.ptr(), InferenceOptions().backend("onednn")), "built without oneDNN");
+    EXPECT_ERROR(InferenceModel(m, InferenceOptions().backend("onednn")), "built without oneDNN");
   }
 }
 
@@ -265,13 +264,13 @@ TEST_P(InferenceOnDevice, HalfPrecisionIsWithin2PercentOfFloat32) {
   m->eval();
   m->to(device);
   const auto x = torch::randn({2, 3, 64, 64}, device);
-  const auto reference = plain_forward(m.ptr(), x);
-  const InferenceModel fast32(m.ptr());
+  const auto reference = plain_forward(m, x);
+  const InferenceModel fast32(m);
   EXPECT_TRUE(all_close(fast32.forward(x), reference, device.is_cuda() ? 1e-3 : kFastTol));
   std::vector<torch::ScalarType> dtypes{torch::kBFloat16};
   if (device.is_cuda()) dtypes.push_back(torch::kFloat16);
   for (const auto dtype : dtypes) {
-    auto half = std::dynamic_pointer_cast<VisionTransformerImpl>(m->clone());
+    auto half = m->clone_model();
     half->to(dtype);
     const InferenceModel fast(half);
     EXPECT_LE(relative_error(fast.forward(x.to(dtype)), reference), 2e-2) << dtype;

@@ -1,9 +1,11 @@
-// Tests of include/vit/pretrained.h, zoo.h and torch_save.h: checkpoint directories written by real
-// Python (torch.save and our safetensors writer, tests/reference/generate_goldens.py) must load and
-// reproduce the reference logits; strict loading, the zoo and corrupt files.
+// Tests of include/vit/pretrained.h, pretrained_cfg.h, state_dict.h, zoo.h and torch_save.h:
+// checkpoint directories written by real Python (torch.save and our safetensors writer,
+// tests/reference/generate_goldens.py) must load and reproduce the reference logits; strict loading,
+// hostile configs, the zoo and corrupt files.
 #include <vit/pretrained.h>
 #include <vit/safetensors.h>
 #include <vit/torch_save.h>
+#include <vit/vision_transformer.h>
 #include <vit/zoo.h>
 
 #include "golden.h"
@@ -82,14 +84,15 @@ TEST(LoadPretrained, ReportsFormatDtypeLabelsAndPreprocessing) {
   EXPECT_EQ(safetensors.architecture, "vit_tiny_patch16_224");
   EXPECT_EQ(safetensors.weights_format, "safetensors");
   EXPECT_EQ(safetensors.weights_dtype, "Float");
-  EXPECT_EQ(safetensors.num_classes, 7);
+  EXPECT_EQ(safetensors.num_classes(), 7);
   ASSERT_EQ(safetensors.label_names.size(), 7u);
   EXPECT_EQ(safetensors.label_names[3], "class 3");
-  EXPECT_EQ(safetensors.pretrained_cfg.input_size, (std::array<int64_t, 3>{3, 32, 32}));
+  EXPECT_EQ(safetensors.pretrained_cfg.input_size(), (Int3{3, 32, 32}));
+  EXPECT_EQ(safetensors.pretrained_cfg.mean(), (Double3{0.5, 0.5, 0.5}));  // the zoo's default for vit_tiny_patch16_224
   EXPECT_EQ(load_pretrained(checkpoint_dir("timm_bf16_safetensors")).weights_dtype, "BFloat16");
   const auto deit = load_pretrained(checkpoint_dir("deit_distilled_nested_pth"));
   EXPECT_EQ(deit.weights_format, "torch.save");
-  EXPECT_TRUE(deit.module->as<VisionTransformerImpl>()->options.distilled());
+  EXPECT_TRUE(deit.module->distilled());
   const auto bf16 = load_pretrained(checkpoint_dir("timm_safetensors"), torch::kCPU, torch::kBFloat16);
   const auto x = load_safetensors(checkpoint_dir("timm_safetensors") + ".expected.safetensors").at("input");
   EXPECT_EQ(bf16.forward(x.to(torch::kBFloat16)).scalar_type(), torch::kBFloat16);
@@ -213,9 +216,9 @@ TEST(LoadPretrained, BadDirectoriesGiveOneLineErrors) {
   std::ofstream(dir + "/config.json") << R"({"architecture": "vit_tiny_patch16_224", "model_args": {"img_size": 32, "patch_size": 8, "embed_dim": 48, "depth": 3, "num_heads": 3}})";
   EXPECT_ERROR(load_pretrained(dir), "model.safetensors': checkpoint has 32 tensors, model expects 44: 12 missing (blocks.2.norm1.weight");
   std::ofstream(dir + "/config.json") << R"({"architecture": "vit_tiny_patch16_224", "model_args": {"act_layer": "relu"}})";
-  EXPECT_ERROR(load_pretrained(dir), "unsupported timm argument 'act_layer'");
+  EXPECT_ERROR(load_pretrained(dir), "unknown argument \"act_layer\" = \"relu\"");
   std::ofstream(dir + "/config.json") << R"({"architecture": "vit_tiny_patch16_224", "model_args": {"depth": "two"}})";
-  EXPECT_ERROR(load_pretrained(dir), "'depth' has the wrong type: \"two\"");
+  EXPECT_ERROR(load_pretrained(dir), "'depth' must be an integer, got \"two\"");
   std::ofstream(dir + "/config.json") << "{not json";
   EXPECT_ERROR(load_pretrained(dir), "not valid JSON");
   fs::remove_all(dir);
@@ -223,20 +226,93 @@ TEST(LoadPretrained, BadDirectoriesGiveOneLineErrors) {
 
 // ---- the zoo ----------------------------------------------------------------------------------------
 
+// A config.json as a user or an attacker might write it: every value is checked (type, range, length)
+// and the model's size is bounded, before anything is allocated; each problem is one line.
+TEST(LoadPretrained, HostileConfigsAreOneLineErrors) {
+  const auto dir = testing::scratch_path("hostile");
+  fs::create_directories(dir);
+  fs::copy_file(checkpoint_dir("timm_safetensors") + "/model.safetensors", dir + "/model.safetensors");
+  const std::string good_args = R"("img_size": 32, "patch_size": 8, "embed_dim": 48, "depth": 2, "num_heads": 3, "num_classes": 7)";
+  auto config = [&](const std::string& model_args, const std::string& rest = "") {
+    return R"({"architecture": "vit_tiny_patch16_224", "model_args": {)" + model_args + "}" + rest + "}";
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {config(R"("depth": 1000000000)"), "'depth' must be in [0, 10000], got 1000000000"},
+      {config(R"("depth": 9000, "embed_dim": 4096, "num_heads": 64)"), "parameters, more than the limit of 2000000000"},
+      {config(R"("img_size": 65536, "patch_size": 1)"), "more than the limit"},
+      {config(R"("num_classes": -1)"), "'num_classes' must be in [0, 67108864], got -1"},
+      {config(R"("img_size": [0, 32])"), "'img_size' must be in [1, 65536], got [0,32]"},
+      {config(R"("img_size": [32, 32, 3])"), "'img_size' must be an int or [h, w]"},
+      {config(R"("depth": 18446744073709551615)"), "'depth' must be an integer, got 18446744073709551615"},
+      {config(R"("depth": 2.5)"), "'depth' must be an integer, got 2.5"},
+      {config(R"("mlp_ratio": 1e999)"), "not valid JSON"},
+      {config(R"("drop_rate": 2)"), "'drop_rate' must be in [0, 1], got 2"},
+      {config(R"("global_pool": "cls")"), "'global_pool' must be one of 'token', 'avg', 'max', 'avgmax', '', got \"cls\""},
+      {config(R"("embed_dim": 50, "num_heads": 3)"), "embed_dim 50 is not divisible by num_heads 3"},
+      {config(good_args, R"(, "pretrained_cfg": {"std": [0.5, 0, 0.5]})"), "pretrained_cfg 'std' must be in [1e-06, 1000], got [0.5,0.0,0.5]"},
+      {config(good_args, R"(, "pretrained_cfg": {"mean": [0.5, 0.5]})"), "pretrained_cfg 'mean' must be a list of 3 numbers"},
+      {config(good_args, R"(, "pretrained_cfg": {"interpolation": "lanczos"})"),
+       "pretrained_cfg 'interpolation' must be one of 'bicubic', 'bilinear', got \"lanczos\""},
+      {config(good_args, R"(, "pretrained_cfg": {"crop_pct": 0})"), "pretrained_cfg 'crop_pct' must be in [0.1, 1], got 0"},
+      {config(good_args, R"(, "pretrained_cfg": {"crop_mode": "squash"})"), "pretrained_cfg 'crop_mode' must be one of 'center'"},
+      {config(good_args, R"(, "pretrained_cfg": {"input_size": [3, 100000, 100000]})"), "pretrained_cfg 'input_size' must be in [1, 16384]"},
+      {config(good_args, R"(, "pretrained_cfg": {"input_size": [1, 32, 32]})"), "input_size [1,32,32] has 1 channels, the model takes 3"},
+      {config(good_args, R"(, "pretrained_cfg": 5)"), "'pretrained_cfg' must be an object, got 5"},
+      {config(good_args, R"(, "label_names": ["a", "b"])"), "label_names has 2 entries, the model has 7 classes"},
+      {config(good_args, R"(, "label_names": ["a", 2, "c", "d", "e", "f", "g"])"), "label_names must be a list of strings, got an entry 2"},
+      {config(good_args, R"(, "label_names": "abc")"), "'label_names' must be a list of strings"},
+      {R"({"architecture": 5})", "'architecture' must be a string, got 5"},
+      {R"({"architecture": "vit_tiny_patch16_224", "model_args": [1]})", "'model_args' must be an object, got [1]"},
+      {R"({"architecture": "vit_tiny_patch16_224", "num_classes": "7"})", "'num_classes' must be an integer, got \"7\""},
+      {R"([1, 2])", "expected a JSON object, got array"},
+  };
+  for (const auto& [text, message] : cases) {
+    std::ofstream(dir + "/config.json") << text;
+    const auto error = testing::error_of([&] { load_pretrained(dir); });
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, message, error) << text;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  }
+  // the parameter budget is an option
+  std::ofstream(dir + "/config.json") << config(good_args);
+  EXPECT_ERROR(load_pretrained(dir, LoadOptions().max_parameters(1000)), "the model would have 67111 parameters, more than the limit of 1000");
+  EXPECT_EQ(load_pretrained(dir).num_classes(), 7);
+  fs::remove_all(dir);
+}
+
+// Built in the dtype it is loaded in, a model adopts weights stored in that dtype: its parameters are
+// the mapped file's bytes, not copies.
+TEST(LoadPretrained, AdoptsWeightsStoredInTheTargetDtype) {
+  const auto allocated = torch::empty({1}).storage().data_ptr().get_deleter();  // LibTorch's CPU allocator
+  const auto adopted = [&](const Pretrained& p) {
+    for (const auto& param : p.module->parameters())
+      if (param.storage().data_ptr().get_deleter() == allocated) return false;
+    return true;
+  };
+  const auto bf16 = load_pretrained(checkpoint_dir("timm_bf16_safetensors"), torch::kCPU, torch::kBFloat16);
+  EXPECT_TRUE(adopted(bf16));
+  for (const auto& p : bf16.module->parameters()) EXPECT_EQ(p.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(adopted(load_pretrained(checkpoint_dir("timm_safetensors"))));  // float32 into float32
+  EXPECT_FALSE(adopted(load_pretrained(checkpoint_dir("timm_bf16_safetensors"))));  // converted to float32
+  const auto expected = load_safetensors(checkpoint_dir("timm_bf16_safetensors") + ".expected.safetensors");
+  EXPECT_LE(((bf16.forward(expected.at("input").to(torch::kBFloat16)).to(torch::kFloat32) - expected.at("output")).abs().max() /
+             expected.at("output").abs().max()).item<double>(), 5e-2);
+}
+
+// ---- the zoo ----------------------------------------------------------------------------------------
+
 TEST(Zoo, MacsMatchTimm) {
-  // GMACs at 224 from timm (shared/design/REFERENCE.md); norms, softmax and GELU are not counted here
+  // GMACs at 224 from timm (docs/reference.md); norms, softmax and GELU are not counted here
   for (const auto& [name, gmacs] : std::vector<std::pair<std::string, double>>{
            {"vit_tiny_patch16_224", 1.26}, {"vit_small_patch16_224", 4.61}, {"vit_base_patch16_224", 17.58}}) {
-    const auto options = model_options(name);
-    VisionTransformer m(VisionTransformerOptions(options).depth(1));  // MACs are linear in depth; keep it light
-    const double per_block = (count_macs(*m, 224, 224) - count_macs(*VisionTransformer(VisionTransformerOptions(options).depth(0)), 224, 224));
-    const double total = count_macs(*VisionTransformer(VisionTransformerOptions(options).depth(0)), 224, 224) + per_block * options.depth();
+    const auto m = create_model(name, R"({"depth": 0})");  // MACs are linear in depth; keep it light
+    const auto per_block = create_model(name, R"({"depth": 1})")->count_macs(224, 224) - m->count_macs(224, 224);
+    const double total = static_cast<double>(m->count_macs(224, 224) + 12 * per_block);
     EXPECT_NEAR(total / 1e9, gmacs, gmacs * 0.01) << name;
   }
 }
 
 TEST(Zoo, ParameterCountsMatchTimm) {
-  // params (M) from timm, shared/design/REFERENCE.md
+  // params (M) from timm, docs/reference.md (vit_huge_patch14_224: timm's default has no head)
   const std::vector<std::pair<std::string, double>> expected = {{"vit_tiny_patch16_224", 5.72},
                                                                 {"deit_tiny_distilled_patch16_224", 5.91},
                                                                 {"vit_small_patch16_224", 22.05},
@@ -246,21 +322,50 @@ TEST(Zoo, ParameterCountsMatchTimm) {
     auto model = create_model(name);
     EXPECT_NEAR(count_parameters(*model) / 1e6, millions, 0.005) << name;
   }
+  const auto huge = options_from_json(resolve_model_args("vit_huge_patch14_224"), VisionTransformerOptions());
+  EXPECT_EQ(huge.num_classes(), 0);
+  EXPECT_NEAR(count_parameters(huge) / 1e6, 630.76, 0.005);  // counted from the options: nothing built
 }
 
 TEST(Zoo, ModelArgsOverrideTheNamedConfig) {
   auto m = create_model("deit_base_patch16_384.fb_in1k", R"({"num_classes": 10, "depth": 1, "global_pool": "avg", "img_size": [384, 192]})");
-  EXPECT_EQ(m->options.num_classes(), 10);
-  EXPECT_EQ(m->options.embed_dim(), 768);
+  EXPECT_EQ(m->num_classes(), 10);
+  EXPECT_EQ(m->num_features(), 768);
   EXPECT_EQ(m->num_patches(), 24 * 12);
-  EXPECT_TRUE(m->fc_norm);
-  EXPECT_FALSE(m->norm);
-  EXPECT_EQ(list_models().size(), 23u);
+  EXPECT_EQ(m->global_pool(), "avg");
+  EXPECT_EQ(m->head_tokens(), 0);
+  const auto names = list_models();
+  EXPECT_EQ(names.size(), 24u);  // 23 timm names and vit_pytorch
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  EXPECT_EQ(architecture("deit_base_patch16_384").pretrained_cfg.input_size(), (Int3{3, 384, 384}));
+  EXPECT_EQ(architecture("deit_base_patch16_384").pretrained_cfg.crop_pct(), 1.);
   EXPECT_ERROR(create_model("vit_base_patch16_224", R"({"img_size": [1, 2, 3]})"), "'img_size' must be an int or [h, w]");
   EXPECT_ERROR(create_model("vit_base_patch16_224", "[1]"), "expected a JSON object");
-  const auto base = model_options("vit_small_patch16_224");
-  EXPECT_EQ(model_args_diff(apply_model_args(base, R"({"num_classes": 3, "init_values": 0.1})"), base),
-            R"({"init_values":0.1,"num_classes":3})");
+  EXPECT_ERROR(create_model("vit_pytorch"), "missing required argument 'image_size'");
+  // save_pretrained's model_args: what turns the name's defaults into the model
+  EXPECT_EQ(model_args_diff(*create_model("vit_small_patch16_224", R"({"num_classes": 3, "init_values": 0.1})"),
+                            "vit_small_patch16_224"),
+            R"({"num_classes":3,"init_values":0.1})");
+  EXPECT_EQ(model_args_diff(*create_model("vit_small_patch16_224"), "vit_small_patch16_224"), "{}");
+  EXPECT_ERROR(model_args_diff(*create_model("vit_small_patch16_224"), "vit_pytorch"), "cannot be saved as 'vit_pytorch'");
+}
+
+TEST(SavePretrained, WritesEveryFileAtomically) {
+  const auto dir = testing::scratch_path("atomic");
+  auto p = load_pretrained(checkpoint_dir("timm_safetensors"));
+  save_pretrained(p, dir);
+  save_torch_save(dir + "/weights.pt", {{"w", torch::ones({2})}});
+  for (const auto& entry : fs::directory_iterator(dir)) EXPECT_NE(entry.path().extension(), ".partial") << entry.path();
+  for (const char* file : {"config.json", "model.safetensors", "weights.pt"}) {
+    EXPECT_TRUE(fs::exists(dir + "/" + file)) << file;
+    EXPECT_FALSE(fs::exists(dir + "/" + file + ".partial")) << file;
+  }
+  // a failed write leaves the old file whole and no partial file behind
+  fs::create_directories(dir + "/blocked.pt.partial");  // the temporary file cannot be created
+  EXPECT_ERROR(save_torch_save(dir + "/blocked.pt", {{"w", torch::ones({2})}}), "cannot open");
+  EXPECT_ERROR(save_pretrained(p, dir + "/weights.pt"), "cannot create directory");
+  EXPECT_TRUE(torch::equal(load_torch_save(dir + "/weights.pt").front().second, torch::ones({2})));
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // (tests/reference/training.py), learning on a fixed batch, and exact resume.
 #include <vit/data.h>
 #include <vit/train.h>
+#include <vit/vision_transformer.h>
 #include <vit/vit_pytorch.h>
 #include <vit/zoo.h>
 
@@ -154,13 +155,10 @@ TEST(TrainingReference, LossesMatchPython) {
 
 // A Pretrained small timm ViT for Fashion-MNIST-shaped data (3 x 28 x 28 input, 10 classes).
 Pretrained small_model(const std::string& args, const StateDict& state = {}) {
-  auto options = create_model("vit_tiny_patch16_224", args)->options;
+  const auto options = options_from_json(resolve_model_args("vit_tiny_patch16_224", args), VisionTransformerOptions());
   VisionTransformer model(options);
   if (!state.empty()) load_state_dict(*model, state);
-  PretrainedCfg cfg;
-  cfg.input_size = {3, 28, 28};
-  cfg.mean = {0.2860, 0.2860, 0.2860};
-  cfg.std = {0.3530, 0.3530, 0.3530};
+  const auto cfg = PretrainedCfg().input_size({3, 28, 28}).mean({0.2860, 0.2860, 0.2860}).std({0.3530, 0.3530, 0.3530});
   return make_pretrained(model.ptr(), options.distilled() ? "deit_tiny_distilled_patch16_224" : "vit_tiny_patch16_224",
                          fashion_mnist_classes(), cfg);
 }
@@ -240,7 +238,8 @@ TEST(Trainer, ResumesExactlyWhereItStopped) {
   StateDict state;
   for (const auto& p : initial.module->named_parameters()) state.emplace_back(p.key(), p.value().clone());
   // Two workers: with dropout active they run one after another, each from its own seed.
-  const auto options = TrainOptions().epochs(3).batch_size(8).lr(1e-3).seed(7).distillation("soft").tau(2.).workers(2);
+  const auto options =
+      TrainOptions().epochs(3).batch_size(8).lr(1e-3).seed(7).distillation("soft").tau(2.).workers(2).crop_padding(2);
   const auto data = some_images(20);  // 2 steps per epoch, 4 images left out of each
 
   Trainer whole(small_model(distilled.dump(), state), data, options);
@@ -276,17 +275,53 @@ TEST(Trainer, ImpossibleSettingsGiveOneLineErrors) {
   const std::string args = R"({"img_size": 28, "patch_size": 7, "num_classes": 10, "embed_dim": 16, "depth": 1, "num_heads": 2})";
   EXPECT_ERROR(Trainer(small_model(args), data, TrainOptions().batch_size(32)), "16 training images are fewer than a batch of 32");
   EXPECT_ERROR(Trainer(small_model(args), data, TrainOptions().batch_size(8).distillation("hard")),
-               "needs a distilled VisionTransformer student");
-  EXPECT_ERROR(Trainer(small_model(args), data, TrainOptions().batch_size(8).label_smoothing(1.)), "label_smoothing must be in [0, 1)");
+               "[Trainer] distillation 'hard' needs a distilled student");
+  EXPECT_ERROR(Trainer(small_model(args), data, TrainOptions().batch_size(8).label_smoothing(1.)),
+               "[Trainer] 'label_smoothing' must be in [0, 0.99], got 1");
+  EXPECT_ERROR(Trainer(small_model(args), data, TrainOptions().batch_size(8).distillation("medium")),
+               "[Trainer] 'distillation' must be one of 'auto', 'none', 'hard', 'soft', got \"medium\"");
   EXPECT_ERROR(Trainer(small_model(args), data, TrainOptions().batch_size(8).workers(9)), "workers must be in [0, batch_size 8], got 9");
   auto distilled = json::parse(args);
   distilled["distilled"] = true;
   EXPECT_ERROR(Trainer(small_model(distilled.dump()), data, TrainOptions().batch_size(8)), "trains with a teacher");
   Trainer no_teacher(small_model(distilled.dump()), data, TrainOptions().batch_size(8).distillation("hard"));
-  EXPECT_ERROR(no_teacher.train_step(), "needs a teacher (set_teacher)");
+  EXPECT_ERROR(no_teacher.train_step(), "[Trainer] distillation 'hard' needs a teacher");
+  EXPECT_ERROR(Trainer(small_model(distilled.dump()), data, TrainOptions().batch_size(8).teacher("/nonexistent")),
+               "[load_pretrained] '/nonexistent': no such file or directory");
   auto wrong = data;
   wrong.labels = wrong.labels + 10;
   EXPECT_ERROR(Trainer(small_model(args), wrong, TrainOptions().batch_size(8)), "labels must be in [0, 10)");
+}
+
+// fit(): each epoch evaluated and saved; max_steps stops mid-epoch and saves there; resume finishes.
+TEST(Fit, EvaluatesAndSavesEachEpochAndStopsAtMaxSteps) {
+  const auto train = some_images(24), test = some_images(16);
+  const auto model = fashion_mnist_model(FashionMnistModel().dim(16).depth(1).heads(2), /*distilled=*/false, 3);
+  EXPECT_EQ(model.architecture, "vit_tiny_patch16_224");
+  EXPECT_EQ(model.pretrained_cfg.input_size(), (Int3{3, 28, 28}));
+  EXPECT_EQ(model.label_names, fashion_mnist_classes());
+  Trainer trainer(model, train, TrainOptions().epochs(2).batch_size(8).workers(1));
+  const auto dir = testing::scratch_path("fit");
+  std::vector<int64_t> epochs_seen;
+  FitCallbacks callbacks;
+  callbacks.on_epoch = [&](const Trainer& t, const EvalStats& e, double) {
+    epochs_seen.push_back(t.epoch());
+    EXPECT_EQ(e.images, 16);
+  };
+  EXPECT_EQ(fit(trainer, test, dir, /*max_steps=*/4, callbacks).images, 0);  // 3 steps an epoch: stopped in the second
+  EXPECT_EQ(trainer.step(), 4);
+  EXPECT_EQ(epochs_seen, std::vector<int64_t>{1});
+  auto resumed = Trainer::resume(dir, train);
+  EXPECT_EQ(resumed.step(), 4);
+  const auto last = fit(resumed, test, dir, -1, callbacks);
+  EXPECT_EQ(last.images, 16);
+  EXPECT_TRUE(resumed.done());
+  EXPECT_EQ(epochs_seen, (std::vector<int64_t>{1, 2}));
+  EXPECT_NEAR(evaluate(load_pretrained(dir), test).accuracy, last.accuracy, 1e-12);
+  fs::remove_all(dir);
+  EXPECT_ERROR(fashion_mnist_model(FashionMnistModel().pool("avg"), /*distilled=*/true, 0), "pool avg cannot go with distillation");
+  EXPECT_ERROR(fashion_mnist_model(FashionMnistModel().family("vit_pytorch"), /*distilled=*/true, 0), "distillation needs family timm");
+  EXPECT_ERROR(fashion_mnist_model(FashionMnistModel().family("keras"), false, 0), "'family' must be one of 'timm', 'vit_pytorch'");
 }
 
 }  // namespace

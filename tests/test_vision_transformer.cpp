@@ -8,96 +8,43 @@ namespace {
 
 using testing::Args;
 using testing::Built;
+using testing::single;
 using testing::Golden;
 
-VisionTransformerOptions vision_transformer_options(Args& a) {
-  VisionTransformerOptions o;
-  o.img_size(a.pair("img_size", 224))
-      .patch_size(a.pair("patch_size", 16))
-      .in_chans(a.get<int64_t>("in_chans", 3))
-      .num_classes(a.get<int64_t>("num_classes", 1000))
-      .embed_dim(a.get<int64_t>("embed_dim", 768))
-      .depth(a.get<int64_t>("depth", 12))
-      .num_heads(a.get<int64_t>("num_heads", 12))
-      .mlp_ratio(a.get<double>("mlp_ratio", 4.))
-      .qkv_bias(a.get<bool>("qkv_bias", true))
-      .distilled(a.get<bool>("distilled", false))
-      .drop_rate(a.get<double>("drop_rate", 0.))
-      .attn_drop_rate(a.get<double>("attn_drop_rate", 0.))
-      .drop_path_rate(a.get<double>("drop_path_rate", 0.));
-  if (const auto r = a.get<int64_t>("representation_size", 0)) o.representation_size(r);
-  o.global_pool(a.get<std::string>("global_pool", "token"))
-      .class_token(a.get<bool>("class_token", true))
-      .reg_tokens(a.get<int64_t>("reg_tokens", 0))
-      .no_embed_class(a.get<bool>("no_embed_class", false))
-      .pre_norm(a.get<bool>("pre_norm", false))
-      .qk_norm(a.get<bool>("qk_norm", false))
-      .final_norm(a.get<bool>("final_norm", true))
-      .dynamic_img_size(a.get<bool>("dynamic_img_size", false));
-  if (const auto v = a.get<double>("init_values", 0.)) o.init_values(v);
-  if (a.get<testing::json>("fc_norm", nullptr).is_boolean()) o.fc_norm(a.get<bool>("fc_norm", false));
-  return o;
-}
-
-template <typename Holder>
-Built single(Holder m) {
-  return {m.ptr(), [m](const torch::Tensor& x) mutable { return std::vector<torch::Tensor>{m->forward(x)}; }};
-}
-
-// Builds the timm module a golden describes, from the Python keyword arguments in its config.
+// Builds the timm module a golden describes from the Python keyword arguments in its config, through
+// the options tables (options_from_json: a key the C++ side does not know fails the case).
 Built build(const Golden& g) {
-  Args a(g.config);
-  Built built;
-  if (g.module == "PatchEmbed") {
-    built = single(PatchEmbed(PatchEmbedOptions()
-                                  .img_size(a.pair("img_size", 224))
-                                  .patch_size(a.pair("patch_size", 16))
-                                  .in_chans(a.get<int64_t>("in_chans", 3))
-                                  .embed_dim(a.get<int64_t>("embed_dim", 768))
-                                  .norm_layer(a.get<bool>("norm_layer", false))
-                                  .flatten(a.get<bool>("flatten", true))));
-  } else if (g.module == "Attention") {
-    built = single(Attention(AttentionOptions(a.need<int64_t>("dim"))
-                                 .num_heads(a.get<int64_t>("num_heads", 8))
-                                 .qkv_bias(a.get<bool>("qkv_bias", false))
-                                 .attn_drop(a.get<double>("attn_drop", 0.))
-                                 .proj_drop(a.get<double>("proj_drop", 0.))));
-  } else if (g.module == "Mlp") {
-    MlpOptions o(a.need<int64_t>("in_features"));
-    if (const auto h = a.get<int64_t>("hidden_features", 0)) o.hidden_features(h);
-    if (const auto out = a.get<int64_t>("out_features", 0)) o.out_features(out);
-    built = single(Mlp(o.drop(a.get<double>("drop", 0.))));
-  } else if (g.module == "DropPath") {
-    built = single(DropPath(a.get<double>("drop_prob", 0.)));
-  } else if (g.module == "Block") {
-    built = single(Block(BlockOptions(a.need<int64_t>("dim"), a.need<int64_t>("num_heads"))
-                             .mlp_ratio(a.get<double>("mlp_ratio", 4.))
-                             .qkv_bias(a.get<bool>("qkv_bias", false))
-                             .drop(a.get<double>("drop", 0.))
-                             .attn_drop(a.get<double>("attn_drop", 0.))
-                             .drop_path(a.get<double>("drop_path", 0.))));
-  } else if (g.module == "ResamplePosEmbed") {
+  const auto config = g.config.dump();
+  const auto what = "[golden " + g.name + "]";
+  if (g.module == "PatchEmbed") return single(PatchEmbed(options_from_json(config, PatchEmbedOptions(), what)));
+  if (g.module == "Attention") return single(Attention(options_from_json(config, AttentionOptions(), what)));
+  if (g.module == "Mlp") return single(Mlp(options_from_json(config, MlpOptions(), what)));
+  if (g.module == "DropPath") return single(DropPath(options_from_json(config, DropPathOptions(), what)));
+  if (g.module == "Block") return single(Block(options_from_json(config, BlockOptions(), what)));
+  if (g.module == "ResamplePosEmbed") {
+    Args a(g.config);
     const auto new_size = a.need<std::array<int64_t, 2>>("new_size");
     const auto old_json = a.get<testing::json>("old_size", nullptr);
     std::optional<std::array<int64_t, 2>> old_size;
     if (!old_json.is_null()) old_size = old_json.get<std::array<int64_t, 2>>();
     const auto prefix = a.get<int64_t>("num_prefix_tokens", 1);
-    built = {std::make_shared<torch::nn::Module>(), [=](const torch::Tensor& x) {
-               return std::vector<torch::Tensor>{resample_abs_pos_embed(x, new_size, old_size, prefix)};
-             }};
-  } else if (g.module == "VisionTransformer") {
-    VisionTransformer m(vision_transformer_options(a));
-    built = single(m);
-    if (g.has("output_dist")) {  // the seed's training-mode tuple
-      built.forward = [m](const torch::Tensor& x) mutable {
-        const auto out = m->forward_distilled(x);
-        return std::vector<torch::Tensor>{out.cls, out.dist};
-      };
-    }
-  } else {
-    ADD_FAILURE() << "unknown timm module " << g.module;
+    a.finish();
+    return {std::make_shared<torch::nn::Module>(), [=](const torch::Tensor& x) {
+              return std::vector<torch::Tensor>{resample_abs_pos_embed(x, new_size, old_size, prefix)};
+            }};
   }
-  a.finish();
+  if (g.module != "VisionTransformer") {
+    ADD_FAILURE() << "unknown timm module " << g.module;
+    return {};
+  }
+  VisionTransformer m(options_from_json(config, VisionTransformerOptions(), what));
+  auto built = single(m);
+  if (g.has("output_dist")) {  // timm 0.5.x's training-mode tuple
+    built.forward = [m](const torch::Tensor& x) mutable {
+      const auto out = m->forward_distilled(x);
+      return std::vector<torch::Tensor>{out.cls, out.dist};
+    };
+  }
   return built;
 }
 
@@ -325,7 +272,7 @@ TEST(VisionTransformer, InitFollowsTimmDefaults) {
 
 TEST(VisionTransformer, PrintsItsOptions) {
   EXPECT_EQ(c10::str(*Attention(AttentionOptions(768).num_heads(12).qkv_bias(true))),
-            "vit::Attention(dim=768, num_heads=12, qkv_bias=true, attn_drop=0, proj_drop=0, qk_norm=false)(\n"
+            "vit::Attention(dim=768, num_heads=12, qkv_bias=True, attn_drop=0, proj_drop=0, qk_norm=False, norm_eps=1e-05)(\n"
             "  (qkv): torch::nn::Linear(in_features=768, out_features=2304, bias=true)\n"
             "  (attn_drop): torch::nn::Dropout(p=0, inplace=false)\n"
             "  (proj): torch::nn::Linear(in_features=768, out_features=768, bias=true)\n"
@@ -333,14 +280,17 @@ TEST(VisionTransformer, PrintsItsOptions) {
             ")");
   const auto s = c10::str(*VisionTransformer(tiny().distilled(true)));
   EXPECT_EQ(s.substr(0, s.find('\n')),
-            "vit::VisionTransformer(img_size=[32, 32], patch_size=[8, 8], in_chans=3, num_classes=10, embed_dim=64, "
-            "depth=2, num_heads=4, mlp_ratio=4, qkv_bias=true, representation_size=None, distilled=true, "
-            "drop_rate=0, attn_drop_rate=0, drop_path_rate=0)(");
-  EXPECT_NE(s.find("(0): vit::Block(dim=64, num_heads=4, mlp_ratio=4, qkv_bias=true, drop=0, attn_drop=0, drop_path=0, qk_norm=false, init_values=None)"),
+            "vit::VisionTransformer(img_size=32, patch_size=8, in_chans=3, num_classes=10, embed_dim=64, "
+            "depth=2, num_heads=4, mlp_ratio=4, qkv_bias=True, representation_size=None, distilled=True, "
+            "drop_rate=0, attn_drop_rate=0, drop_path_rate=0, global_pool='token', class_token=True, reg_tokens=0, "
+            "no_embed_class=False, init_values=None, pre_norm=False, qk_norm=False, final_norm=True, fc_norm=None, "
+            "dynamic_img_size=False)(");
+  EXPECT_NE(s.find("(0): vit::Block(dim=64, num_heads=4, mlp_ratio=4, qkv_bias=True, drop=0, attn_drop=0, drop_path=0, "
+                   "norm_eps=1e-06, qk_norm=False, init_values=None)"),
             std::string::npos);
-  EXPECT_NE(s.find("(patch_embed): vit::PatchEmbed(img_size=[32, 32], patch_size=[8, 8], in_chans=3, embed_dim=64"),
-            std::string::npos);
-  EXPECT_NE(s.find("(mlp): vit::Mlp(in_features=64, hidden_features=256, out_features=64, drop=0)"), std::string::npos);
+  EXPECT_NE(s.find("(patch_embed): vit::PatchEmbed(img_size=32, patch_size=8, in_chans=3, embed_dim=64"), std::string::npos);
+  EXPECT_NE(c10::str(*VisionTransformer(tiny().img_size({32, 48}))).find("img_size=(32, 48)"), std::string::npos);
+  EXPECT_NE(s.find("(mlp): vit::Mlp(in_features=64, hidden_features=256, out_features=None, drop=0)"), std::string::npos);
   EXPECT_EQ(c10::str(*DropPath(0.25)), "vit::DropPath(drop_prob=0.25)");
 }
 
@@ -349,11 +299,14 @@ TEST(VisionTransformer, PrintsItsOptions) {
 TEST(VisionTransformer, ImpossibleConfigsAndInputsThrowClearErrors) {
   EXPECT_ERROR(Attention(AttentionOptions(96).num_heads(5)), "[Attention] dim 96 is not divisible by num_heads 5");
   EXPECT_ERROR(VisionTransformer(tiny().num_heads(5)), "[VisionTransformer] embed_dim 64 is not divisible by num_heads 5");
-  EXPECT_ERROR(VisionTransformer(tiny().drop_path_rate(1.5)), "[VisionTransformer] drop_path_rate must be in [0, 1], got 1.5");
-  EXPECT_ERROR(PatchEmbed(PatchEmbedOptions().img_size(8).patch_size(16)), "[PatchEmbed] patch_size [16, 16] must be positive and fit in img_size [8, 8]");
-  EXPECT_ERROR(DropPath(-0.1), "[DropPath] drop_prob must be in [0, 1], got -0.1");
+  EXPECT_ERROR(VisionTransformer(tiny().drop_path_rate(1.5)), "[VisionTransformer] 'drop_path_rate' must be in [0, 1], got 1.5");
+  EXPECT_ERROR(VisionTransformer(tiny().mlp_ratio(std::nan(""))), "[VisionTransformer] 'mlp_ratio' must be in [0, 4096], got nan");
+  EXPECT_ERROR(VisionTransformer(tiny().global_pool("cls")), "[VisionTransformer] 'global_pool' must be one of 'token', 'avg', 'max', 'avgmax', '', got \"cls\"");
+  EXPECT_ERROR(PatchEmbed(PatchEmbedOptions().img_size(8).patch_size(16)), "[PatchEmbed] patch_size [16, 16] does not fit in img_size [8, 8]");
+  EXPECT_ERROR(PatchEmbed(PatchEmbedOptions().patch_size({8, 0})), "[PatchEmbed] 'patch_size' must be in [1, 65536], got [8,0]");
+  EXPECT_ERROR(DropPath(-0.1), "[DropPath] 'drop_prob' must be in [0, 1], got -0.1");
   EXPECT_ERROR(VisionTransformer(tiny().distilled(true).fc_norm(true)), "distilled models need class_token");
-  EXPECT_ERROR(Mlp(MlpOptions(0)), "[Mlp] in_features 0");
+  EXPECT_ERROR(Mlp(MlpOptions(0)), "[Mlp] 'in_features' must be in [1, 1048576], got 0");
 
   VisionTransformer m(tiny());
   EXPECT_ERROR(m->forward(torch::randn({1, 3, 64, 64})), "[PatchEmbed] input image size (64*64) doesn't match model (32*32)");
@@ -361,6 +314,45 @@ TEST(VisionTransformer, ImpossibleConfigsAndInputsThrowClearErrors) {
   EXPECT_ERROR(m->forward(torch::randn({3, 32, 32})), "[PatchEmbed] expected images");
   EXPECT_ERROR(m->forward_head(torch::randn({2, 64})), "[VisionTransformer] forward_head");
   EXPECT_ERROR(Attention(AttentionOptions(8).num_heads(2))->forward(torch::randn({1, 3, 6})), "[Attention] expected tokens (B, N, 8), got [1, 3, 6]");
+}
+
+// ---- the Model interface ----------------------------------------------------------------------------
+
+TEST(VisionTransformer, ParameterCountFromTheOptionsAloneEqualsTheModels) {
+  for (const auto& o : {tiny(), tiny().distilled(true), tiny().representation_size(24), tiny().num_classes(0),
+                        tiny().global_pool("avg").class_token(false).reg_tokens(3).no_embed_class(true),
+                        tiny().pre_norm(true).qk_norm(true).init_values(0.1).qkv_bias(false),
+                        tiny().final_norm(false).img_size({32, 48}).patch_size({8, 16}).in_chans(1).mlp_ratio(2.5),
+                        tiny().init_values(0.), tiny().depth(0)}) {
+    VisionTransformer m(o);
+    EXPECT_EQ(count_parameters(o), count_parameters(*m)) << c10::str(*m);
+  }
+}
+
+TEST(VisionTransformer, AnswersTheModelInterface) {
+  VisionTransformer m(tiny().img_size({32, 48}).in_chans(1).representation_size(24).init_values(0.1).qk_norm(true));
+  const Model& model = *m;
+  EXPECT_EQ(model.family(), "vision_transformer");
+  EXPECT_EQ(model.input_size(), (std::array<int64_t, 3>{1, 32, 48}));
+  EXPECT_EQ(model.num_features(), 24);
+  EXPECT_EQ(model.num_classes(), 10);
+  EXPECT_EQ(model.num_prefix_tokens(), 1);
+  EXPECT_EQ(model.global_pool(), "token");
+  EXPECT_FALSE(model.distilled());
+  const auto blocks = model.block_weights();
+  ASSERT_EQ(blocks.size(), 2u);
+  EXPECT_TRUE(blocks[1].fc2.weight.is_same(m->blocks[1]->as<Block>()->mlp->fc2->weight));  // the module's own tensors
+  EXPECT_TRUE(blocks[0].ls1.is_same(m->blocks[0]->as<Block>()->ls1->gamma));
+  EXPECT_TRUE(blocks[0].q_norm.defined());
+  EXPECT_EQ(blocks[0].heads, 4);
+  EXPECT_EQ(blocks[0].head_dim, 16);
+  EXPECT_EQ(model.no_weight_decay(), (std::set<std::string>{"pos_embed", "cls_token", "dist_token", "reg_token"}));
+  // model_args builds the same model again
+  EXPECT_EQ(options_to_json(options_from_json(model.model_args(), VisionTransformerOptions())), options_to_json(m->options));
+  // forward = forward_head(forward_norm(forward_blocks(forward_embed(x))))
+  m->eval();
+  const auto x = torch::randn({2, 1, 32, 48});
+  EXPECT_TRUE(torch::allclose(m->forward(x), m->forward_head(m->forward_norm(m->forward_blocks(m->forward_embed(x)))), 1e-6, 1e-6));
 }
 
 // ---- clone ---------------------------------------------------------------------------------------

@@ -8,59 +8,32 @@ namespace {
 
 using vit::testing::Args;
 using vit::testing::Built;
+using vit::testing::single;
 using vit::testing::Golden;
 
-AttentionOptions attention_options(int64_t dim, Args& a) {
-  return AttentionOptions(dim)
-      .heads(a.get<int64_t>("heads", 8))
-      .dim_head(a.get<int64_t>("dim_head", 64))
-      .dropout(a.get<double>("dropout", 0.));
-}
-
-template <typename Holder>
-Built single(Holder m) {
-  return {m.ptr(), [m](const torch::Tensor& x) mutable { return std::vector<torch::Tensor>{m->forward(x)}; }};
-}
-
-// Builds the vit-pytorch module a golden describes, from the Python keyword arguments in its config.
+// Builds the vit-pytorch module a golden describes from the Python keyword arguments in its config,
+// through the options tables (options_from_json: a key the C++ side does not know fails the case).
 Built build(const Golden& g) {
+  const auto config = g.config.dump();
+  const auto what = "[golden " + g.name + "]";
+  if (g.module == "Attention") return single(Attention(options_from_json(config, AttentionOptions(), what)));
+  if (g.module == "FeedForward") return single(FeedForward(options_from_json(config, FeedForwardOptions(), what)));
+  if (g.module == "Transformer") return single(Transformer(options_from_json(config, TransformerOptions(), what)));
+  if (g.module == "ViT") return single(ViT(options_from_json(config, ViTOptions(), what)));
   Args a(g.config);
   Built built;
   if (g.module == "PatchRearrange") {
     built = single(PatchRearrange(a.need<int64_t>("p1"), a.need<int64_t>("p2")));
-  } else if (g.module == "PreNorm") {
+  } else if (g.module == "PreNorm") {  // fn: {"module": "Attention" | "FeedForward", its kwargs but dim}
     const auto dim = a.need<int64_t>("dim");
-    Args fn(a.raw("fn"));
-    const auto fn_module = fn.need<std::string>("module");
+    auto fn = a.raw("fn");
+    const auto fn_module = fn.at("module").get<std::string>();
+    fn.erase("module");
+    fn["dim"] = dim;
     torch::nn::AnyModule inner;
-    if (fn_module == "FeedForward") {
-      inner = torch::nn::AnyModule(FeedForward(
-          FeedForwardOptions(dim, fn.need<int64_t>("hidden_dim")).dropout(fn.get<double>("dropout", 0.))));
-    } else {
-      inner = torch::nn::AnyModule(Attention(attention_options(dim, fn)));
-    }
-    fn.finish();
+    if (fn_module == "FeedForward") inner = torch::nn::AnyModule(FeedForward(options_from_json(fn.dump(), FeedForwardOptions(), what)));
+    else inner = torch::nn::AnyModule(Attention(options_from_json(fn.dump(), AttentionOptions(), what)));
     built = single(PreNorm(dim, std::move(inner)));
-  } else if (g.module == "Attention") {
-    built = single(Attention(attention_options(a.need<int64_t>("dim"), a)));
-  } else if (g.module == "FeedForward") {
-    built = single(FeedForward(
-        FeedForwardOptions(a.need<int64_t>("dim"), a.need<int64_t>("hidden_dim")).dropout(a.get<double>("dropout", 0.))));
-  } else if (g.module == "Transformer") {
-    built = single(Transformer(TransformerOptions(a.need<int64_t>("dim"), a.need<int64_t>("depth"), a.need<int64_t>("heads"),
-                                                  a.need<int64_t>("dim_head"), a.need<int64_t>("mlp_dim"))
-                                   .dropout(a.get<double>("dropout", 0.))
-                                   .layout(a.get<std::string>("layout", "0.35"))));
-  } else if (g.module == "ViT") {
-    built = single(ViT(ViTOptions(a.pair("image_size", 0), a.pair("patch_size", 0), a.need<int64_t>("num_classes"),
-                                  a.need<int64_t>("dim"), a.need<int64_t>("depth"), a.need<int64_t>("heads"),
-                                  a.need<int64_t>("mlp_dim"))
-                           .pool(a.get<std::string>("pool", "cls"))
-                           .channels(a.get<int64_t>("channels", 3))
-                           .dim_head(a.get<int64_t>("dim_head", 64))
-                           .dropout(a.get<double>("dropout", 0.))
-                           .emb_dropout(a.get<double>("emb_dropout", 0.))
-                           .layout(a.get<std::string>("layout", "0.35"))));
   } else {
     ADD_FAILURE() << "unknown vit_pytorch module " << g.module;
   }
@@ -200,12 +173,12 @@ TEST(ViT, TokensAreStandardNormalAtInit) {
 TEST(ViT, PrintsItsOptions) {
   const auto s = c10::str(*ViT(ViTOptions(256, 32, 1000, 1024, 1, 16, 2048).dropout(0.1).emb_dropout(0.1)));
   EXPECT_EQ(s.substr(0, s.find('\n')),
-            "vit::ViT(image_size=[256, 256], patch_size=[32, 32], num_classes=1000, dim=1024, depth=1, heads=16, "
+            "vit::ViT(image_size=256, patch_size=32, num_classes=1000, dim=1024, depth=1, heads=16, "
             "mlp_dim=2048, pool='cls', channels=3, dim_head=64, dropout=0.1, emb_dropout=0.1, layout='0.35')(");
   for (const char* part : {"(0): vit::vit_pytorch::PatchRearrange('b c (h p1) (w p2) -> b (h w) (p1 p2 c)', p1=32, p2=32)",
                            "(0): vit::vit_pytorch::PreNorm(dim=1024)",
-                           "(fn): vit::vit_pytorch::Attention(dim=1024, heads=16, dim_head=64, dropout=0.1, norm=false, attn_dropout=false)",
-                           "(fn): vit::vit_pytorch::FeedForward(dim=1024, hidden_dim=2048, dropout=0.1, norm=false)",
+                           "(fn): vit::vit_pytorch::Attention(dim=1024, heads=16, dim_head=64, dropout=0.1, norm=False, attn_dropout=False)",
+                           "(fn): vit::vit_pytorch::FeedForward(dim=1024, hidden_dim=2048, dropout=0.1, norm=False)",
                            "(transformer): vit::vit_pytorch::Transformer(dim=1024, depth=1, heads=16, dim_head=64, mlp_dim=2048, dropout=0.1, layout='0.35')"}) {
     EXPECT_NE(s.find(part), std::string::npos) << part << "\nnot in\n" << s;
   }
@@ -213,15 +186,56 @@ TEST(ViT, PrintsItsOptions) {
 
 TEST(ViT, ImpossibleConfigsAndInputsThrowClearErrors) {
   EXPECT_ERROR(ViT(ViTOptions(30, 8, 10, 64, 1, 4, 128)), "[vit_pytorch::ViT] image_size [30, 30] must be divisible by patch_size [8, 8]");
-  EXPECT_ERROR(ViT(ViTOptions(32, 8, 10, 64, 1, 4, 128).pool("max")), "[vit_pytorch::ViT] pool must be 'cls' or 'mean', got 'max'");
-  EXPECT_ERROR(ViT(ViTOptions(32, 8, 0, 64, 1, 4, 128)), "[vit_pytorch::ViT] num_classes 0");
-  EXPECT_ERROR(Attention(AttentionOptions(32).heads(0)), "[vit_pytorch::Attention] dim 32, heads 0 and dim_head 64 must be positive");
-  EXPECT_ERROR(FeedForward(FeedForwardOptions(32, 64).dropout(2.)), "[vit_pytorch::FeedForward] dropout must be in [0, 1], got 2");
+  EXPECT_ERROR(ViT(ViTOptions(32, 8, 10, 64, 1, 4, 128).pool("max")), "[vit_pytorch::ViT] 'pool' must be one of 'cls', 'mean', got \"max\"");
+  EXPECT_ERROR(ViT(ViTOptions(32, 8, 0, 64, 1, 4, 128)), "[vit_pytorch::ViT] 'num_classes' must be in [1, 67108864], got 0");
+  EXPECT_ERROR(Attention(AttentionOptions(32).heads(0)), "[vit_pytorch::Attention] 'heads' must be in [1, 1048576], got 0");
+  EXPECT_ERROR(FeedForward(FeedForwardOptions(32, 64).dropout(2.)), "[vit_pytorch::FeedForward] 'dropout' must be in [0, 1], got 2");
   ViT m(ViTOptions(32, 8, 10, 64, 1, 4, 128));
   EXPECT_ERROR(m->forward(torch::randn({1, 3, 64, 64})), "[vit_pytorch::ViT] input image size (64*64) gives 64 patches, more than the model's 16");
   EXPECT_ERROR(m->forward(torch::randn({1, 3, 30, 32})), "[vit_pytorch::PatchRearrange] image size (30*32) is not divisible by the patch size (8*8)");
   EXPECT_ERROR(m->forward(torch::randn({1, 4, 32, 32})), "[vit_pytorch::ViT] expected images (B, 3, H, W), got [1, 4, 32, 32]");
   EXPECT_ERROR(Attention(AttentionOptions(8))->forward(torch::randn({2, 8})), "[vit_pytorch::Attention] expected tokens (B, N, 8), got [2, 8]");
+}
+
+// ---- the Model interface ----------------------------------------------------------------------------
+
+TEST(ViT, ParameterCountFromTheOptionsAloneEqualsTheModels) {
+  for (const auto* layout : {"0.35", "1.0", "current"}) {
+    for (const auto* pool : {"cls", "mean"}) {
+      for (const auto& o : {ViTOptions(32, 8, 10, 64, 2, 4, 128), ViTOptions({32, 48}, {8, 16}, 5, 32, 1, 1, 16).dim_head(32).channels(1)}) {
+        const auto options = ViTOptions(o).layout(layout).pool(pool);
+        ViT m(options);
+        EXPECT_EQ(count_parameters(options), count_parameters(*m)) << c10::str(*m);
+      }
+    }
+  }
+}
+
+TEST(ViT, AnswersTheModelInterface) {
+  for (const auto* layout : {"0.35", "1.0", "current"}) {
+    ViT m(ViTOptions({32, 48}, 8, 10, 64, 2, 4, 128).channels(1).dim_head(8).layout(layout));
+    m->eval();
+    const Model& model = *m;
+    EXPECT_EQ(model.family(), "vit_pytorch");
+    EXPECT_EQ(model.input_size(), (std::array<int64_t, 3>{1, 32, 48}));
+    EXPECT_EQ(model.num_features(), 64);
+    EXPECT_EQ(model.num_patches(), 24);
+    EXPECT_EQ(model.global_pool(), "token");
+    const auto blocks = model.block_weights();
+    ASSERT_EQ(blocks.size(), 2u) << layout;
+    EXPECT_EQ(blocks[0].inner(), 32);
+    EXPECT_TRUE(blocks[0].norm1.defined() && blocks[0].norm2.defined() && blocks[0].proj.defined() && !blocks[0].qkv.bias.defined());
+    EXPECT_EQ(blocks[1].fc1.weight.sizes(), (std::vector<int64_t>{128, 64}));
+    EXPECT_EQ(options_to_json(options_from_json(model.model_args(), ViTOptions())), options_to_json(m->options));
+    // forward = forward_head(forward_norm(forward_blocks(forward_embed(x)))); pre_logits stops before the head's Linear
+    const auto x = torch::randn({2, 1, 32, 48});
+    const auto tokens = m->forward_norm(m->forward_blocks(m->forward_embed(x)));
+    EXPECT_TRUE(torch::allclose(m->forward(x), m->forward_head(tokens), 1e-6, 1e-6)) << layout;
+    const auto features = m->forward_head(tokens, /*pre_logits=*/true);
+    EXPECT_EQ(features.sizes(), (std::vector<int64_t>{2, 64}));
+    const auto* last = m->head ? m->head.get() : m->mlp_head->ptr(1)->as<torch::nn::Linear>();
+    EXPECT_TRUE(torch::allclose(torch::linear(features, last->weight, last->bias), m->forward(x), 1e-5, 1e-5)) << layout;
+  }
 }
 
 TEST(ViT, CloneIsDeepAndEqual) {

@@ -4,7 +4,7 @@
 // antialiased resampling, CenterCrop, ToTensor, Normalize. Python counterpart:
 // tests/reference/preprocess.py; tests: tests/test_image.cpp.
 
-#include "vit/pretrained.h"
+#include "vit/pretrained_cfg.h"
 
 #include <torch/torch.h>
 
@@ -30,7 +30,7 @@ Image read_image(const std::string& path);
 Image resize(const Image& image, int64_t width, int64_t height, const std::string& filter = "bicubic");
 
 /// timm's eval transform for `cfg` (input_size, crop_pct, crop_mode "center", interpolation, mean,
-/// std): a float32 tensor (3, H, W).
+/// std; validated first): a float32 tensor (3, H, W).
 torch::Tensor preprocess(const Image& image, const PretrainedCfg& cfg);
 
 }  // namespace vit

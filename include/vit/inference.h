@@ -1,11 +1,12 @@
 #pragma once
-// Fast inference for either family: InferenceModel runs a model's transformer blocks through a
-// dedicated engine (oneDNN on the CPU: fused bias/GELU/residual/LayerScale, attention read in
-// place from the qkv buffer; LibTorch ops elsewhere, with scaled_dot_product_attention on
-// LibTorch >= 2.0) and the model's own embedding and head around them.
+// Fast inference for any model (vit/model.h): InferenceModel runs a model's transformer blocks
+// through a dedicated engine (src/engine/: oneDNN on the CPU, with fused bias/GELU/residual/LayerScale
+// and attention read in place from the qkv buffer; LibTorch ops elsewhere, with
+// scaled_dot_product_attention on LibTorch >= 2.0) and the model's own embedding and head around them.
 // Tests: tests/test_inference.cpp (against the plain forward and the Python reference).
 // Benchmarks: benchmarks/.
 
+#include "vit/options.h"
 #include "vit/pretrained.h"
 
 #include <torch/torch.h>
@@ -15,27 +16,26 @@
 
 namespace vit {
 
+#define VIT_INFERENCE_OPTIONS(X)                                                                              \
+  X(std::string, backend, "auto", OneOf("auto", "onednn", "torch"),                                               \
+    "auto (oneDNN for float32/bfloat16 on the CPU when vitcpp was built with it, else torch), onednn or torch")   \
+  X(bool, prepack, true, Any(),                                                                                   \
+    "oneDNN: reorder the block weights once into the layout its GEMMs prefer (faster, a copy of the block "       \
+    "weights); false reads the module's own tensors")                                                            \
+  X(bool, release_module_weights, false, Any(),                                                                   \
+    "oneDNN with prepack: free the module's own copies of the block Linear weights, which the engine no longer "  \
+    "reads (half the weights' memory; the module can then no longer run its plain forward, train or be saved)")   \
+  X(bool, fused_attention, true, Any(),                                                                           \
+    "oneDNN, bfloat16: attention in vitcpp's fused kernel on CPUs with AVX512-BF16 and head_dim a multiple of 16 " \
+    "(float32 scores, no (B, H, N, N) tensor); false, or another CPU, runs oneDNN's matmul and softmax")
+
 /// Options for `InferenceModel`.
 /// Example: `vit::InferenceModel fast(model, vit::InferenceOptions().backend("torch"));`
 struct InferenceOptions {
-  /// "auto" (oneDNN for float32/bfloat16 on the CPU when vitcpp was built with it, else "torch"),
-  /// "onednn" or "torch". Default "auto".
-  TORCH_ARG(std::string, backend) = "auto";
-  /// oneDNN: reorder the block weights once into the layout its GEMMs prefer (faster, but a copy of
-  /// the block weights); false reads the module's own tensors (no extra memory). Default true.
-  TORCH_ARG(bool, prepack) = true;
-  /// With the oneDNN backend and prepack: free the module's own copies of the block Linear weights,
-  /// which the engine no longer reads. Halves the memory of the weights, but the module can then
-  /// no longer run its plain forward, train, or be saved (save_pretrained refuses); load it again
-  /// for that. Default false.
-  TORCH_ARG(bool, release_module_weights) = false;
-  /// oneDNN backend, bfloat16: run attention (Q.K^T, softmax, P.V) in vitcpp's fused kernel on CPUs
-  /// with AVX512-BF16 and head_dim a multiple of 16 (float32 scores, no (B, H, N, N) tensor); false,
-  /// or another CPU, runs oneDNN's matmul and softmax primitives. Default true.
-  TORCH_ARG(bool, fused_attention) = true;
+  VIT_OPTIONS(InferenceOptions, VIT_INFERENCE_OPTIONS)
 };
 
-/// An inference-only form of a VisionTransformer or vit_pytorch::ViT, on the model's device and in
+/// An inference-only form of a model (either family), on the model's device and in
 /// its dtype (convert the model first: `model->to(torch::kBFloat16)`). Dropout and DropPath are off,
 /// autograd is off, and logits equal the model's eval forward up to summation order (float32:
 /// within 1e-4; bfloat16 keeps the residual stream in float32, so it is closer to float32 than the
@@ -45,7 +45,7 @@ struct InferenceOptions {
 /// Example: `vit::InferenceModel fast(model); auto logits = fast.forward(images);`
 class InferenceModel {
  public:
-  explicit InferenceModel(std::shared_ptr<torch::nn::Module> model, InferenceOptions options = {});
+  explicit InferenceModel(ModelPtr model, InferenceOptions options = {});
   /// Images (B, C, H, W) -> logits (B, num_classes); a distilled model gives the mean of its heads.
   torch::Tensor forward(const torch::Tensor& images) const;
   torch::Tensor operator()(const torch::Tensor& images) const { return forward(images); }
@@ -59,7 +59,8 @@ class InferenceModel {
   std::shared_ptr<const Impl> impl_;
 };
 
-/// Makes `model.forward` run through an InferenceModel of its module; returns the backend's name.
+/// Makes `model.forward` run through an InferenceModel of its module (model.engine); returns the
+/// backend's name.
 /// Example: `auto p = vit::load_pretrained(dir); vit::optimize_for_inference(p);`
 std::string optimize_for_inference(Pretrained& model, InferenceOptions options = {});
 

@@ -1,5 +1,6 @@
 #pragma once
-// Weight initialisers the reference designs use that LibTorch's C++ API lacks.
+// Weight initialisers the reference designs use that LibTorch's C++ API lacks, and building a model
+// without initialising it (for weights that are about to be loaded).
 
 #include <torch/torch.h>
 
@@ -11,20 +12,24 @@ namespace vit {
 /// Example: `vit::trunc_normal_(linear->weight, 0., .02);`
 torch::Tensor trunc_normal_(torch::Tensor tensor, double mean = 0., double std = 1., double a = -2., double b = 2.);
 
-/// While one is alive on this thread, VisionTransformer skips random initialisation: timm's
-/// truncated normals and LibTorch's own Linear init (kaiming uniform), which dominate building a
-/// large model. For a model whose every weight is about to be loaded; load_pretrained builds its
-/// models under one. Linear weights are then uninitialised memory (torch::empty).
+/// While one is alive on this thread, the models of both families skip random initialisation
+/// (timm's truncated normals, vit-pytorch's normal tokens, LibTorch's Linear init), which dominates
+/// building a large model: their Linear weights and tokens are uninitialised memory (torch::empty)
+/// of `dtype`, so that weights of that dtype can replace them without a copy. For a model whose
+/// every weight is about to be loaded; load_pretrained builds its models under one.
 class SkipInitGuard {
  public:
-  SkipInitGuard();
+  explicit SkipInitGuard(torch::ScalarType dtype = torch::kFloat32);
   ~SkipInitGuard();
   SkipInitGuard(const SkipInitGuard&) = delete;
   SkipInitGuard& operator=(const SkipInitGuard&) = delete;
   static bool active();
+  /// The innermost guard's dtype (float32 when none is alive).
+  static torch::ScalarType dtype();
 
  private:
-  bool previous_;
+  bool previous_active_;
+  torch::ScalarType previous_dtype_;
 };
 
 }  // namespace vit

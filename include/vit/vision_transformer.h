@@ -1,9 +1,16 @@
 #pragma once
-// The timm Vision Transformer family (the seed's "version 2", timm 0.5.x, plus the options of
-// current timm 1.0.x): PatchEmbed, Attention, Mlp, DropPath, LayerScale, Block and
-// VisionTransformer, with DeiT distillation, and resample_abs_pos_embed.
-// Python counterpart: tests/reference/vision_transformer.py; tests: tests/test_vision_transformer.cpp.
-// Submodule and parameter names equal timm's state_dict keys (see shared/design/REFERENCE.md).
+// The timm Vision Transformer family (timm 0.5.x's design plus the options of current timm 1.0.x):
+// PatchEmbed, Attention, Mlp, DropPath, LayerScale, Block and VisionTransformer, with DeiT
+// distillation, and resample_abs_pos_embed. Submodule and parameter names equal timm's state_dict
+// keys (docs/reference.md). Python counterpart: tests/reference/vision_transformer.py; tests:
+// tests/test_vision_transformer.cpp.
+//
+// Each options struct lists its fields once (vit/options.h): X(type, name, default, check, doc).
+// The checks are sanity bounds (sizes up to 65536, widths up to 2^20); the zoo's parameter budget
+// (vit/zoo.h) bounds what a whole config may ask for.
+
+#include "vit/model.h"
+#include "vit/options.h"
 
 #include <torch/torch.h>
 
@@ -15,25 +22,20 @@
 namespace vit {
 
 // ---------------------------------------------------------------------------------------------
-/// Options for `PatchEmbed`, timm's `PatchEmbed(img_size, patch_size, in_chans, embed_dim, ...)`.
+#define VIT_PATCH_EMBED_OPTIONS(X)                                                                                  \
+  X(Size2, img_size, 224, Range(1, 65536), "input image size, an int or {height, width}")                           \
+  X(Size2, patch_size, 16, Range(1, 65536), "patch size, an int or {height, width}: the projection's kernel and stride") \
+  X(int64_t, in_chans, 3, Range(1, 65536), "input channels")                                                        \
+  X(int64_t, embed_dim, 768, Range(1, 1 << 20), "token width")                                                      \
+  X(bool, norm_layer, false, Any(), "Python's norm_layer=nn.LayerNorm: a LayerNorm(embed_dim, eps 1e-5) over the tokens") \
+  X(bool, flatten, true, Any(), "flatten (B, D, gh, gw) to tokens (B, gh*gw, D)")                                   \
+  X(bool, bias, true, Any(), "bias in the projection (current timm; false with pre_norm)")                          \
+  X(bool, strict_img_size, true, Any(), "require inputs of exactly img_size; false: any multiple of patch_size")
+
+/// Options for timm's `PatchEmbed(img_size, patch_size, in_chans, embed_dim, ...)`.
 /// Example: `PatchEmbed(PatchEmbedOptions().img_size(32).patch_size(8).embed_dim(64))`
 struct PatchEmbedOptions {
-  /// Input image size, an int or {height, width}. Default 224.
-  TORCH_ARG(torch::ExpandingArray<2>, img_size) = 224;
-  /// Patch size, an int or {height, width}; kernel and stride of the projection. Default 16.
-  TORCH_ARG(torch::ExpandingArray<2>, patch_size) = 16;
-  /// Input channels. Default 3.
-  TORCH_ARG(int64_t, in_chans) = 3;
-  /// Token width. Default 768.
-  TORCH_ARG(int64_t, embed_dim) = 768;
-  /// Python `norm_layer=nn.LayerNorm`: a LayerNorm(embed_dim, eps 1e-5) over the tokens. Default false.
-  TORCH_ARG(bool, norm_layer) = false;
-  /// Flatten (B, D, gh, gw) to tokens (B, gh*gw, D). Default true.
-  TORCH_ARG(bool, flatten) = true;
-  /// Bias in the projection (current timm; false with pre_norm). Default true.
-  TORCH_ARG(bool, bias) = true;
-  /// Require inputs of exactly img_size; when false any multiple of patch_size works. Default true.
-  TORCH_ARG(bool, strict_img_size) = true;
+  VIT_OPTIONS(PatchEmbedOptions, VIT_PATCH_EMBED_OPTIONS)
 };
 
 /// Image to patch tokens: Conv2d with kernel = stride = patch_size, flattened to (B, N, D).
@@ -56,24 +58,21 @@ class PatchEmbedImpl : public torch::nn::Cloneable<PatchEmbedImpl> {
 TORCH_MODULE(PatchEmbed);
 
 // ---------------------------------------------------------------------------------------------
+#define VIT_ATTENTION_OPTIONS(X)                                                                   \
+  X(int64_t, dim, 0, Required(1, 1 << 20), "token width; must be divisible by num_heads")          \
+  X(int64_t, num_heads, 8, Range(1, 1 << 20), "number of heads")                                   \
+  X(bool, qkv_bias, false, Any(), "bias in the fused qkv Linear")                                  \
+  X(double, attn_drop, 0., Probability(), "dropout on the attention weights")                      \
+  X(double, proj_drop, 0., Probability(), "dropout after the output projection")                   \
+  X(bool, qk_norm, false, Any(), "LayerNorm(head_dim) on queries and keys (current timm)")         \
+  X(double, norm_eps, 1e-5, Range(0., 1.), "eps of the qk norms (nn.LayerNorm's 1e-5; VisionTransformer uses 1e-6)")
+
 /// Options for timm's `Attention(dim, num_heads=8, qkv_bias=False, attn_drop=0., proj_drop=0.)`.
 /// Example: `Attention(AttentionOptions(768).num_heads(12).qkv_bias(true))`
 struct AttentionOptions {
-  /* implicit */ AttentionOptions(int64_t dim);
-  /// Token width; must be divisible by num_heads.
-  TORCH_ARG(int64_t, dim);
-  /// Number of heads. Default 8.
-  TORCH_ARG(int64_t, num_heads) = 8;
-  /// Bias in the fused qkv Linear. Default false.
-  TORCH_ARG(bool, qkv_bias) = false;
-  /// Dropout on the attention weights. Default 0.
-  TORCH_ARG(double, attn_drop) = 0.;
-  /// Dropout after the output projection. Default 0.
-  TORCH_ARG(double, proj_drop) = 0.;
-  /// LayerNorm(head_dim) on queries and keys (current timm's qk_norm). Default false.
-  TORCH_ARG(bool, qk_norm) = false;
-  /// eps of the qk norms. Default 1e-5 (nn.LayerNorm); VisionTransformer uses 1e-6.
-  TORCH_ARG(double, norm_eps) = 1e-5;
+  AttentionOptions() = default;
+  /* implicit */ AttentionOptions(int64_t dim) : dim_(dim) {}
+  VIT_OPTIONS(AttentionOptions, VIT_ATTENTION_OPTIONS)
 };
 
 /// Multi-head self-attention with a fused qkv projection, scale head_dim^-0.5.
@@ -99,18 +98,18 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
 TORCH_MODULE(Attention);
 
 // ---------------------------------------------------------------------------------------------
+#define VIT_MLP_OPTIONS(X)                                                                       \
+  X(int64_t, in_features, 0, Required(1, 1 << 20), "input width")                                \
+  X(std::optional<int64_t>, hidden_features, std::nullopt, Range(1, 1 << 24), "hidden width; unset: in_features") \
+  X(std::optional<int64_t>, out_features, std::nullopt, Range(1, 1 << 20), "output width; unset: in_features") \
+  X(double, drop, 0., Probability(), "dropout after the activation and after fc2")
+
 /// Options for timm's `Mlp(in_features, hidden_features=None, out_features=None, drop=0.)` (GELU).
 /// Example: `Mlp(MlpOptions(768).hidden_features(3072))`
 struct MlpOptions {
-  /* implicit */ MlpOptions(int64_t in_features);
-  /// Input width.
-  TORCH_ARG(int64_t, in_features);
-  /// Hidden width. Default: in_features.
-  TORCH_ARG(std::optional<int64_t>, hidden_features) = std::nullopt;
-  /// Output width. Default: in_features.
-  TORCH_ARG(std::optional<int64_t>, out_features) = std::nullopt;
-  /// Dropout after the activation and after fc2. Default 0.
-  TORCH_ARG(double, drop) = 0.;
+  MlpOptions() = default;
+  /* implicit */ MlpOptions(int64_t in_features) : in_features_(in_features) {}
+  VIT_OPTIONS(MlpOptions, VIT_MLP_OPTIONS)
 };
 
 /// fc1 -> GELU (exact, erf) -> dropout -> fc2 -> dropout.
@@ -134,12 +133,14 @@ class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
 TORCH_MODULE(Mlp);
 
 // ---------------------------------------------------------------------------------------------
+#define VIT_DROP_PATH_OPTIONS(X) \
+  X(double, drop_prob, 0., Probability(), "probability that a sample's residual branch is dropped")
+
 /// Options for timm's `DropPath(drop_prob)`.
 /// Example: `DropPath(DropPathOptions(0.1))`
 struct DropPathOptions {
   /* implicit */ DropPathOptions(double drop_prob = 0.) : drop_prob_(drop_prob) {}
-  /// Probability in [0, 1] that a sample's residual branch is dropped. Default 0.
-  TORCH_ARG(double, drop_prob);
+  VIT_OPTIONS(DropPathOptions, VIT_DROP_PATH_OPTIONS)
 };
 
 /// Stochastic depth: in training each sample is zeroed with probability drop_prob and the kept
@@ -172,32 +173,25 @@ class LayerScaleImpl : public torch::nn::Cloneable<LayerScaleImpl> {
 TORCH_MODULE(LayerScale);
 
 // ---------------------------------------------------------------------------------------------
+#define VIT_BLOCK_OPTIONS(X)                                                                        \
+  X(int64_t, dim, 0, Required(1, 1 << 20), "token width")                                           \
+  X(int64_t, num_heads, 0, Required(1, 1 << 20), "attention heads; must divide dim")                \
+  X(double, mlp_ratio, 4., Range(0., 4096.), "Mlp hidden width = int(dim * mlp_ratio)")              \
+  X(bool, qkv_bias, false, Any(), "bias in the qkv Linear")                                         \
+  X(double, drop, 0., Probability(), "dropout after the attention projection and in the Mlp")       \
+  X(double, attn_drop, 0., Probability(), "dropout on the attention weights")                       \
+  X(double, drop_path, 0., Probability(), "DropPath rate on both residual branches")                \
+  X(double, norm_eps, 1e-5, Range(0., 1.), "eps of norm1/norm2 and the qk norms (nn.LayerNorm's 1e-5; VisionTransformer uses 1e-6)") \
+  X(bool, qk_norm, false, Any(), "LayerNorm on queries and keys")                                   \
+  X(std::optional<double>, init_values, std::nullopt, Any(), "LayerScale ls1/ls2 with this initial gamma; unset or 0: none")
+
 /// Options for timm's `Block(dim, num_heads, mlp_ratio=4., qkv_bias=False, drop=0., attn_drop=0.,
 /// drop_path=0.)`.
 /// Example: `Block(BlockOptions(768, 12).qkv_bias(true))`
 struct BlockOptions {
-  BlockOptions(int64_t dim, int64_t num_heads);
-  /// Token width.
-  TORCH_ARG(int64_t, dim);
-  /// Attention heads; must divide dim.
-  TORCH_ARG(int64_t, num_heads);
-  /// Mlp hidden width = int(dim * mlp_ratio). Default 4.
-  TORCH_ARG(double, mlp_ratio) = 4.;
-  /// Bias in the qkv Linear. Default false.
-  TORCH_ARG(bool, qkv_bias) = false;
-  /// Dropout after the attention projection and in the Mlp. Default 0.
-  TORCH_ARG(double, drop) = 0.;
-  /// Dropout on the attention weights. Default 0.
-  TORCH_ARG(double, attn_drop) = 0.;
-  /// DropPath rate on both residual branches. Default 0.
-  TORCH_ARG(double, drop_path) = 0.;
-  /// eps of norm1/norm2 (and the qk norms). Default 1e-5 (Python's `norm_layer=nn.LayerNorm`);
-  /// VisionTransformer uses 1e-6.
-  TORCH_ARG(double, norm_eps) = 1e-5;
-  /// LayerNorm on queries and keys. Default false.
-  TORCH_ARG(bool, qk_norm) = false;
-  /// LayerScale ls1/ls2 with this initial gamma; unset means none. Default unset.
-  TORCH_ARG(std::optional<double>, init_values) = std::nullopt;
+  BlockOptions() = default;
+  BlockOptions(int64_t dim, int64_t num_heads) : dim_(dim), num_heads_(num_heads) {}
+  VIT_OPTIONS(BlockOptions, VIT_BLOCK_OPTIONS)
 };
 
 /// Pre-norm residual block: x + drop_path(ls1(attn(norm1(x)))), then x + drop_path(ls2(mlp(norm2(x)))).
@@ -207,88 +201,61 @@ class BlockImpl : public torch::nn::Cloneable<BlockImpl> {
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(torch::Tensor x);
+  /// Its tensors, for InferenceModel's engines.
+  BlockWeights weights() const;
 
   BlockOptions options;
   torch::nn::LayerNorm norm1{nullptr};
   Attention attn{nullptr};
-  LayerScale ls1{nullptr};  ///< absent unless init_values
+  LayerScale ls1{nullptr};  ///< absent unless init_values (non-zero)
   DropPath drop_path1{nullptr};
   torch::nn::LayerNorm norm2{nullptr};
   Mlp mlp{nullptr};
-  LayerScale ls2{nullptr};  ///< absent unless init_values
+  LayerScale ls2{nullptr};  ///< absent unless init_values (non-zero)
   DropPath drop_path2{nullptr};
 };
 TORCH_MODULE(Block);
 
 // ---------------------------------------------------------------------------------------------
+#define VIT_VISION_TRANSFORMER_OPTIONS(X)                                                                          \
+  X(Size2, img_size, 224, Range(1, 65536), "input image size, an int or {height, width}")                          \
+  X(Size2, patch_size, 16, Range(1, 65536), "patch size, an int or {height, width}")                               \
+  X(int64_t, in_chans, 3, Range(1, 65536), "input channels")                                                       \
+  X(int64_t, num_classes, 1000, Range(0, 1 << 26), "classes of the head; 0: no head, forward returns pooled features") \
+  X(int64_t, embed_dim, 768, Range(1, 1 << 20), "token width")                                                     \
+  X(int64_t, depth, 12, Range(0, 10000), "number of blocks")                                                       \
+  X(int64_t, num_heads, 12, Range(1, 1 << 20), "attention heads; must divide embed_dim")                           \
+  X(double, mlp_ratio, 4., Range(0., 4096.), "Mlp hidden width = int(embed_dim * mlp_ratio)")                      \
+  X(bool, qkv_bias, true, Any(), "bias in the qkv Linears")                                                        \
+  X(std::optional<int64_t>, representation_size, std::nullopt, Range(0, 1 << 20),                                  \
+    "width of the pre-logits Linear + Tanh before the head; unset or 0: none; ignored when distilled")             \
+  X(bool, distilled, false, Any(), "DeiT distillation: a dist_token after the class token and a second head, head_dist") \
+  X(double, drop_rate, 0., Probability(), "dropout after the position embedding, the attention projections and in the Mlps") \
+  X(double, attn_drop_rate, 0., Probability(), "dropout on the attention weights")                                 \
+  X(double, drop_path_rate, 0., Probability(), "stochastic depth; block i gets linspace(0, drop_path_rate, depth)[i]") \
+  X(std::string, global_pool, "token", OneOf("token", "avg", "max", "avgmax", ""),                                 \
+    "pooling for the head: the class token, the mean (with fc_norm), max or both of the patch tokens, or none")    \
+  X(bool, class_token, true, Any(), "prepend a class token")                                                       \
+  X(int64_t, reg_tokens, 0, Range(0, 65536), "register tokens after the class token, reg_token (1, reg_tokens, D)") \
+  X(bool, no_embed_class, false, Any(), "pos_embed covers the patches only, added before the prefix tokens are prepended") \
+  X(std::optional<double>, init_values, std::nullopt, Any(), "LayerScale in every block with this initial gamma; unset or 0: none") \
+  X(bool, pre_norm, false, Any(), "LayerNorm norm_pre before the blocks (CLIP); removes the patch projection's bias") \
+  X(bool, qk_norm, false, Any(), "LayerNorm on queries and keys in every block")                                   \
+  X(bool, final_norm, true, Any(), "the final norm (norm, or fc_norm after pooling)")                               \
+  X(std::optional<bool>, fc_norm, std::nullopt, Any(), "norm after pooling instead of before it; unset: global_pool == 'avg'") \
+  X(bool, dynamic_img_size, false, Any(), "accept any multiple of the patch size, resampling pos_embed per call")
+
 /// Options for timm's `VisionTransformer`; defaults are timm's (ViT-B/16 at 224, 1000 classes).
+/// The fields above through qkv_bias, representation_size, distilled and the three rates are
+/// timm 0.5.x's; the rest are current timm's.
 /// Example: `VisionTransformer(VisionTransformerOptions().img_size(32).patch_size(8).num_classes(10))`
 struct VisionTransformerOptions {
-  /// Input image size, an int or {height, width}. Default 224.
-  TORCH_ARG(torch::ExpandingArray<2>, img_size) = 224;
-  /// Patch size, an int or {height, width}. Default 16.
-  TORCH_ARG(torch::ExpandingArray<2>, patch_size) = 16;
-  /// Input channels. Default 3.
-  TORCH_ARG(int64_t, in_chans) = 3;
-  /// Classes of the head; 0 removes the head and forward returns pooled features. Default 1000.
-  TORCH_ARG(int64_t, num_classes) = 1000;
-  /// Token width. Default 768.
-  TORCH_ARG(int64_t, embed_dim) = 768;
-  /// Number of blocks. Default 12.
-  TORCH_ARG(int64_t, depth) = 12;
-  /// Attention heads; must divide embed_dim. Default 12.
-  TORCH_ARG(int64_t, num_heads) = 12;
-  /// Mlp hidden width = int(embed_dim * mlp_ratio). Default 4.
-  TORCH_ARG(double, mlp_ratio) = 4.;
-  /// Bias in the qkv Linears. Default true.
-  TORCH_ARG(bool, qkv_bias) = true;
-  /// Width of the pre-logits Linear + Tanh before the head; unset (or 0) means none. Ignored when
-  /// distilled. Default unset.
-  TORCH_ARG(std::optional<int64_t>, representation_size) = std::nullopt;
-  /// DeiT distillation: a dist_token after the cls token and a second head, head_dist. Default false.
-  TORCH_ARG(bool, distilled) = false;
-  /// Dropout after the position embedding, after attention projections and in the Mlps. Default 0.
-  TORCH_ARG(double, drop_rate) = 0.;
-  /// Dropout on attention weights. Default 0.
-  TORCH_ARG(double, attn_drop_rate) = 0.;
-  /// Stochastic depth; block i gets linspace(0, drop_path_rate, depth)[i]. Default 0.
-  TORCH_ARG(double, drop_path_rate) = 0.;
-
-  // Options of current timm (1.0.x):
-  /// Pooling for the head: "token" (the class token), "avg" (mean of the patch tokens, with fc_norm),
-  /// "max", "avgmax", or "" (none: the head sees every token). Default "token".
-  TORCH_ARG(std::string, global_pool) = "token";
-  /// Prepend a class token. Default true.
-  TORCH_ARG(bool, class_token) = true;
-  /// Register tokens after the class token, reg_token (1, reg_tokens, D). Default 0.
-  TORCH_ARG(int64_t, reg_tokens) = 0;
-  /// pos_embed covers the patches only and is added before the prefix tokens are prepended. Default false.
-  TORCH_ARG(bool, no_embed_class) = false;
-  /// LayerScale in every block with this initial gamma; unset means none. Default unset.
-  TORCH_ARG(std::optional<double>, init_values) = std::nullopt;
-  /// LayerNorm `norm_pre` before the blocks (CLIP style); removes the patch projection's bias. Default false.
-  TORCH_ARG(bool, pre_norm) = false;
-  /// LayerNorm on queries and keys in every block. Default false.
-  TORCH_ARG(bool, qk_norm) = false;
-  /// The final norm (`norm`, or `fc_norm` after pooling). Default true.
-  TORCH_ARG(bool, final_norm) = true;
-  /// Norm after pooling instead of before it; unset means global_pool == "avg". Default unset.
-  TORCH_ARG(std::optional<bool>, fc_norm) = std::nullopt;
-  /// Accept any image size that is a multiple of the patch size, resampling pos_embed per call. Default false.
-  TORCH_ARG(bool, dynamic_img_size) = false;
-};
-
-/// The two logits of a distilled model: the class head on the cls token and head_dist on the
-/// distillation token. A DeiT training loop uses both; inference uses their mean.
-struct DistilledLogits {
-  torch::Tensor cls;
-  torch::Tensor dist;
-  torch::Tensor mean() const { return (cls + dist) / 2; }
+  VIT_OPTIONS(VisionTransformerOptions, VIT_VISION_TRANSFORMER_OPTIONS)
 };
 
 /// timm's VisionTransformer: patch embedding, [cls, (dist,)] tokens + position embedding, blocks,
 /// final LayerNorm (eps 1e-6), optional pre-logits, classification head(s).
-class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl> {
+class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>, public Model {
  public:
   explicit VisionTransformerImpl(VisionTransformerOptions options_ = {});
   void reset() override;
@@ -297,33 +264,40 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
 
-  /// Images (B, in_chans, H, W) -> the tokens the first block sees: patch tokens with the prefix
-  /// tokens and the position embedding, after pos_drop and norm_pre.
-  torch::Tensor forward_embed(const torch::Tensor& x);
-  /// Images (B, in_chans, H, W) -> normalised tokens (B, num_prefix_tokens + num_patches, embed_dim).
-  torch::Tensor forward_features(const torch::Tensor& x);
+  /// Images -> the tokens the first block sees: patch tokens with the prefix tokens and the
+  /// position embedding, after pos_drop and norm_pre.
+  torch::Tensor forward_embed(const torch::Tensor& images) override;
+  torch::Tensor forward_blocks(const torch::Tensor& tokens) override;
+  /// `norm` over every token; identity with fc_norm (applied after pooling) or without a final norm.
+  torch::Tensor forward_norm(const torch::Tensor& tokens) override;
   /// Tokens -> logits (B, num_classes), or pooled features (B, num_features) when pre_logits is true
   /// or the model has no head. A distilled model returns the mean of its two heads.
-  torch::Tensor forward_head(const torch::Tensor& x, bool pre_logits = false);
-  /// How many leading tokens forward_head reads: 1 with global_pool 'token', 2 when distilled (the
-  /// class and distillation tokens), 0 when it reads all of them (average or max pooling, or none).
-  /// forward_head accepts x holding just those tokens (InferenceModel's last block computes no others).
-  int64_t head_tokens() const;
-  /// Images -> logits; for a distilled model, the mean of both heads in training and eval alike
-  /// (as timm's VisionTransformerDistilled by default). Use forward_distilled for both logits.
-  torch::Tensor forward(const torch::Tensor& x);
-  /// Distilled models only: both heads' logits, separately (what the seed returns in training).
-  DistilledLogits forward_distilled(const torch::Tensor& x);
+  torch::Tensor forward_head(const torch::Tensor& tokens, bool pre_logits = false) override;
+  /// Distilled models: both heads' logits (what timm 0.5.x returns in training).
+  DistilledLogits forward_distilled(const torch::Tensor& images) override;
+  bool distilled() const override { return options.distilled(); }
 
-  int64_t num_patches() const { return patch_embed->num_patches(); }
   /// Tokens before the patches: [cls] [dist] [reg x reg_tokens].
-  int64_t num_prefix_tokens() const {
+  int64_t num_prefix_tokens() const override {
     return (options.class_token() ? 1 : 0) + (options.distilled() ? 1 : 0) + options.reg_tokens();
   }
+  int64_t num_patches() const override { return patch_embed->num_patches(); }
+  int64_t head_tokens() const override;
+  int64_t num_classes() const override { return options.num_classes(); }
+  /// Width of what the head sees: representation_size when pre-logits exist, else embed_dim.
+  int64_t num_features() const override;
+  std::string global_pool() const override { return options.global_pool(); }
+  std::array<int64_t, 3> input_size() const override;
+  int64_t count_macs(int64_t height, int64_t width) const override;
+  std::vector<BlockWeights> block_weights() const override;
+  std::set<std::string> no_weight_decay() const override;
+  std::string model_args() const override { return options_to_json(options); }
+  std::string family() const override { return "vision_transformer"; }
+  /// pos_embed of another grid resampled (resample_abs_pos_embed); a Linear patch weight (vit-pytorch's) as the conv's.
+  void adapt_checkpoint(StateDict& state) const override;
+
   /// Whether the final norm is applied after pooling (fc_norm) rather than to all tokens (norm).
   bool use_fc_norm() const { return options.fc_norm().value_or(options.global_pool() == "avg"); }
-  /// Width of what the head sees: representation_size when pre-logits exist, else embed_dim.
-  int64_t num_features() const;
   bool has_pre_logits() const;
 
   VisionTransformerOptions options;
@@ -342,6 +316,10 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   torch::nn::Linear head_dist{nullptr};       ///< distilled models with num_classes > 0
 };
 TORCH_MODULE(VisionTransformer);
+
+/// The number of parameters VisionTransformer(options) has, computed from the options alone (the
+/// zoo checks it against its budget before building anything).
+int64_t count_parameters(const VisionTransformerOptions& options);
 
 /// timm's `resample_abs_pos_embed`: the grid part of `pos_embed` (1, prefix + oh*ow, D) resized to
 /// `new_size` (gh, gw) with antialiased bicubic interpolation in float32 (align_corners false); the

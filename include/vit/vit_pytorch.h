@@ -1,9 +1,13 @@
 #pragma once
-// lucidrains' vit-pytorch ViT (the seed's "version 1", vit-pytorch 0.35.x): rearrange + Linear
-// patch embedding, PreNorm, Attention, FeedForward, Transformer and ViT with cls or mean pooling.
-// Python counterpart: tests/reference/vit_pytorch.py; tests: tests/test_vit_pytorch.cpp.
+// lucidrains' vit-pytorch ViT (vit-pytorch 0.35.x, and the layouts of 1.0.x and current releases):
+// rearrange + Linear patch embedding, PreNorm, Attention, FeedForward, Transformer and ViT with cls
+// or mean pooling. Python counterpart: tests/reference/vit_pytorch.py; tests: tests/test_vit_pytorch.cpp.
 // Names live in vit::vit_pytorch (its Attention differs from timm's vit::Attention); the others are
 // also available as vit::ViT, vit::ViTOptions, vit::PreNorm, vit::FeedForward, vit::Transformer.
+// Each options struct lists its fields once (vit/options.h).
+
+#include "vit/model.h"
+#include "vit/options.h"
 
 #include <torch/torch.h>
 
@@ -50,22 +54,20 @@ class PreNormImpl : public torch::nn::Cloneable<PreNormImpl> {
 TORCH_MODULE(PreNorm);
 
 // ---------------------------------------------------------------------------------------------
+#define VIT_PYTORCH_ATTENTION_OPTIONS(X)                                                            \
+  X(int64_t, dim, 0, Required(1, 1 << 20), "token width")                                            \
+  X(int64_t, heads, 8, Range(1, 1 << 20), "number of heads")                                         \
+  X(int64_t, dim_head, 64, Range(1, 1 << 20), "width of each head, independent of dim (inner width = heads * dim_head)") \
+  X(double, dropout, 0., Probability(), "dropout after the output projection (and, with attn_dropout, on the attention weights)") \
+  X(bool, norm, false, Any(), "a LayerNorm(dim) norm inside, applied first (vit-pytorch >= 1.1, where PreNorm is gone)") \
+  X(bool, attn_dropout, false, Any(), "dropout on the attention weights too (vit-pytorch >= 1.0)")
+
 /// Options for vit-pytorch's `Attention(dim, heads=8, dim_head=64, dropout=0.)`.
 /// Example: `Attention(AttentionOptions(1024).heads(16).dim_head(64))`
 struct AttentionOptions {
-  /* implicit */ AttentionOptions(int64_t dim);
-  /// Token width.
-  TORCH_ARG(int64_t, dim);
-  /// Number of heads. Default 8.
-  TORCH_ARG(int64_t, heads) = 8;
-  /// Width of each head, independent of dim (inner width = heads * dim_head). Default 64.
-  TORCH_ARG(int64_t, dim_head) = 64;
-  /// Dropout after the output projection (and, with attn_dropout, on the attention weights). Default 0.
-  TORCH_ARG(double, dropout) = 0.;
-  /// A LayerNorm(dim) `norm` inside, applied first (vit-pytorch >= 1.1, where PreNorm is gone). Default false.
-  TORCH_ARG(bool, norm) = false;
-  /// Dropout on the attention weights too (vit-pytorch >= 1.0). Default false (0.35.x).
-  TORCH_ARG(bool, attn_dropout) = false;
+  AttentionOptions() = default;
+  /* implicit */ AttentionOptions(int64_t dim) : dim_(dim) {}
+  VIT_OPTIONS(AttentionOptions, VIT_PYTORCH_ATTENTION_OPTIONS)
 };
 
 /// Multi-head attention, qkv without bias, scale dim_head^-0.5; the output projection `to_out`
@@ -90,18 +92,18 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
 TORCH_MODULE(Attention);
 
 // ---------------------------------------------------------------------------------------------
+#define VIT_PYTORCH_FEED_FORWARD_OPTIONS(X)                                                       \
+  X(int64_t, dim, 0, Required(1, 1 << 20), "input and output width")                                 \
+  X(int64_t, hidden_dim, 0, Required(1, 1 << 24), "hidden width")                                    \
+  X(double, dropout, 0., Probability(), "dropout after the GELU and after the second Linear")         \
+  X(bool, norm, false, Any(), "a LayerNorm(dim) first in net (vit-pytorch >= 1.1: net.0 LayerNorm, net.1 / net.4 Linear)")
+
 /// Options for vit-pytorch's `FeedForward(dim, hidden_dim, dropout=0.)`.
 /// Example: `FeedForward(FeedForwardOptions(1024, 2048).dropout(0.1))`
 struct FeedForwardOptions {
-  FeedForwardOptions(int64_t dim, int64_t hidden_dim);
-  /// Input and output width.
-  TORCH_ARG(int64_t, dim);
-  /// Hidden width.
-  TORCH_ARG(int64_t, hidden_dim);
-  /// Dropout after the GELU and after the second Linear. Default 0.
-  TORCH_ARG(double, dropout) = 0.;
-  /// A LayerNorm(dim) first in `net` (vit-pytorch >= 1.1: net.0 LayerNorm, net.1 / net.4 Linear). Default false.
-  TORCH_ARG(bool, norm) = false;
+  FeedForwardOptions() = default;
+  FeedForwardOptions(int64_t dim, int64_t hidden_dim) : dim_(dim), hidden_dim_(hidden_dim) {}
+  VIT_OPTIONS(FeedForwardOptions, VIT_PYTORCH_FEED_FORWARD_OPTIONS)
 };
 
 /// net = Sequential([LayerNorm,] Linear, GELU, Dropout, Linear, Dropout).
@@ -118,20 +120,23 @@ class FeedForwardImpl : public torch::nn::Cloneable<FeedForwardImpl> {
 TORCH_MODULE(FeedForward);
 
 // ---------------------------------------------------------------------------------------------
+#define VIT_PYTORCH_TRANSFORMER_OPTIONS(X)                                                        \
+  X(int64_t, dim, 0, Required(1, 1 << 20), "token width")                                            \
+  X(int64_t, depth, 0, Required(0, 10000), "number of layers")                                       \
+  X(int64_t, heads, 0, Required(1, 1 << 20), "attention heads")                                      \
+  X(int64_t, dim_head, 0, Required(1, 1 << 20), "width of each head")                                \
+  X(int64_t, mlp_dim, 0, Required(1, 1 << 24), "hidden width of the feed-forwards")                  \
+  X(double, dropout, 0., Probability(), "dropout in attention outputs and feed-forwards")            \
+  X(std::string, layout, "0.35", OneOf("0.35", "1.0", "current"),                                    \
+    "vit-pytorch version whose layout to build: 0.35 (PreNorm wrappers), 1.0 (PreNorm, attention dropout) or current (norms inside Attention / FeedForward and a final norm)")
+
 /// Options for vit-pytorch's `Transformer(dim, depth, heads, dim_head, mlp_dim, dropout=0.)`.
 /// Example: `Transformer(TransformerOptions(1024, 6, 16, 64, 2048))`
 struct TransformerOptions {
-  TransformerOptions(int64_t dim, int64_t depth, int64_t heads, int64_t dim_head, int64_t mlp_dim);
-  TORCH_ARG(int64_t, dim);
-  TORCH_ARG(int64_t, depth);
-  TORCH_ARG(int64_t, heads);
-  TORCH_ARG(int64_t, dim_head);
-  TORCH_ARG(int64_t, mlp_dim);
-  /// Dropout in attention outputs and feed-forwards. Default 0.
-  TORCH_ARG(double, dropout) = 0.;
-  /// vit-pytorch version whose layout to build: "0.35" (PreNorm wrappers), "1.0" (PreNorm, attention
-  /// dropout) or "current" (norms inside Attention / FeedForward and a final `norm`). Default "0.35".
-  TORCH_ARG(std::string, layout) = "0.35";
+  TransformerOptions() = default;
+  TransformerOptions(int64_t dim, int64_t depth, int64_t heads, int64_t dim_head, int64_t mlp_dim)
+      : dim_(dim), depth_(depth), heads_(heads), dim_head_(dim_head), mlp_dim_(mlp_dim) {}
+  VIT_OPTIONS(TransformerOptions, VIT_PYTORCH_TRANSFORMER_OPTIONS)
 };
 
 /// depth x [x = attn(x) + x; x = ff(x) + x], then (layout "current") norm(x). attn / ff are
@@ -143,6 +148,8 @@ class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(torch::Tensor x);
+  /// The layers alone, without the final norm.
+  torch::Tensor forward_layers(torch::Tensor x);
 
   TransformerOptions options;
   torch::nn::LayerNorm norm{nullptr};     ///< layout "current" only
@@ -151,62 +158,73 @@ class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
 TORCH_MODULE(Transformer);
 
 // ---------------------------------------------------------------------------------------------
+#define VIT_PYTORCH_VIT_OPTIONS(X)                                                                \
+  X(Size2, image_size, 0, Required(1, 65536), "image size, an int or {height, width}; must be divisible by patch_size") \
+  X(Size2, patch_size, 0, Required(1, 65536), "patch size, an int or {height, width}")                \
+  X(int64_t, num_classes, 0, Required(1, 1 << 26), "classes of mlp_head")                            \
+  X(int64_t, dim, 0, Required(1, 1 << 20), "token width")                                            \
+  X(int64_t, depth, 0, Required(0, 10000), "number of transformer layers")                           \
+  X(int64_t, heads, 0, Required(1, 1 << 20), "attention heads")                                      \
+  X(int64_t, mlp_dim, 0, Required(1, 1 << 24), "hidden width of the feed-forwards")                  \
+  X(std::string, pool, "cls", OneOf("cls", "mean"), "cls (the class token) or mean (the mean of all tokens)") \
+  X(int64_t, channels, 3, Range(1, 65536), "input channels")                                         \
+  X(int64_t, dim_head, 64, Range(1, 1 << 20), "width of each attention head")                        \
+  X(double, dropout, 0., Probability(), "dropout inside the transformer")                            \
+  X(double, emb_dropout, 0., Probability(), "dropout after adding the position embedding")           \
+  X(std::string, layout, "0.35", OneOf("0.35", "1.0", "current"),                                    \
+    "vit-pytorch version whose layout (state_dict keys) to build: 0.35 (to_patch_embedding.1 Linear, PreNorm blocks, "  \
+    "mlp_head = LayerNorm + Linear), 1.0 (dual patch norm: to_patch_embedding.1 LayerNorm(patch_dim), .2 Linear, "      \
+    ".3 LayerNorm(dim)) or current (dual patch norm, norms inside the blocks, transformer.norm, mlp_head = Linear, "    \
+    "2-D cls_token (n_cls, dim) / pos_embedding (N + n_cls, dim), no class token with pool mean)")
+
 /// Options for vit-pytorch's `ViT(image_size, patch_size, num_classes, dim, depth, heads, mlp_dim,
 /// pool='cls', channels=3, dim_head=64, dropout=0., emb_dropout=0.)`.
 /// Example: `ViT(ViTOptions(256, 32, 1000, 1024, 6, 16, 2048).dropout(0.1).emb_dropout(0.1))`
 struct ViTOptions {
-  ViTOptions(torch::ExpandingArray<2> image_size, torch::ExpandingArray<2> patch_size, int64_t num_classes,
-             int64_t dim, int64_t depth, int64_t heads, int64_t mlp_dim);
-  /// Image size, an int or {height, width}; must be divisible by patch_size.
-  TORCH_ARG(torch::ExpandingArray<2>, image_size);
-  /// Patch size, an int or {height, width}.
-  TORCH_ARG(torch::ExpandingArray<2>, patch_size);
-  /// Classes of mlp_head.
-  TORCH_ARG(int64_t, num_classes);
-  /// Token width.
-  TORCH_ARG(int64_t, dim);
-  /// Number of transformer layers.
-  TORCH_ARG(int64_t, depth);
-  /// Attention heads.
-  TORCH_ARG(int64_t, heads);
-  /// Hidden width of the feed-forwards.
-  TORCH_ARG(int64_t, mlp_dim);
-  /// "cls" (the class token) or "mean" (mean over all tokens). Default "cls".
-  TORCH_ARG(std::string, pool) = "cls";
-  /// Input channels. Default 3.
-  TORCH_ARG(int64_t, channels) = 3;
-  /// Width of each attention head. Default 64.
-  TORCH_ARG(int64_t, dim_head) = 64;
-  /// Dropout inside the transformer. Default 0.
-  TORCH_ARG(double, dropout) = 0.;
-  /// Dropout after adding the position embedding. Default 0.
-  TORCH_ARG(double, emb_dropout) = 0.;
-  /// vit-pytorch version whose layout (state_dict keys) to build. Default "0.35" (the seed's):
-  ///   "0.35":    to_patch_embedding.1 Linear; PreNorm blocks; mlp_head = LayerNorm + Linear.
-  ///   "1.0":     dual patch norm: to_patch_embedding.1 LayerNorm(patch_dim), .2 Linear, .3 LayerNorm(dim).
-  ///   "current": dual patch norm, norms inside the blocks, transformer.norm, mlp_head = Linear,
-  ///              2-D cls_token (n_cls, dim) / pos_embedding (N + n_cls, dim), no cls token when pool = "mean".
-  TORCH_ARG(std::string, layout) = "0.35";
+  ViTOptions() = default;
+  ViTOptions(Size2 image_size, Size2 patch_size, int64_t num_classes, int64_t dim, int64_t depth, int64_t heads,
+             int64_t mlp_dim)
+      : image_size_(image_size), patch_size_(patch_size), num_classes_(num_classes), dim_(dim), depth_(depth),
+        heads_(heads), mlp_dim_(mlp_dim) {}
+  VIT_OPTIONS(ViTOptions, VIT_PYTORCH_VIT_OPTIONS)
 };
 
 /// vit-pytorch's ViT: to_patch_embedding (PatchRearrange + Linear [+ norms]), cls token and position
 /// embedding (randn init), Transformer, cls/mean pooling, mlp_head.
-class ViTImpl : public torch::nn::Cloneable<ViTImpl> {
+class ViTImpl : public torch::nn::Cloneable<ViTImpl>, public Model {
  public:
   explicit ViTImpl(ViTOptions options_);
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
-  /// Images (B, channels, H, W) -> logits (B, num_classes). As in Python, H and W must be multiples
-  /// of the patch size and give at most num_patches() patches (the position embedding is sliced).
-  torch::Tensor forward(const torch::Tensor& img);
-  /// Images -> the tokens the transformer sees: patches, cls token, position embedding, dropout.
-  torch::Tensor forward_embed(const torch::Tensor& img);
-  /// The transformer's output tokens -> logits: cls or mean pooling, to_latent, mlp_head.
-  torch::Tensor forward_head(const torch::Tensor& tokens);
-  /// How many leading tokens forward_head reads: 1 with pool "cls", 0 (all of them) with "mean".
-  int64_t head_tokens() const { return options.pool() == "cls" ? 1 : 0; }
+  /// Images (B, channels, H, W) -> the tokens the transformer sees: patches, cls token, position
+  /// embedding, dropout. As in Python, H and W must be multiples of the patch size and give at most
+  /// num_patches() patches (the position embedding is sliced).
+  torch::Tensor forward_embed(const torch::Tensor& img) override;
+  /// The transformer's layers.
+  torch::Tensor forward_blocks(const torch::Tensor& tokens) override;
+  /// transformer.norm in layout "current"; identity in the others (their norm is mlp_head's).
+  torch::Tensor forward_norm(const torch::Tensor& tokens) override;
+  /// Tokens -> logits: cls or mean pooling, to_latent, mlp_head; with `pre_logits`, the pooled
+  /// features after mlp_head's LayerNorm (layouts 0.35 and 1.0), before its Linear.
+  torch::Tensor forward_head(const torch::Tensor& tokens, bool pre_logits = false) override;
 
-  int64_t num_patches() const;
+  int64_t num_prefix_tokens() const override { return num_cls_tokens(); }
+  int64_t num_patches() const override;
+  /// 1 with pool "cls", 0 (all of them) with "mean".
+  int64_t head_tokens() const override { return options.pool() == "cls" ? 1 : 0; }
+  int64_t num_classes() const override { return options.num_classes(); }
+  int64_t num_features() const override { return options.dim(); }
+  /// "token" for pool "cls", "avg" for "mean" (which, unlike timm's, includes the class token).
+  std::string global_pool() const override { return options.pool() == "cls" ? "token" : "avg"; }
+  std::array<int64_t, 3> input_size() const override;
+  int64_t count_macs(int64_t height, int64_t width) const override;
+  std::vector<BlockWeights> block_weights() const override;
+  std::set<std::string> no_weight_decay() const override { return {"pos_embedding", "cls_token"}; }
+  std::string model_args() const override { return options_to_json(options); }
+  std::string family() const override { return "vit_pytorch"; }
+  /// Tokens saved with a leading batch dimension of 1 in layout "current"; a Conv2d patch weight (timm's) as the Linear.
+  void adapt_checkpoint(StateDict& state) const override;
+
   int64_t patch_dim() const;
   /// Class tokens: 1, or 0 with pool "mean" in layout "current".
   int64_t num_cls_tokens() const { return options.layout() == "current" && options.pool() == "mean" ? 0 : 1; }
@@ -236,5 +254,9 @@ using vit_pytorch::TransformerOptions;
 using vit_pytorch::ViT;
 using vit_pytorch::ViTImpl;
 using vit_pytorch::ViTOptions;
+
+/// The number of parameters vit_pytorch::ViT(options) has, computed from the options alone (the zoo
+/// checks it against its budget before building anything).
+int64_t count_parameters(const vit_pytorch::ViTOptions& options);
 
 }  // namespace vit

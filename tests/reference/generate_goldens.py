@@ -289,7 +289,8 @@ def images(out):
     save_file(cases, os.path.join(d, "expected.safetensors"))
 
     # what `vit classify` must report for the timm_safetensors checkpoint: its probabilities per image,
-    # preprocessed with the checkpoint's defaults (input 32, crop_pct 0.875, bicubic, ImageNet mean/std)
+    # preprocessed as its config.json leaves it to the architecture: timm's default pretrained_cfg of
+    # vit_tiny_patch16_224 (crop_pct 0.9, bicubic, mean = std = 0.5) at the model's input size 32
     from check_saved import build
     from safetensors_io import load_file
     ckpt = os.path.join(out, "checkpoints", "timm_safetensors")
@@ -299,7 +300,8 @@ def images(out):
     model = build(config, state).eval()
     model.load_state_dict(state)
     with torch.no_grad():
-        probs = {name: model(preprocess(os.path.join(d, name), 32, 0.875).unsqueeze(0)).softmax(-1)[0] for name in files}
+        probs = {name: model(preprocess(os.path.join(d, name), 32, 0.9, mean=(0.5,) * 3, std=(0.5,) * 3).unsqueeze(0)).softmax(-1)[0]
+                 for name in files}
     save_file(probs, os.path.join(d, "classify_expected.safetensors"))
 
 

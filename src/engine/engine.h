@@ -1,6 +1,12 @@
 #pragma once
-// Private to src/: a pre-norm transformer block reduced to its tensors (the form both families
-// share) and the engines that run a stack of them for InferenceModel (include/vit/inference.h).
+// Private to src/: the engines that run a model's blocks for InferenceModel (include/vit/inference.h).
+// Every family hands its blocks over as vit::BlockWeights (vit/model.h, Model::block_weights);
+// an engine runs the stack:
+//   torch_engine.cpp    LibTorch ops on any device (scaled_dot_product_attention on LibTorch >= 2.0)
+//   onednn.cpp          oneDNN on the CPU, float32 / bfloat16: prepacked fused GEMMs, in-place attention
+//   attention_bf16.cpp  the fused bfloat16 attention kernel the oneDNN engine uses on AVX512-BF16 CPUs
+
+#include "vit/model.h"
 
 #include <torch/torch.h>
 
@@ -9,33 +15,6 @@
 #include <vector>
 
 namespace vit::detail {
-
-struct LayerNormWeights {
-  torch::Tensor weight, bias;
-  double eps = 1e-5;
-  bool defined() const { return weight.defined(); }
-};
-
-struct LinearWeights {
-  torch::Tensor weight;  ///< (out, in)
-  torch::Tensor bias;    ///< (out) or undefined
-  bool defined() const { return weight.defined(); }
-};
-
-/// x + ls1 * proj(attention(norm1(x))), then x + ls2 * fc2(gelu(fc1(norm2(x)))).
-struct BlockWeights {
-  int64_t heads = 1, head_dim = 1;
-  double scale = 1.;              ///< applied to q.k (head_dim^-0.5 in both families)
-  LayerNormWeights norm1, norm2;
-  LayerNormWeights q_norm, k_norm;  ///< over head_dim; undefined unless qk_norm
-  LinearWeights qkv;                ///< (3 * heads * head_dim, dim)
-  LinearWeights proj;               ///< (dim, heads * head_dim); undefined: attention output added as is
-  LinearWeights fc1, fc2;
-  torch::Tensor ls1, ls2;  ///< LayerScale gammas (dim) or undefined
-
-  int64_t dim() const { return qkv.weight.size(1); }
-  int64_t inner() const { return heads * head_dim; }
-};
 
 /// Runs tokens (B, N, dim) through every block; the result (B, last_rows, dim) has the input's dtype.
 /// The last block computes only the first `last_rows` (in [1, N]) tokens of each image, though every

@@ -3,11 +3,11 @@
 //   qkv  = matmul(+bias)                                 -> compute dtype (M, 3 * inner)
 //   S    = scale * Q.K^T read in place from qkv (strided) -> compute dtype (B, H, N, N)
 //   softmax(S) in place; O = S.V written in token layout  -> compute dtype (M, inner)
-//     (bfloat16 on AVX512-BF16 CPUs: these three in one kernel, src/attention_bf16.cpp)
+//     (bfloat16 on AVX512-BF16 CPUs: these three in one kernel, src/engine/attention_bf16.cpp)
 //   x   += ls1 * matmul(O) + bias                          (bias, LayerScale, residual fused)
 //   LayerNorm; h = gelu(matmul + bias) (fused); x += ls2 * matmul(h) + bias (fused)
 // The residual stream x stays float32 in both dtypes. Primitives are built once per row count.
-#include "blocks.h"
+#include "engine.h"
 
 #ifdef VITCPP_HAVE_ONEDNN
 
@@ -115,7 +115,7 @@ void add_rows(float* x, const T* y, int64_t n) {
 struct Norm {
   torch::Tensor weight, bias;  // float32, contiguous
   float eps = 1e-5f;
-  explicit Norm(const LayerNormWeights& n = {}) {
+  explicit Norm(const BlockWeights::Norm& n = {}) {
     if (!n.defined()) return;
     weight = n.weight.to(torch::kFloat32).contiguous();
     bias = n.bias.to(torch::kFloat32).contiguous();
@@ -228,7 +228,7 @@ class Gemm {
 
 /// softmax(scale * Q.K^T) . V for the first Nq of each image's N tokens, reading Q, K, V in place from
 /// the qkv buffer (B, N, 3, H, hd) and writing the output in token layout (B, Nq, H * hd): in bfloat16
-/// with the fused kernel of src/attention_bf16.cpp where the CPU has it, else with oneDNN primitives.
+/// with the fused kernel of src/engine/attention_bf16.cpp where the CPU has it, else with oneDNN primitives.
 class AttentionCore {
  public:
   AttentionCore(int64_t heads, int64_t head_dim, float scale, dt compute, bool fused)

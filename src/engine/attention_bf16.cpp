@@ -1,4 +1,4 @@
-// A fused bfloat16 attention kernel for the oneDNN engine (src/onednn.cpp) on x86-64 CPUs with
+// A fused bfloat16 attention kernel for the oneDNN engine (src/engine/onednn.cpp) on x86-64 CPUs with
 // AVX512-BF16: for each (image, head) (or chunk of its queries), K and V are packed into the
 // pair-interleaved layout that vdpbf16ps reads, then 4 query rows at a time go through
 //   S = Q.K^T (float32, 4 x N, stays in L1) -> P = exp(scale * (S - max)) (rounded to bfloat16)
@@ -6,7 +6,7 @@
 // The (B, H, N, N) score tensor of the unfused path never exists, and the scores are not rounded to
 // bfloat16 before the softmax. Compiled for AVX512-BF16 with target attributes and chosen at run time,
 // so the library itself still runs on any x86-64 (and builds on any architecture).
-#include "blocks.h"
+#include "engine.h"
 
 #include <ATen/Parallel.h>
 

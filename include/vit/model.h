@@ -1,0 +1,123 @@
+#pragma once
+// The contract every vitcpp model class keeps (timm's: forward_features, forward_head(pre_logits),
+// num_prefix_tokens, num_features, ...), so that loading, inference, training and the `vit` tool
+// never ask which family they hold. vit::VisionTransformer (timm) and vit::ViT (vit-pytorch)
+// implement it; docs/architecture.md says how a new model class joins.
+// Tests: tests/test_vision_transformer.cpp, tests/test_vit_pytorch.cpp (each family's answers).
+
+#include <torch/torch.h>
+
+#include <array>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vit {
+
+/// Tensors by name, in file order: a checkpoint's state dict (vit/state_dict.h reads and loads them).
+using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;
+
+/// A pre-norm transformer block reduced to its tensors, the form InferenceModel's engines run:
+/// x + ls1 * proj(attention(norm1(x))), then x + ls2 * fc2(gelu(fc1(norm2(x)))). The tensors are
+/// the module's own (no copies); undefined ones are absent layers.
+struct BlockWeights {
+  struct Norm {
+    torch::Tensor weight, bias;
+    double eps = 1e-5;
+    bool defined() const { return weight.defined(); }
+  };
+  struct Linear {
+    torch::Tensor weight;  ///< (out, in)
+    torch::Tensor bias;    ///< (out) or undefined
+    bool defined() const { return weight.defined(); }
+  };
+  int64_t heads = 1, head_dim = 1;
+  double scale = 1.;        ///< applied to q.k (head_dim^-0.5 in both families)
+  Norm norm1, norm2;
+  Norm q_norm, k_norm;      ///< over head_dim; undefined unless qk_norm
+  Linear qkv;               ///< (3 * heads * head_dim, dim)
+  Linear proj;              ///< (dim, heads * head_dim); undefined: the attention output is added as is
+  Linear fc1, fc2;
+  torch::Tensor ls1, ls2;   ///< LayerScale gammas (dim) or undefined
+
+  int64_t dim() const { return qkv.weight.size(1); }
+  int64_t inner() const { return heads * head_dim; }
+};
+
+/// The two logits of a distilled model: the class head on the class token and head_dist on the
+/// distillation token. A DeiT training loop uses both; inference uses their mean.
+struct DistilledLogits {
+  torch::Tensor cls;
+  torch::Tensor dist;
+  torch::Tensor mean() const { return (cls + dist) / 2; }
+};
+
+/// A Vision Transformer of any family: images -> embedding -> blocks -> final norm -> head.
+class Model : public virtual torch::nn::Module {
+ public:
+  // ---- forward, split as timm splits it ----
+  /// Images (B, C, H, W) -> the tokens the first block sees (patches, prefix tokens, position embedding).
+  virtual torch::Tensor forward_embed(const torch::Tensor& images) = 0;
+  /// The blocks, run as the module's own layers.
+  virtual torch::Tensor forward_blocks(const torch::Tensor& tokens) = 0;
+  /// The final norm over every token (identity where the model has none or normalises after pooling).
+  virtual torch::Tensor forward_norm(const torch::Tensor& tokens) = 0;
+  /// Normalised tokens -> logits (B, num_classes), or with `pre_logits` (or no head) the pooled
+  /// features (B, num_features). Given only the first head_tokens() tokens when that is not 0.
+  virtual torch::Tensor forward_head(const torch::Tensor& tokens, bool pre_logits = false) = 0;
+  /// Images -> normalised tokens (B, num_prefix_tokens + patches, dim).
+  torch::Tensor forward_features(const torch::Tensor& images) {
+    return forward_norm(forward_blocks(forward_embed(images)));
+  }
+  /// Images -> logits (a distilled model: the mean of its two heads).
+  torch::Tensor forward(const torch::Tensor& images) { return forward_head(forward_features(images)); }
+
+  // ---- distillation (DeiT) ----
+  virtual bool distilled() const { return false; }
+  /// Distilled models: both heads' logits, separately. Others throw.
+  virtual DistilledLogits forward_distilled(const torch::Tensor& images);
+
+  // ---- sizes ----
+  /// Tokens before the patches (class, distillation, register tokens).
+  virtual int64_t num_prefix_tokens() const = 0;
+  /// Patch tokens at the configured input size.
+  virtual int64_t num_patches() const = 0;
+  /// How many leading tokens forward_head reads: 1 for a class token, 2 with a distillation token,
+  /// 0 when it reads all of them (average or max pooling).
+  virtual int64_t head_tokens() const = 0;
+  virtual int64_t num_classes() const = 0;
+  /// Width of forward_head(x, true).
+  virtual int64_t num_features() const = 0;
+  /// timm's name of the pooling forward_head does: "token", "avg", "max", "avgmax" or "".
+  virtual std::string global_pool() const = 0;
+  /// The input the model was configured for: {channels, height, width}.
+  virtual std::array<int64_t, 3> input_size() const = 0;
+  /// Multiply-accumulates of one forward for one image of height x width: Linear and conv layers and
+  /// the two attention products (norms, softmax and activations are not counted).
+  virtual int64_t count_macs(int64_t height, int64_t width) const = 0;
+
+  // ---- for the engines, the trainer and the loader ----
+  /// The blocks as tensors (the module's own), in order.
+  virtual std::vector<BlockWeights> block_weights() const = 0;
+  /// Parameters AdamW must not decay beyond the 1-D ones (tokens, position embeddings): timm's no_weight_decay().
+  virtual std::set<std::string> no_weight_decay() const = 0;
+  /// The Python keyword arguments that build this model (a JSON object of every option).
+  virtual std::string model_args() const = 0;
+  /// The family's name in the zoo's registry ("vision_transformer", "vit_pytorch").
+  virtual std::string family() const = 0;
+  /// Rewrites a checkpoint into this model's form before a strict load, as timm's
+  /// checkpoint_filter_fn does: resampled position embeddings, patch weights of the other family's
+  /// form, the other layouts of the same keys.
+  virtual void adapt_checkpoint(StateDict& state) const = 0;
+  /// A deep copy (Cloneable::clone), as a Model.
+  std::shared_ptr<Model> clone_model() const;
+};
+
+using ModelPtr = std::shared_ptr<Model>;
+
+/// Number of parameters of any module.
+int64_t count_parameters(const torch::nn::Module& module);
+
+}  // namespace vit

@@ -1,0 +1,60 @@
+// The LibTorch engine of InferenceModel: the block math in LibTorch ops, on any device and dtype,
+// with scaled_dot_product_attention (flash / memory-efficient kernels) on LibTorch >= 2.0.
+#include "engine.h"
+
+#include <torch/version.h>
+
+namespace vit::detail {
+namespace {
+
+torch::Tensor layer_norm(const torch::Tensor& x, const BlockWeights::Norm& n) {
+  return torch::layer_norm(x, {x.size(-1)}, n.weight, n.bias, n.eps);
+}
+
+class TorchBlocks final : public Blocks {
+ public:
+  explicit TorchBlocks(std::vector<BlockWeights> blocks) : blocks_(std::move(blocks)) {}
+
+  torch::Tensor forward(const torch::Tensor& tokens, int64_t last_rows) const override {
+    auto x = tokens;
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      const auto& b = blocks_[i];
+      const int64_t B = x.size(0), N = x.size(1);
+      // the last block: only the first `last_rows` tokens' queries (every token is a key and value)
+      const int64_t Nq = i + 1 == blocks_.size() ? last_rows : N;
+      const auto qkv = torch::linear(layer_norm(x, b.norm1), b.qkv.weight, b.qkv.bias)
+                           .view({B, N, 3, b.heads, b.head_dim})
+                           .permute({2, 0, 3, 1, 4});
+      auto q = qkv[0].narrow(2, 0, Nq), k = qkv[1], v = qkv[2];
+      if (b.q_norm.defined()) {
+        q = layer_norm(q, b.q_norm);
+        k = layer_norm(k, b.k_norm);
+      }
+#if TORCH_VERSION_MAJOR >= 2
+      // flash / memory-efficient kernels on CUDA; its default scale is head_dim^-0.5, as both families use
+      auto o = at::scaled_dot_product_attention(q, k, v);
+#else
+      auto o = torch::matmul(torch::matmul(q, k.transpose(-2, -1)).mul_(b.scale).softmax(-1), v);
+#endif
+      auto y = o.transpose(1, 2).reshape({B, Nq, b.inner()});
+      if (b.proj.defined()) y = torch::linear(y, b.proj.weight, b.proj.bias);
+      if (Nq < N) x = x.narrow(1, 0, Nq);
+      x = b.ls1.defined() ? x.addcmul(y, b.ls1) : x + y;
+      y = torch::linear(torch::gelu(torch::linear(layer_norm(x, b.norm2), b.fc1.weight, b.fc1.bias)), b.fc2.weight,
+                        b.fc2.bias);
+      x = b.ls2.defined() ? x.addcmul_(y, b.ls2) : x.add_(y);
+    }
+    return x;
+  }
+
+ private:
+  std::vector<BlockWeights> blocks_;
+};
+
+}  // namespace
+
+std::unique_ptr<Blocks> make_torch_blocks(std::vector<BlockWeights> blocks) {
+  return std::make_unique<TorchBlocks>(std::move(blocks));
+}
+
+}  // namespace vit::detail

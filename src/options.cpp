@@ -1,0 +1,312 @@
+// The functions every options struct's field list (include/vit/options.h) runs through: JSON in
+// and out, validation, printing, and command-line values.
+#include "vit/options.h"
+
+#include "io.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace vit::detail {
+
+namespace {
+
+template <typename T>
+T& ref(const Field& f) {
+  return *static_cast<T*>(f.value);
+}
+
+bool integral(Kind k) {
+  return k == Kind::kInt || k == Kind::kUInt || k == Kind::kSize2 || k == Kind::kOptInt || k == Kind::kInt3;
+}
+
+const char* expected_type(Kind kind) {
+  switch (kind) {
+    case Kind::kInt: return "an integer";
+    case Kind::kUInt: return "a non-negative integer";
+    case Kind::kDouble: return "a number";
+    case Kind::kBool: return "true or false";
+    case Kind::kString: return "a string";
+    case Kind::kSize2: return "an int or [h, w]";
+    case Kind::kOptInt: return "an integer or null";
+    case Kind::kOptDouble: return "a number or null";
+    case Kind::kOptBool: return "true, false or null";
+    case Kind::kInt3: return "a list of 3 integers";
+    case Kind::kDouble3: return "a list of 3 numbers";
+    case Kind::kDevice: return "a device ('cpu', 'cuda' or 'cuda:N')";
+  }
+  return "?";
+}
+
+// A bound or value for messages: integers without a fraction, others as C++ streams doubles.
+std::string number(double v, bool as_integer) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::ostringstream s;
+  if (as_integer && std::abs(v) < 9.3e18) s << static_cast<int64_t>(v); else s << v;
+  return s.str();
+}
+
+bool is_int64(const Json& v) {
+  return v.is_number_integer() && (!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t{INT64_MAX});
+}
+
+// The numbers a field holds (entries of pairs and triples; none for an unset optional).
+std::vector<double> numbers(const Field& f) {
+  switch (f.kind) {
+    case Kind::kInt: return {static_cast<double>(ref<int64_t>(f))};
+    case Kind::kUInt: return {static_cast<double>(ref<uint64_t>(f))};
+    case Kind::kDouble: return {ref<double>(f)};
+    case Kind::kSize2: return {static_cast<double>(ref<Size2>(f)->at(0)), static_cast<double>(ref<Size2>(f)->at(1))};
+    case Kind::kOptInt: {
+      const auto& o = ref<std::optional<int64_t>>(f);
+      return o ? std::vector<double>{static_cast<double>(*o)} : std::vector<double>{};
+    }
+    case Kind::kOptDouble: {
+      const auto& o = ref<std::optional<double>>(f);
+      return o ? std::vector<double>{*o} : std::vector<double>{};
+    }
+    case Kind::kInt3: {
+      const auto& a = ref<Int3>(f);
+      return {static_cast<double>(a[0]), static_cast<double>(a[1]), static_cast<double>(a[2])};
+    }
+    case Kind::kDouble3: {
+      const auto& a = ref<Double3>(f);
+      return {a[0], a[1], a[2]};
+    }
+    default: return {};
+  }
+}
+
+Json value_of(const Field& f) {
+  switch (f.kind) {
+    case Kind::kInt: return ref<int64_t>(f);
+    case Kind::kUInt: return ref<uint64_t>(f);
+    case Kind::kDouble: return ref<double>(f);
+    case Kind::kBool: return ref<bool>(f);
+    case Kind::kString: return ref<std::string>(f);
+    case Kind::kSize2: {
+      const auto& s = ref<Size2>(f);
+      return s->at(0) == s->at(1) ? Json(s->at(0)) : Json::array({s->at(0), s->at(1)});
+    }
+    case Kind::kOptInt: {
+      const auto& o = ref<std::optional<int64_t>>(f);
+      return o ? Json(*o) : Json();
+    }
+    case Kind::kOptDouble: {
+      const auto& o = ref<std::optional<double>>(f);
+      return o ? Json(*o) : Json();
+    }
+    case Kind::kOptBool: {
+      const auto& o = ref<std::optional<bool>>(f);
+      return o ? Json(*o) : Json();
+    }
+    case Kind::kInt3: return ref<Int3>(f);
+    case Kind::kDouble3: return ref<Double3>(f);
+    case Kind::kDevice: return ref<torch::Device>(f).str();
+  }
+  return {};
+}
+
+// Checks one field's value; `who` begins the message ("[what] 'depth'" or "--depth").
+void check_field(const Field& f, const std::string& who) {
+  const auto& c = f.check;
+  for (const double v : numbers(f)) {
+    const bool finite = integral(f.kind) || std::isfinite(v);
+    if (finite && v >= c.lo && v <= c.hi) continue;
+    const bool as_integer = integral(f.kind);
+    if (std::isinf(c.lo) && std::isinf(c.hi)) TORCH_CHECK(false, who, " must be a finite number, got ", number(v, false));
+    TORCH_CHECK(false, who, " must be in [", number(c.lo, as_integer), ", ", number(c.hi, as_integer), "], got ",
+                f.kind == Kind::kSize2 || f.kind == Kind::kInt3 || f.kind == Kind::kDouble3 ? value_of(f).dump() : number(v, as_integer));
+  }
+  if (f.kind == Kind::kString && !c.choices.empty()) {
+    const auto& s = ref<std::string>(f);
+    if (std::find(c.choices.begin(), c.choices.end(), s) != c.choices.end()) return;
+    std::string list;
+    for (const auto& choice : c.choices) list += (list.empty() ? "'" : ", '") + choice + "'";
+    TORCH_CHECK(false, who, " must be one of ", list, ", got ", Json(s).dump().substr(0, 60));
+  }
+}
+
+// Sets field `f` from the JSON value `v`, then checks its range; `who` begins every message.
+void set_json(const Field& f, const Json& v, const std::string& who) {
+  auto wrong = [&] { TORCH_CHECK(false, who, " must be ", expected_type(f.kind), ", got ", json_excerpt(v)); };
+  auto number_array = [&](bool ints) {
+    if (!v.is_array() || v.size() != 3) wrong();
+    for (const auto& x : v)
+      if (ints ? !is_int64(x) : !x.is_number()) wrong();
+  };
+  switch (f.kind) {
+    case Kind::kInt:
+      if (!is_int64(v)) wrong();
+      ref<int64_t>(f) = v.get<int64_t>();
+      break;
+    case Kind::kUInt:
+      if (!v.is_number_unsigned()) wrong();
+      ref<uint64_t>(f) = v.get<uint64_t>();
+      break;
+    case Kind::kDouble:
+      if (!v.is_number()) wrong();
+      ref<double>(f) = v.get<double>();
+      break;
+    case Kind::kBool:
+      if (!v.is_boolean()) wrong();
+      ref<bool>(f) = v.get<bool>();
+      break;
+    case Kind::kString:
+      if (!v.is_string()) wrong();
+      ref<std::string>(f) = v.get<std::string>();
+      break;
+    case Kind::kSize2:
+      if (is_int64(v)) {
+        ref<Size2>(f) = Size2(v.get<int64_t>());
+      } else {
+        if (!v.is_array() || v.size() != 2 || !is_int64(v[0]) || !is_int64(v[1])) wrong();
+        ref<Size2>(f) = Size2({v[0].get<int64_t>(), v[1].get<int64_t>()});
+      }
+      break;
+    case Kind::kOptInt:
+      if (!v.is_null() && !is_int64(v)) wrong();
+      ref<std::optional<int64_t>>(f) = v.is_null() ? std::nullopt : std::optional<int64_t>(v.get<int64_t>());
+      break;
+    case Kind::kOptDouble:
+      if (!v.is_null() && !v.is_number()) wrong();
+      ref<std::optional<double>>(f) = v.is_null() ? std::nullopt : std::optional<double>(v.get<double>());
+      break;
+    case Kind::kOptBool:
+      if (!v.is_null() && !v.is_boolean()) wrong();
+      ref<std::optional<bool>>(f) = v.is_null() ? std::nullopt : std::optional<bool>(v.get<bool>());
+      break;
+    case Kind::kInt3:
+      number_array(true);
+      ref<Int3>(f) = {v[0].get<int64_t>(), v[1].get<int64_t>(), v[2].get<int64_t>()};
+      break;
+    case Kind::kDouble3:
+      number_array(false);
+      ref<Double3>(f) = {v[0].get<double>(), v[1].get<double>(), v[2].get<double>()};
+      break;
+    case Kind::kDevice: {
+      if (!v.is_string()) wrong();
+      const auto text = v.get<std::string>();
+      if (text != "cpu" && text.rfind("cuda", 0) != 0) wrong();
+      try {
+        ref<torch::Device>(f) = torch::Device(text);
+      } catch (const c10::Error&) {
+        wrong();
+      }
+      break;
+    }
+  }
+  check_field(f, who);
+}
+
+}  // namespace
+
+void apply_json(const Fields& fields, const std::string& text, const std::string& what,
+                const std::vector<std::string>& ignored, bool ignore_unknown) {
+  const auto args = parse_json(text, what);
+  TORCH_CHECK(args.is_object(), what, " expected a JSON object of keyword arguments, got ", args.type_name());
+  for (const auto& [key, value] : args.items()) {
+    const auto it = std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return key == f.name; });
+    if (it != fields.end()) {
+      set_json(*it, value, what + " '" + key + "'");
+      continue;
+    }
+    const bool skip = ignore_unknown || std::find(ignored.begin(), ignored.end(), key) != ignored.end();
+    TORCH_CHECK(skip, what, " unknown argument ", Json(key).dump().substr(0, 60), " = ", json_excerpt(value));
+  }
+  for (const auto& f : fields)
+    TORCH_CHECK(!f.check.required || args.contains(f.name), what, " missing required argument '", f.name, "'");
+}
+
+void set_from_string(const Field& f, const std::string& text, const std::string& what) {
+  // The text as the JSON value it stands for: numbers and lists for numeric fields, strings as given.
+  Json v;
+  auto parse_number = [&](const std::string& s) -> Json {
+    if (s.empty()) return s;
+    char* end = nullptr;
+    errno = 0;
+    const long long i = std::strtoll(s.c_str(), &end, 10);
+    if (*end == '\0' && errno == 0) return static_cast<int64_t>(i);
+    const double d = std::strtod(s.c_str(), &end);
+    return *end == '\0' ? Json(d) : Json(s);
+  };
+  switch (f.kind) {
+    case Kind::kString:
+    case Kind::kDevice:
+      v = text;
+      break;
+    case Kind::kBool:
+    case Kind::kOptBool:
+      if (text == "1" || text == "true" || text == "True") v = true;
+      else if (text == "0" || text == "false" || text == "False") v = false;
+      else if (f.kind == Kind::kOptBool && (text == "none" || text == "None" || text == "null")) v = nullptr;
+      else v = text;
+      break;
+    case Kind::kSize2:
+    case Kind::kInt3:
+    case Kind::kDouble3: {
+      std::stringstream parts(text);
+      std::string part;
+      v = Json::array();
+      while (std::getline(parts, part, ',')) v.push_back(parse_number(part));
+      if (v.size() == 1 && f.kind == Kind::kSize2) v = v[0];
+      break;
+    }
+    default:
+      v = (text == "none" || text == "None" || text == "null") ? Json() : parse_number(text);
+  }
+  // an unsigned field given a negative integer: say so as a range, not a type
+  if (f.kind == Kind::kUInt && v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0)
+    TORCH_CHECK(false, what, " must be ", expected_type(f.kind), ", got ", text);
+  set_json(f, v, what);
+}
+
+std::string to_json(const Fields& fields) {
+  Json out = Json::object();
+  for (const auto& f : fields) out[f.name] = value_of(f);
+  return out.dump();
+}
+
+std::string value_json(const Field& field) { return value_of(field).dump(); }
+
+std::string diff_json(const Fields& fields, const Fields& base) {
+  Json out = Json::object();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const auto v = value_of(fields[i]);
+    if (v != value_of(base[i])) out[fields[i].name] = v;
+  }
+  return out.dump();
+}
+
+void check_fields(const Fields& fields, const std::string& what) {
+  for (const auto& f : fields) check_field(f, what + " '" + f.name + "'");
+}
+
+void print_fields(std::ostream& stream, const Fields& fields) {
+  bool first = true;
+  for (const auto& f : fields) {
+    stream << (first ? "" : ", ") << f.name << "=";
+    first = false;
+    const auto v = value_of(f);
+    if (v.is_null()) {
+      stream << "None";
+    } else if (v.is_boolean()) {
+      stream << (v.get<bool>() ? "True" : "False");
+    } else if (v.is_string()) {
+      stream << "'" << v.get<std::string>() << "'";
+    } else if (v.is_array()) {
+      stream << "(";
+      for (size_t i = 0; i < v.size(); ++i) stream << (i ? ", " : "") << v[i].dump();
+      stream << ")";
+    } else if (v.is_number_float()) {
+      stream << v.get<double>();
+    } else {
+      stream << v.dump();
+    }
+  }
+}
+
+}  // namespace vit::detail

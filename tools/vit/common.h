@@ -1,0 +1,58 @@
+#pragma once
+// What the `vit` subcommands share: the flags of every command that runs a model, flags generated
+// from the library's option tables (vit/options.h), and the terminal output helpers. Each
+// subcommand is one file that registers itself with add_<name>(app).
+
+#include <CLI/CLI.hpp>
+#include <vit/vit.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vit::cli {
+
+/// A misuse of the command line: exit status 2, like CLI11's own parse errors.
+struct UsageError : CLI::ValidationError {
+  explicit UsageError(const std::string& message) : CLI::ValidationError(message) {}
+};
+
+/// Adds one flag per field of an options table (`--name` with '_' as '-'), its help the field's doc
+/// and default, its value checked as the library checks it (a bad value is a UsageError). Only
+/// fields in `only` when it is not empty, none in `skip`. Returns the flags by field name.
+std::map<std::string, CLI::Option*> add_fields(CLI::App& app, const detail::Fields& fields,
+                                               const std::vector<std::string>& only = {},
+                                               const std::vector<std::string>& skip = {});
+
+/// --model, --device, --dtype, --threads, --backend and --max-parameters, and what they produce.
+struct ModelFlags {
+  std::string model;
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  int threads = 0;  // 0: every core
+  std::string backend = "auto";
+  int64_t max_parameters = kDefaultMaxParameters;
+  bool zoo = false;  // --model may also name a zoo architecture (random weights)
+
+  /// `zoo`: --model may also name a zoo architecture; `backend`: --backend exists.
+  void add(CLI::App& app, bool zoo, bool backend);
+  torch::Device torch_device() const;
+  torch::ScalarType torch_dtype() const;
+  /// Sets LibTorch's threads, loads the model in the dtype on the device and puts it on --backend;
+  /// returns the backend's name ("plain" for the module's own forward).
+  Pretrained load(std::string* backend_name = nullptr) const;
+};
+
+/// "[#####.....] 12/40": `width` characters filled in proportion.
+std::string bar(int64_t done, int64_t total, int width);
+/// `v` with `precision` digits after the point.
+std::string fixed(double v, int precision);
+
+void add_bench(CLI::App& app);
+void add_classify(CLI::App& app);
+void add_convert(CLI::App& app);
+void add_info(CLI::App& app);
+void add_run(CLI::App& app);
+void add_train(CLI::App& app);
+
+}  // namespace vit::cli
