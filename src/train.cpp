@@ -1,8 +1,7 @@
 #include "vit/train.h"
 
 #include "vit/safetensors.h"
-#include "vit/vision_transformer.h"
-#include "vit/vit_pytorch.h"
+#include "vit/vision_transformer.h"  // DropPath
 
 #include "io.h"
 
@@ -445,22 +444,23 @@ Pretrained fashion_mnist_model(const FashionMnistModel& recipe, bool distilled, 
                        .crop_pct(1.)
                        .mean({0.2860, 0.2860, 0.2860})  // Fashion-MNIST's pixel mean and std
                        .std({0.3530, 0.3530, 0.3530});
-  torch::manual_seed(seed);
-  if (r.family() == "timm") {
-    auto model = VisionTransformer(VisionTransformerOptions()
-                                       .img_size(28).patch_size(r.patch()).num_classes(10)
-                                       .embed_dim(r.dim()).depth(r.depth()).num_heads(r.heads()).mlp_ratio(r.mlp_ratio())
-                                       .drop_path_rate(r.drop_path()).distilled(distilled)
-                                       .global_pool(pool).class_token(pool == "token"));
-    return make_pretrained(model.ptr(), distilled ? "deit_tiny_distilled_patch16_224" : "vit_tiny_patch16_224",
-                           fashion_mnist_classes(), cfg);
+  // The model is a zoo architecture with keyword arguments, as a config.json would describe it.
+  const bool timm = r.family() == "timm";
+  const auto architecture = !timm ? "vit_pytorch" : distilled ? "deit_tiny_distilled_patch16_224" : "vit_tiny_patch16_224";
+  detail::Json args;
+  if (timm) {
+    args = {{"img_size", 28},          {"patch_size", r.patch()},     {"in_chans", 3},
+            {"num_classes", 10},       {"embed_dim", r.dim()},        {"depth", r.depth()},
+            {"num_heads", r.heads()},  {"mlp_ratio", r.mlp_ratio()},  {"drop_path_rate", r.drop_path()},
+            {"distilled", distilled},  {"global_pool", pool},         {"class_token", pool == "token"}};
+  } else {
+    args = {{"image_size", 28},      {"patch_size", r.patch()}, {"num_classes", 10},
+            {"dim", r.dim()},        {"depth", r.depth()},      {"heads", r.heads()},
+            {"mlp_dim", static_cast<int64_t>(r.mlp_ratio() * static_cast<double>(r.dim()))},
+            {"channels", 3},         {"dim_head", r.dim() / r.heads()}, {"pool", pool == "avg" ? "mean" : "cls"}};
   }
-  const auto mlp_dim = static_cast<int64_t>(r.mlp_ratio() * static_cast<double>(r.dim()));
-  auto model = ViT(ViTOptions(28, r.patch(), 10, r.dim(), r.depth(), r.heads(), mlp_dim)
-                       .channels(3)
-                       .dim_head(r.dim() / r.heads())
-                       .pool(pool == "avg" ? "mean" : "cls"));
-  return make_pretrained(model.ptr(), "vit_pytorch", fashion_mnist_classes(), cfg);
+  torch::manual_seed(seed);
+  return make_pretrained(create_model(architecture, args.dump()), architecture, fashion_mnist_classes(), cfg);
 }
 
 }  // namespace vit
