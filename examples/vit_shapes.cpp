@@ -1,4 +1,5 @@
-// Builds the seed's two models and prints the shape of their logits for a random batch.
+// Builds the two reference designs' example models (vit-pytorch 0.35's README ViT and timm's ViT-B/16)
+// and prints the shape of their logits for a random batch.
 //   lucidrains ViT: image 256, patch 32, 1000 classes, dim 1024, depth 6, heads 16, mlp 2048
 //   timm ViT-B/16:  image 224, patch 16, 1000 classes, dim 768, depth 12, heads 12
 // Runs on CUDA when available (vit::default_device()), else on the CPU with all cores.

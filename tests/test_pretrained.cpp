@@ -134,7 +134,7 @@ TEST(TorchSave, EveryTruncationOrCorruptionThrowsCleanly) {
 
 TEST(LoadPretrained, ConvertsALinearPatchWeightToTheConv) {
   // The timm checkpoint with its Conv2d patch weight rewritten as vit-pytorch's Linear (p1 p2 c order,
-  // REFERENCE.md): loading converts it back, so the logits still equal Python's.
+  // docs/reference.md): loading converts it back, so the logits still equal Python's.
   const auto dir = testing::scratch_path("linear_patch");
   fs::create_directories(dir);
   fs::copy_file(checkpoint_dir("timm_safetensors") + "/config.json", dir + "/config.json");

@@ -97,7 +97,7 @@ SMALL_VIT = {"img_size": 16, "patch_size": 4, "num_classes": 5, "embed_dim": 32,
 TINY_LUCID = {"image_size": 32, "patch_size": 8, "num_classes": 10, "dim": 64, "depth": 2, "heads": 4, "mlp_dim": 128}
 
 CASES = {
-    # ---- timm (the seed's version 2) ----
+    # ---- timm (timm 0.5.x, plus current timm's options) ----
     "timm_patch_embed": lambda: forward_case("timm", "PatchEmbed", {"img_size": 32, "patch_size": 8, "in_chans": 3, "embed_dim": 48}, (2, 3, 32, 32), grads=True),
     "timm_patch_embed_rect_norm": lambda: forward_case("timm", "PatchEmbed", {"img_size": [32, 48], "patch_size": [8, 16], "in_chans": 1, "embed_dim": 24, "norm_layer": True}, (2, 1, 32, 48), grads=True),
     "timm_patch_embed_no_flatten": lambda: forward_case("timm", "PatchEmbed", {"img_size": 16, "patch_size": 4, "in_chans": 2, "embed_dim": 8, "flatten": False}, (1, 2, 16, 16)),
@@ -138,7 +138,7 @@ CASES = {
     "timm_keys_vit_base_patch16_224": lambda: keys_case("timm", VIT, {}),
     "timm_keys_vit_base_patch16_384_pre_logits": lambda: keys_case("timm", VIT, {"img_size": 384, "representation_size": 768}),
     "timm_keys_deit_base_distilled_patch16_224": lambda: keys_case("timm", VIT, {"distilled": True}),
-    # ---- vit-pytorch (the seed's version 1) ----
+    # ---- vit-pytorch (0.35.x, and the 1.0.x and current layouts) ----
     "vit_pytorch_patch_rearrange": lambda: forward_case("vit_pytorch", "PatchRearrange", {"p1": 4, "p2": 8}, (2, 3, 16, 32)),
     "vit_pytorch_prenorm_feedforward": lambda: forward_case("vit_pytorch", "PreNorm", {"dim": 32, "fn": {"module": "FeedForward", "hidden_dim": 64}}, (2, 5, 32), grads=True),
     "vit_pytorch_prenorm_attention": lambda: forward_case("vit_pytorch", "PreNorm", {"dim": 32, "fn": {"module": "Attention", "heads": 2, "dim_head": 8}}, (2, 5, 32)),

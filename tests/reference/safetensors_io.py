@@ -1,4 +1,4 @@
-"""Minimal safetensors reader/writer (the format in shared/design/REFERENCE.md), so the reference
+"""Minimal safetensors reader/writer (the format in docs/reference.md), so the reference
 needs nothing beyond Debian's python3-torch and numpy."""
 import json
 import struct

@@ -1,9 +1,9 @@
-"""Reference PyTorch implementation of the timm Vision Transformer as the seed prints it
-(timm 0.5.x): PatchEmbed, Attention, Mlp, DropPath, Block, VisionTransformer with pre-logits and
-DeiT distillation, plus the options of current timm (1.0.x): global_pool, class_token, reg_tokens,
-no_embed_class, init_values (LayerScale), pre_norm, qk_norm, final_norm, fc_norm, dynamic_img_size.
+"""Reference PyTorch implementation of the timm Vision Transformer of timm 0.5.x: PatchEmbed,
+Attention, Mlp, DropPath, Block, VisionTransformer with pre-logits and DeiT distillation, plus the
+options of current timm (1.0.x): global_pool, class_token, reg_tokens, no_embed_class, init_values
+(LayerScale), pre_norm, qk_norm, final_norm, fc_norm, dynamic_img_size.
 Written for vitcpp's tests; C++ counterpart: include/vit/vision_transformer.h.
-Construction order follows the seed's __init__ so seeded builds draw the same random numbers."""
+Construction order follows timm 0.5.x's __init__ so seeded builds draw the same random numbers."""
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -228,7 +228,7 @@ class VisionTransformer(nn.Module):
         return self.head(self.pre_logits(self.fc_norm(x)))
 
     def forward(self, x):
-        """Seed semantics: a distilled model returns (cls, dist) logits in training, their mean in eval."""
+        """timm 0.5.x semantics: a distilled model returns (cls, dist) logits in training, their mean in eval."""
         x = self.forward_features(x)
         if self.head_dist is not None:
             x, x_dist = self.head(x[:, 0]), self.head_dist(x[:, 1])

@@ -1,4 +1,4 @@
-"""Reference PyTorch implementation of lucidrains' vit-pytorch ViT as the seed prints it (0.35.x):
+"""Reference PyTorch implementation of lucidrains' vit-pytorch ViT of vit-pytorch 0.35.x:
 PreNorm, Attention, FeedForward, Transformer, ViT with cls or mean pooling, and the later layouts
 (layout="1.0": dual patch norm; layout="current": norms inside the blocks, transformer.norm, plain
 Linear head, 2-D tokens, no cls token with mean pooling). einops is replaced by reshape/permute.
