@@ -25,6 +25,6 @@ sed -e 's/@PROJECT_VERSION_MAJOR@/0/' -e 's/@PROJECT_VERSION_MINOR@/0/' -e 's/@P
 flags=(-std=c++17 -fsyntax-only -Wall -Wextra -Werror -fopenmp -DVITCPP_HAVE_ONEDNN
        -isystem "$inc" -isystem "$inc/torch/csrc/api/include" -Iinclude -I"$work/include" -Isrc -Itests
        -DVITCPP_SOURCE_GOLDEN_DIR='""' -DVITCPP_VIT_BINARY='""' -DVITCPP_BUILT_WITH_OPENMP=1)
-files=(src/*.cpp tools/vit/*.cpp examples/*.cpp tests/*.cpp benchmarks/*.cpp)
+files=(src/*.cpp src/engine/*.cpp tools/vit/*.cpp examples/*.cpp tests/*.cpp benchmarks/*.cpp)
 printf '%s\n' "${files[@]}" | xargs -P "$(nproc)" -I{} sh -c 'g++ "$@" {} || { echo "FAILED: {}"; exit 255; }' _ "${flags[@]}"
 echo "all ${#files[@]} sources compile against LibTorch 2.x headers"

@@ -208,7 +208,9 @@ void apply_json(const Fields& fields, const std::string& text, const std::string
                 const std::vector<std::string>& ignored, bool ignore_unknown) {
   const auto args = parse_json(text, what);
   TORCH_CHECK(args.is_object(), what, " expected a JSON object of keyword arguments, got ", args.type_name());
-  for (const auto& [key, value] : args.items()) {
+  for (const auto& item : args.items()) {
+    const std::string& key = item.key();
+    const Json& value = item.value();
     const auto it = std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return key == f.name; });
     if (it != fields.end()) {
       set_json(*it, value, what + " '" + key + "'");

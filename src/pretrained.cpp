@@ -15,11 +15,6 @@ namespace vit {
 namespace fs = std::filesystem;
 using detail::Json;
 
-PretrainedCfg pretrained_cfg_from_json(const std::string& json, PretrainedCfg base, const std::string& what) {
-  detail::apply_json(base.fields(), json, what + " pretrained_cfg", {}, /*ignore_unknown=*/true);
-  return base;
-}
-
 torch::Tensor Pretrained::forward(const torch::Tensor& images) const {
   TORCH_CHECK(module, "[Pretrained] no model");
   return engine ? engine->forward(images) : module->forward(images);
