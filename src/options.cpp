@@ -80,6 +80,15 @@ std::vector<double> numbers(const Field& f) {
   }
 }
 
+// The value for a range error: the number, or a pair or triple as [a, b(, c)].
+std::string numbers_text(const Field& f) {
+  const auto values = numbers(f);
+  const bool list = f.kind == Kind::kSize2 || f.kind == Kind::kInt3 || f.kind == Kind::kDouble3;
+  std::string out;
+  for (const double v : values) out += (out.empty() ? "" : ", ") + number(v, integral(f.kind));
+  return list ? "[" + out + "]" : out;
+}
+
 Json value_of(const Field& f) {
   switch (f.kind) {
     case Kind::kInt: return ref<int64_t>(f);
@@ -119,7 +128,7 @@ void check_field(const Field& f, const std::string& who) {
     const bool as_integer = integral(f.kind);
     if (std::isinf(c.lo) && std::isinf(c.hi)) TORCH_CHECK(false, who, " must be a finite number, got ", number(v, false));
     TORCH_CHECK(false, who, " must be in [", number(c.lo, as_integer), ", ", number(c.hi, as_integer), "], got ",
-                f.kind == Kind::kSize2 || f.kind == Kind::kInt3 || f.kind == Kind::kDouble3 ? value_of(f).dump() : number(v, as_integer));
+                numbers_text(f));
   }
   if (f.kind == Kind::kString && !c.choices.empty()) {
     const auto& s = ref<std::string>(f);
@@ -232,6 +241,11 @@ void set_from_string(const Field& f, const std::string& text, const std::string&
     errno = 0;
     const long long i = std::strtoll(s.c_str(), &end, 10);
     if (*end == '\0' && errno == 0) return static_cast<int64_t>(i);
+    if (*end == '\0' && s[0] != '-') {  // above INT64_MAX: an unsigned field may still take it
+      errno = 0;
+      const unsigned long long u = std::strtoull(s.c_str(), &end, 10);
+      if (*end == '\0' && errno == 0) return static_cast<uint64_t>(u);
+    }
     const double d = std::strtod(s.c_str(), &end);
     return *end == '\0' ? Json(d) : Json(s);
   };

@@ -62,7 +62,7 @@ TEST(ReadImage, BadFilesGiveOneLineErrors) {
   EXPECT_ERROR(preprocess(read_image(dir + "/images/gray.png"), PretrainedCfg().crop_mode("squash")),
                "[preprocess] pretrained_cfg 'crop_mode' must be one of 'center', got \"squash\"");
   EXPECT_ERROR(preprocess(read_image(dir + "/images/gray.png"), PretrainedCfg().std({0.5, 0., 0.5})),
-               "[preprocess] pretrained_cfg 'std' must be in [1e-06, 1000], got [0.5,0.0,0.5]");
+               "[preprocess] pretrained_cfg 'std' must be in [1e-06, 1000], got [0.5, 0, 0.5]");
 }
 
 TEST(Resize, IdentityAndExactSizes) {

@@ -303,7 +303,7 @@ TEST(VisionTransformer, ImpossibleConfigsAndInputsThrowClearErrors) {
   EXPECT_ERROR(VisionTransformer(tiny().mlp_ratio(std::nan(""))), "[VisionTransformer] 'mlp_ratio' must be in [0, 4096], got nan");
   EXPECT_ERROR(VisionTransformer(tiny().global_pool("cls")), "[VisionTransformer] 'global_pool' must be one of 'token', 'avg', 'max', 'avgmax', '', got \"cls\"");
   EXPECT_ERROR(PatchEmbed(PatchEmbedOptions().img_size(8).patch_size(16)), "[PatchEmbed] patch_size [16, 16] does not fit in img_size [8, 8]");
-  EXPECT_ERROR(PatchEmbed(PatchEmbedOptions().patch_size({8, 0})), "[PatchEmbed] 'patch_size' must be in [1, 65536], got [8,0]");
+  EXPECT_ERROR(PatchEmbed(PatchEmbedOptions().patch_size({8, 0})), "[PatchEmbed] 'patch_size' must be in [1, 65536], got [8, 0]");
   EXPECT_ERROR(DropPath(-0.1), "[DropPath] 'drop_prob' must be in [0, 1], got -0.1");
   EXPECT_ERROR(VisionTransformer(tiny().distilled(true).fc_norm(true)), "distilled models need class_token");
   EXPECT_ERROR(Mlp(MlpOptions(0)), "[Mlp] 'in_features' must be in [1, 1048576], got 0");
