@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 
 namespace vit::testing {
 
@@ -132,6 +133,26 @@ std::string prepare_device(const torch::Device& device) {
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info) {
   return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+}
+
+void randomize_switches(const detail::Fields& fields, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const auto pick = [&](size_t n) { return static_cast<size_t>(rng() % n); };
+  for (const auto& f : fields) {
+    json value;
+    switch (f.kind) {
+      case detail::Kind::kBool: value = pick(2) == 1; break;
+      case detail::Kind::kString:
+        if (f.check.choices.empty()) continue;
+        value = f.check.choices[pick(f.check.choices.size())];
+        break;
+      case detail::Kind::kOptInt: value = std::vector<json>{nullptr, 0, 8}[pick(3)]; break;
+      case detail::Kind::kOptDouble: value = std::vector<json>{nullptr, 0., 0.1}[pick(3)]; break;
+      case detail::Kind::kOptBool: value = std::vector<json>{nullptr, true, false}[pick(3)]; break;
+      default: continue;
+    }
+    detail::set_from_string(f, value.is_string() ? value.get<std::string>() : value.dump(), f.name);
+  }
 }
 
 void Args::finish() const {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <vit/options.h>
 #include <vit/safetensors.h>
 
 #include <functional>
@@ -139,6 +140,11 @@ std::string error_of(F&& f) {
   }
   return "<no error>";
 }
+
+/// Draws the switch-like fields of an options struct at random, from its field table, so that a test
+/// exercises every option, including ones added later: booleans, strings from their choices, and
+/// optionals unset, zero or a small value. Sizes are left as they are.
+void randomize_switches(const detail::Fields& fields, uint64_t seed);
 
 /// Sets LibTorch's intra-op thread count for a scope (the tests otherwise run on 1 thread).
 struct ThreadsGuard {
