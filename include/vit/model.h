@@ -54,8 +54,10 @@ struct DistilledLogits {
   torch::Tensor mean() const { return (cls + dist) / 2; }
 };
 
-/// A Vision Transformer of any family: images -> embedding -> blocks -> final norm -> head.
-class Model : public virtual torch::nn::Module {
+/// A Vision Transformer of any family: images -> embedding -> blocks -> final norm -> head. A model
+/// class derives from Model (not from torch::nn::Cloneable, whose base LibTorch 2.x makes
+/// non-virtual): Model is the torch::nn::Module, and its clone() rebuilds the class from fresh().
+class Model : public torch::nn::Module {
  public:
   // ---- forward, split as timm splits it ----
   /// Images (B, C, H, W) -> the tokens the first block sees (patches, prefix tokens, position embedding).
@@ -111,7 +113,12 @@ class Model : public virtual torch::nn::Module {
   /// checkpoint_filter_fn does: resampled position embeddings, patch weights of the other family's
   /// form, the other layouts of the same keys.
   virtual void adapt_checkpoint(StateDict& state) const = 0;
-  /// A deep copy (Cloneable::clone), as a Model.
+  /// A new model of the same class and options; under a SkipInitGuard (vit/init.h), uninitialised.
+  virtual std::shared_ptr<Model> fresh() const = 0;
+  /// A deep copy: fresh(), uninitialised, given copies of every parameter and buffer (moved to
+  /// `device` when given) and this model's training mode.
+  std::shared_ptr<torch::nn::Module> clone(const c10::optional<torch::Device>& device = c10::nullopt) const override;
+  /// The same, as a Model.
   std::shared_ptr<Model> clone_model() const;
 };
 

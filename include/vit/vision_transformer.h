@@ -255,10 +255,12 @@ struct VisionTransformerOptions {
 
 /// timm's VisionTransformer: patch embedding, [cls, (dist,)] tokens + position embedding, blocks,
 /// final LayerNorm (eps 1e-6), optional pre-logits, classification head(s).
-class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>, public Model {
+class VisionTransformerImpl : public Model {
  public:
   explicit VisionTransformerImpl(VisionTransformerOptions options_ = {});
-  void reset() override;
+  /// Builds every submodule and parameter from `options` (and initialises them unless a
+  /// SkipInitGuard is alive).
+  void reset();
   /// timm's default init: trunc_normal(std .02) for pos_embed, tokens and every Linear weight, zero
   /// Linear biases; the patch Conv2d keeps PyTorch's default; LayerNorm ones/zeros.
   void reset_parameters();
@@ -293,6 +295,7 @@ class VisionTransformerImpl : public torch::nn::Cloneable<VisionTransformerImpl>
   std::set<std::string> no_weight_decay() const override;
   std::string model_args() const override { return options_to_json(options); }
   std::string family() const override { return "vision_transformer"; }
+  std::shared_ptr<Model> fresh() const override { return std::make_shared<VisionTransformerImpl>(options); }
   /// pos_embed of another grid resampled (resample_abs_pos_embed); a Linear patch weight (vit-pytorch's) as the conv's.
   void adapt_checkpoint(StateDict& state) const override;
 

@@ -191,10 +191,11 @@ struct ViTOptions {
 
 /// vit-pytorch's ViT: to_patch_embedding (PatchRearrange + Linear [+ norms]), cls token and position
 /// embedding (randn init), Transformer, cls/mean pooling, mlp_head.
-class ViTImpl : public torch::nn::Cloneable<ViTImpl>, public Model {
+class ViTImpl : public Model {
  public:
   explicit ViTImpl(ViTOptions options_);
-  void reset() override;
+  /// Builds every submodule and parameter from `options` (randn tokens unless a SkipInitGuard is alive).
+  void reset();
   void pretty_print(std::ostream& stream) const override;
   /// Images (B, channels, H, W) -> the tokens the transformer sees: patches, cls token, position
   /// embedding, dropout. As in Python, H and W must be multiples of the patch size and give at most
@@ -222,6 +223,7 @@ class ViTImpl : public torch::nn::Cloneable<ViTImpl>, public Model {
   std::set<std::string> no_weight_decay() const override { return {"pos_embedding", "cls_token"}; }
   std::string model_args() const override { return options_to_json(options); }
   std::string family() const override { return "vit_pytorch"; }
+  std::shared_ptr<Model> fresh() const override { return std::make_shared<ViTImpl>(options); }
   /// Tokens saved with a leading batch dimension of 1 in layout "current"; a Conv2d patch weight (timm's) as the Linear.
   void adapt_checkpoint(StateDict& state) const override;
 
