@@ -11,24 +11,37 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 namespace vit::detail {
 
-Json parse_json(const std::string& text, const std::string& what) {
+Json parse_json(const char* begin, const char* end, const std::string& what) {
+  // Deeper documents are refused while parsing: nlohmann's dump() and comparisons recurse.
+  const auto shallow = [&](int depth, Json::parse_event_t, Json&) {
+    TORCH_CHECK(depth <= kMaxJsonDepth, what, " not valid JSON here (nested deeper than ", kMaxJsonDepth, " levels)");
+    return true;
+  };
   try {
-    return Json::parse(text);
+    return Json::parse(begin, end, shallow);
   } catch (const Json::exception& e) {
     TORCH_CHECK(false, what, " not valid JSON (", e.what(), ")");
   }
 }
 
+Json parse_json(const std::string& text, const std::string& what) {
+  return parse_json(text.data(), text.data() + text.size(), what);
+}
+
 Json read_json_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   TORCH_CHECK(in, what, " cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_json(text.str(), what);
+  const auto size = static_cast<int64_t>(in.tellg());
+  TORCH_CHECK(size >= 0 && size <= kMaxJsonBytes, what, " is ", size, " bytes, more than the ", kMaxJsonBytes >> 20,
+              " MB a JSON file may have here");
+  std::string text(static_cast<size_t>(size), '\0');
+  in.seekg(0);
+  in.read(text.data(), size);
+  TORCH_CHECK(in.gcount() == size, what, " cannot read");
+  return parse_json(text, what);
 }
 
 std::string json_excerpt(const Json& value, size_t limit) {

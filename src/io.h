@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <ostream>
@@ -13,9 +14,17 @@ namespace vit::detail {
 
 using Json = nlohmann::ordered_json;
 
-/// Parses `text`; a syntax error throws c10::Error "`what` not valid JSON (...)".
+/// How deeply a JSON document read here may nest (timm's configs: 3 levels; safetensors headers: 3).
+constexpr int kMaxJsonDepth = 32;
+/// Parses `text`; a syntax error, or nesting deeper than kMaxJsonDepth, throws c10::Error
+/// "`what` not valid JSON (...)".
 Json parse_json(const std::string& text, const std::string& what);
-/// Reads and parses the file at `path`: "`what` cannot open" or "not valid JSON (...)" on failure.
+Json parse_json(const char* begin, const char* end, const std::string& what);
+/// The largest JSON file read_json_file reads (config.json, trainer.json): timm's configs are a few
+/// KB, with 21k label names under 1 MB.
+constexpr int64_t kMaxJsonBytes = int64_t{64} << 20;
+/// Reads and parses the file at `path`: "`what` cannot open", "is N bytes, more than ..." or "not
+/// valid JSON (...)" on failure.
 Json read_json_file(const std::string& path, const std::string& what);
 /// A JSON value as text for an error message, cut to `limit` characters.
 std::string json_excerpt(const Json& value, size_t limit = 60);

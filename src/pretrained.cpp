@@ -20,6 +20,11 @@ torch::Tensor Pretrained::forward(const torch::Tensor& images) const {
   return engine ? engine->forward(images) : module->forward(images);
 }
 
+int64_t Pretrained::num_classes() const {
+  TORCH_CHECK(module, "[Pretrained] no model");
+  return module->num_classes();
+}
+
 namespace {
 
 // Removes a DataParallel / DistributedDataParallel "module." prefix when every key has it.

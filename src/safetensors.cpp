@@ -6,10 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <memory>
 
@@ -56,12 +53,8 @@ std::vector<Entry> parse_header(const uint8_t* bytes, uint64_t size, const std::
   data_start = 8 + n;
   const uint64_t data_size = size - data_start;
 
-  json header;
-  try {
-    header = json::parse(bytes + 8, bytes + 8 + n);
-  } catch (const json::exception& e) {
-    SAFETENSORS_CHECK(false, "header is not valid JSON (", e.what(), ")");
-  }
+  const auto* text = reinterpret_cast<const char*>(bytes + 8);
+  const json header = detail::parse_json(text, text + n, "[load_safetensors] '" + what + "': header is");
   SAFETENSORS_CHECK(header.is_object(), "header is not a JSON object");
 
   std::vector<Entry> entries;

@@ -4,9 +4,9 @@
 
 #include <array>
 #include <cstring>
-#include <ostream>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <unordered_map>
 
 namespace vit {

@@ -265,6 +265,7 @@ TEST(LoadPretrained, HostileConfigsAreOneLineErrors) {
       {R"({"architecture": "vit_tiny_patch16_224", "model_args": [1]})", "'model_args' must be an object, got [1]"},
       {R"({"architecture": "vit_tiny_patch16_224", "num_classes": "7"})", "'num_classes' must be an integer, got \"7\""},
       {R"([1, 2])", "expected a JSON object, got array"},
+      {config(R"("x": )" + std::string(100000, '[') + std::string(100000, ']')), "not valid JSON here (nested deeper than 32 levels)"},
   };
   for (const auto& [text, message] : cases) {
     std::ofstream(dir + "/config.json") << text;
@@ -272,6 +273,10 @@ TEST(LoadPretrained, HostileConfigsAreOneLineErrors) {
     EXPECT_PRED_FORMAT2(::testing::IsSubstring, message, error) << text;
     EXPECT_EQ(error.find('\n'), std::string::npos) << error;
   }
+  // a config.json of 65 MB is refused before it is read
+  std::ofstream(dir + "/config.json") << config(good_args);
+  fs::resize_file(dir + "/config.json", 65 << 20);
+  EXPECT_ERROR(load_pretrained(dir), "bytes, more than the 64 MB a JSON file may have here");
   // the parameter budget is an option
   std::ofstream(dir + "/config.json") << config(good_args);
   EXPECT_ERROR(load_pretrained(dir, LoadOptions().max_parameters(1000)), "the model would have 67111 parameters, more than the limit of 1000");

@@ -128,6 +128,7 @@ TEST(SafeTensors, CorruptFilesGiveOneClearError) {
       {R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"v":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})", "overlap"},
       {R"({"__metadata__":{"a":1},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "__metadata__ value of 'a' is not a string"},
       {R"({"w":7})", "tensor 'w' is not described by an object"},
+      {R"({"w":{"dtype":)" + std::string(100000, '[') + std::string(100000, ']') + "}}", "nested deeper than 32 levels"},
   };
   for (const auto& [header, message] : cases) {
     const auto error = error_of_bytes(bytes_of(header, data));

@@ -34,7 +34,7 @@ struct Pretrained {
 
   /// Images -> logits (a distilled model: the mean of its heads), through `engine` when set.
   torch::Tensor forward(const torch::Tensor& images) const;
-  int64_t num_classes() const { return module->num_classes(); }
+  int64_t num_classes() const;
 };
 
 #define VIT_LOAD_OPTIONS(X)                                                                                    \

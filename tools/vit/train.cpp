@@ -6,6 +6,8 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <optional>
