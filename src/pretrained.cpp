@@ -65,8 +65,19 @@ struct HubConfig {
   std::string architecture;
   Json model_args = Json::object();
   Json pretrained_cfg = Json::object();
+  Json top_level_args = Json::object();
   std::vector<std::string> label_names;
 };
+
+// The zoo's errors about what config.json asks for, prefixed with the file's name.
+template <typename F>
+decltype(auto) in_config(const std::string& what, F&& f) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, what, " ", e.what_without_backtrace());
+  }
+}
 
 HubConfig read_config(const fs::path& path) {
   const std::string what = "[load_pretrained] '" + path.string() + "':";
@@ -84,9 +95,8 @@ HubConfig read_config(const fs::path& path) {
   out.architecture = name->get<std::string>();
   if (const auto* args = field("model_args", &Json::is_object, "an object")) out.model_args = *args;
   if (const auto* cfg = field("pretrained_cfg", &Json::is_object, "an object")) out.pretrained_cfg = *cfg;
-  // Top-level num_classes / global_pool are defaults that model_args override, as in timm's hub loader.
-  for (const auto& key : detail::family(vit::architecture(out.architecture).family).hub_keys)
-    if (config.contains(key) && !out.model_args.contains(key)) out.model_args[key] = config.at(key);
+  for (const char* key : {"num_classes", "global_pool"})  // timm's defaults of model_args, for families that take them
+    if (config.contains(key)) out.top_level_args[key] = config.at(key);
   field("num_features", &Json::is_number_integer, "an integer");  // written by timm, implied by the model
   if (const auto* labels = field("label_names", &Json::is_array, "a list of strings")) {
     TORCH_CHECK(labels->size() <= (size_t{1} << 26), what, " label_names has ", labels->size(), " entries");
@@ -112,7 +122,10 @@ Pretrained load_pretrained(const std::string& path_, const LoadOptions& options,
   TORCH_CHECK(fs::is_regular_file(config_path), "[load_pretrained] '", dir.string(), "': no config.json");
   const std::string what = "[load_pretrained] '" + config_path.string() + "':";
   auto config = read_config(config_path);
-  const auto& arch = architecture(config.architecture);
+  const auto& arch = in_config(what, [&]() -> const Architecture& { return architecture(config.architecture); });
+  // Top-level num_classes / global_pool are defaults that model_args override, as in timm's hub loader.
+  for (const auto& key : detail::family(arch.family).hub_keys)
+    if (config.top_level_args.contains(key) && !config.model_args.contains(key)) config.model_args[key] = config.top_level_args[key];
   // the pretrained_cfg is checked before the weights are touched; its input size defaults to the model's
   auto cfg = pretrained_cfg_from_json(config.pretrained_cfg.dump(), arch.pretrained_cfg, what);
 
@@ -128,7 +141,7 @@ Pretrained load_pretrained(const std::string& path_, const LoadOptions& options,
   const auto target = dtype.value_or(torch::kFloat32);
   {
     const SkipInitGuard skip(target);  // the strict load below overwrites every weight
-    out.module = create_model(arch.name, config.model_args.dump(), options.max_parameters());
+    out.module = in_config(what, [&] { return create_model(arch.name, config.model_args.dump(), options.max_parameters()); });
   }
   out.module->to(target);  // what the model's layers allocated in float32 (norms, the patch conv)
   out.module->adapt_checkpoint(state);
