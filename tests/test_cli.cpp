@@ -231,11 +231,11 @@ TEST(VitCli, ErrorsAreOneLineWithStatus1OrUsage2) {
       {"frobnicate", 2, "vit: unknown command 'frobnicate'"},
       {"run --model " + dir, 2, "vit run: --input is required"},
       {"run --model " + dir + " --input " + input + " --output /tmp/x --bogus 1", 2, "The following arguments were not expected: 1 --bogus"},
-      {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype int8", 2, "--dtype: int8 not in {float32,bfloat16,float16}"},
-      {"run --model " + dir + " --input " + input + " --output /tmp/x --threads 0", 2, "--threads: Value 0 not in range 1 to 4096"},
-      {"run --model " + dir + " --input " + input + " --output /tmp/x --device gpu", 2, "--device must be cpu or cuda[:N], got 'gpu'"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype int8", 2, "--dtype must be one of 'float32', 'bfloat16', 'float16', got \"int8\""},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --threads 0", 2, "--threads must be in [1, 4096], got 0"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --device gpu", 2, "--device must be a device ('cpu', 'cuda' or 'cuda:N'), got \"gpu\""},
       {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype float16", 1, "--dtype float16 needs --device cuda"},
-      {"run --model " + dir + " --input " + input + " --output /tmp/x --backend tvm", 2, "--backend: tvm not in {auto,onednn,torch,plain}"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --backend tvm", 2, "--backend must be one of 'auto', 'onednn', 'torch', 'plain', got \"tvm\""},
       {"run --model " + dir + " --input " + input + " --output /tmp/x --max-parameters 100", 1, "more than the limit of 100"},
       {"run --model /nonexistent --input " + input + " --output /tmp/x", 1, "no such file or directory"},
       {"run --model " + dir + " --input " + dir + "/config.json --output /tmp/x", 1, "[load_safetensors]"},
@@ -264,7 +264,8 @@ TEST(VitCli, ErrorsAreOneLineWithStatus1OrUsage2) {
   }
   // the train flags and their defaults are the library's option tables
   const auto train_help = vit_cli("train --help").out;
-  for (const char* flag : {"--batch-size VALUE", "images per optimiser step (default 64)", "--pool auto|avg|token", "--flip 0|1"})
+  for (const char* flag : {"--batch-size VALUE", "images per optimiser step (default 64)", "--pool auto|avg|token", "--flip 0|1",
+                           "--max-steps VALUE", "--threads VALUE"})
     EXPECT_NE(train_help.find(flag), std::string::npos) << flag << "\n" << train_help;
 }
 

@@ -25,10 +25,19 @@ int64_t peak_rss_kb() {
 
 }  // namespace
 
+#define VIT_CLI_BENCH_FLAGS(X)                                                   \
+  X(int64_t, batch, 1, Range(1, 1 << 20), "images per forward")                  \
+  X(int64_t, iters, 10, Range(1, 1 << 20), "timed runs")                         \
+  X(int64_t, warmup, 2, Range(0, 1 << 20), "untimed runs first")
+
+struct BenchFlags {
+  VIT_OPTIONS(BenchFlags, VIT_CLI_BENCH_FLAGS)
+};
+
 void add_bench(CLI::App& app) {
   struct Flags {
     ModelFlags model;
-    int64_t batch = 1, iters = 10, warmup = 2;
+    BenchFlags bench;
     bool json = false;
   };
   auto f = std::make_shared<Flags>();
@@ -37,26 +46,25 @@ void add_bench(CLI::App& app) {
                 "then N timed runs; prints the median and spread, images/s, achieved GFLOP/s (2 x MACs / time), the efficiency "
                 "(that rate over the GEMM peak measured just before, a 1576x768x3072 matrix product in the same dtype on the "
                 "same device and threads) and the process's peak resident memory.");
-  f->model.add(*bench, /*zoo=*/true, /*backend=*/true);
-  bench->add_option("--batch", f->batch, "images per forward")->capture_default_str()->check(CLI::Range(1, 1 << 20));
-  bench->add_option("--iters", f->iters, "timed runs")->capture_default_str()->check(CLI::Range(1, 1 << 20));
-  bench->add_option("--warmup", f->warmup, "untimed runs first")->capture_default_str()->check(CLI::Range(0, 1 << 20));
+  f->model.add(*bench, /*zoo=*/true);
+  add_fields(*bench, f->bench.fields());
   bench->add_flag("--json", f->json, "print one JSON object");
   bench->callback([f] {
+    const int64_t batch = f->bench.batch(), iters = f->bench.iters();
     std::string backend;
     const auto p = f->model.load(&backend);
     const auto device = f->model.torch_device();
     const auto dtype = f->model.torch_dtype();
     const auto& in = p.pretrained_cfg.input_size();
     torch::InferenceMode inference;
-    const auto x = torch::randn({f->batch, in[0], in[1], in[2]}, torch::TensorOptions().device(device).dtype(dtype));
+    const auto x = torch::randn({batch, in[0], in[1], in[2]}, torch::TensorOptions().device(device).dtype(dtype));
     auto sync = [&] {
       if (device.is_cuda()) torch::cuda::synchronize();
     };
-    for (int64_t i = 0; i < f->warmup; ++i) p.forward(x);
+    for (int64_t i = 0; i < f->bench.warmup(); ++i) p.forward(x);
     sync();
     std::vector<double> ms;
-    for (int64_t i = 0; i < f->iters; ++i) {
+    for (int64_t i = 0; i < iters; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
       p.forward(x);
       sync();
@@ -64,30 +72,30 @@ void add_bench(CLI::App& app) {
     }
     std::sort(ms.begin(), ms.end());
     const double median = ms[ms.size() / 2];
-    const double images_per_s = static_cast<double>(f->batch) * 1000. / median;
+    const double images_per_s = static_cast<double>(batch) * 1000. / median;
     const double gmacs = static_cast<double>(p.module->count_macs(in[1], in[2])) / 1e9;
-    const double gflops = 2. * gmacs * static_cast<double>(f->batch) / (median / 1000.);
+    const double gflops = 2. * gmacs * static_cast<double>(batch) / (median / 1000.);
     const double rss_mb = static_cast<double>(peak_rss_kb()) / 1024.;  // before the GEMM measurement allocates
     const double peak = measure_gemm_gflops(dtype, device);
     const double efficiency = gflops / peak;
     const int threads = torch::get_num_threads();
     if (f->json) {
       const nlohmann::ordered_json j = {
-          {"model", p.architecture}, {"batch", f->batch},       {"dtype", f->model.dtype},      {"threads", threads},
-          {"device", device.str()},  {"backend", backend},      {"iters", f->iters},            {"median_ms", median},
+          {"model", p.architecture}, {"batch", batch},       {"dtype", f->model.dtype()},      {"threads", threads},
+          {"device", device.str()},  {"backend", backend},      {"iters", iters},            {"median_ms", median},
           {"min_ms", ms.front()},    {"max_ms", ms.back()},     {"images_per_s", images_per_s}, {"gmacs_per_image", gmacs},
           {"gflops", gflops},        {"gemm_peak_gflops", peak}, {"efficiency", efficiency},    {"peak_rss_mb", rss_mb}};
       std::cout << j.dump() << "\n";
       return;
     }
-    std::cout << p.architecture << "  batch " << f->batch << "  " << f->model.dtype << "  " << device.str() << "  "
+    std::cout << p.architecture << "  batch " << batch << "  " << f->model.dtype() << "  " << device.str() << "  "
               << threads << " threads  backend " << backend << "\n";
     std::cout << "  median " << fixed(median, 2) << " ms  (min " << fixed(ms.front(), 2) << ", max " << fixed(ms.back(), 2)
-              << ", " << f->iters << " runs)\n";
+              << ", " << iters << " runs)\n";
     std::cout << "  " << fixed(images_per_s, 2) << " images/s   " << fixed(gflops, 1) << " GFLOP/s (" << fixed(gmacs, 2)
               << " GMACs/image)   peak RSS " << fixed(rss_mb, 0) << " MB\n";
     std::cout << "  efficiency " << fixed(100. * efficiency, 1) << "% of the measured GEMM peak (" << fixed(peak, 1)
-              << " GFLOP/s, 1576x768x3072 " << f->model.dtype << ")\n";
+              << " GFLOP/s, 1576x768x3072 " << f->model.dtype() << ")\n";
   });
 }
 

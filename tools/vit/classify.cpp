@@ -8,10 +8,18 @@
 
 namespace vit::cli {
 
+#define VIT_CLI_CLASSIFY_FLAGS(X)                                         \
+  X(int64_t, topk, 5, Range(1, 1 << 20), "labels per image")              \
+  X(int64_t, batch, 8, Range(1, 1 << 16), "images per forward pass")
+
+struct ClassifyFlags {
+  VIT_OPTIONS(ClassifyFlags, VIT_CLI_CLASSIFY_FLAGS)
+};
+
 void add_classify(CLI::App& app) {
   struct Flags {
     ModelFlags model;
-    int64_t topk = 5, batch = 8;
+    ClassifyFlags classify;
     std::vector<std::string> images;
   };
   auto f = std::make_shared<Flags>();
@@ -20,11 +28,11 @@ void add_classify(CLI::App& app) {
                    "with the checkpoint's pretrained_cfg (resize the shorter side to floor(size / crop_pct) with PIL's antialiased "
                    "bicubic, center crop, normalize). Prints the top-K labels (label_names of config.json, else class indices) with "
                    "probabilities for each image; a progress bar and a summary line on stderr when there are several images.");
-  f->model.add(*classify, /*zoo=*/false, /*backend=*/true);
-  classify->add_option("--topk", f->topk, "labels per image")->capture_default_str()->check(CLI::Range(1, 1 << 20));
-  classify->add_option("--batch", f->batch, "images per forward pass")->capture_default_str()->check(CLI::Range(1, 1 << 16));
+  f->model.add(*classify, /*zoo=*/false);
+  add_fields(*classify, f->classify.fields());
   classify->add_option("IMAGE", f->images, "image files")->required();
   classify->callback([f] {
+    const int64_t batch = f->classify.batch();
     const auto model = f->model.load();
     const auto device = f->model.torch_device();
     const auto dtype = f->model.torch_dtype();
@@ -36,12 +44,12 @@ void add_classify(CLI::App& app) {
     torch::InferenceMode inference;
     const auto start = std::chrono::steady_clock::now();
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-    for (int64_t first = 0; first < total; first += f->batch) {
-      const int64_t n = std::min(f->batch, total - first);
+    for (int64_t first = 0; first < total; first += batch) {
+      const int64_t n = std::min(batch, total - first);
       std::vector<torch::Tensor> inputs;
       for (int64_t i = first; i < first + n; ++i) inputs.push_back(preprocess(read_image(images[i]), model.pretrained_cfg));
       const auto probs = model.forward(torch::stack(inputs).to(device, dtype)).to(torch::kCPU, torch::kFloat32).softmax(-1);
-      const auto [values, indices] = probs.topk(std::min<int64_t>(f->topk, probs.size(1)), 1);
+      const auto [values, indices] = probs.topk(std::min<int64_t>(f->classify.topk(), probs.size(1)), 1);
       if (show_progress) std::cerr << "\r" << std::string(60, ' ') << "\r";
       for (int64_t i = 0; i < n; ++i) {
         std::cout << images[first + i] << "\n";

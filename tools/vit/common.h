@@ -7,6 +7,7 @@
 #include <vit/vit.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,24 +25,35 @@ std::map<std::string, CLI::Option*> add_fields(CLI::App& app, const detail::Fiel
                                                const std::vector<std::string>& only = {},
                                                const std::vector<std::string>& skip = {});
 
-/// --model, --device, --dtype, --threads, --backend and --max-parameters, and what they produce.
+// The flags of every command that runs a model (--model itself is each command's).
+#define VIT_CLI_MODEL_FLAGS(X)                                                                                   \
+  X(torch::Device, device, torch::kCPU, Any(), "cpu or cuda[:N]")                                                 \
+  X(std::string, dtype, "float32", OneOf("float32", "bfloat16", "float16"),                                       \
+    "weights converted once at load, input cast (float16: CUDA only)")                                            \
+  X(std::optional<int64_t>, threads, std::nullopt, Range(1, 4096), "CPU threads; unset: every core")              \
+  X(std::string, backend, "auto", OneOf("auto", "onednn", "torch", "plain"),                                      \
+    "auto (an InferenceModel: oneDNN on the CPU when built with it, else LibTorch ops), onednn, torch, or plain "  \
+    "(the module's own forward, the reference path)")                                                            \
+  X(int64_t, max_parameters, kDefaultMaxParameters, Range(1, 1e15), "refuse models with more parameters than this")
+
+/// --model and the model flags, and what they produce.
 struct ModelFlags {
+  VIT_OPTIONS(ModelFlags, VIT_CLI_MODEL_FLAGS)
   std::string model;
-  std::string device = "cpu";
-  std::string dtype = "float32";
-  int threads = 0;  // 0: every core
-  std::string backend = "auto";
-  int64_t max_parameters = kDefaultMaxParameters;
   bool zoo = false;  // --model may also name a zoo architecture (random weights)
 
-  /// `zoo`: --model may also name a zoo architecture; `backend`: --backend exists.
-  void add(CLI::App& app, bool zoo, bool backend);
+  /// Adds --model (`zoo`: it may also name a zoo architecture) and the flags `only` lists (all when empty).
+  void add(CLI::App& app, bool zoo, const std::vector<std::string>& only = {});
+  /// --device, checked to exist.
   torch::Device torch_device() const;
   torch::ScalarType torch_dtype() const;
   /// Sets LibTorch's threads, loads the model in the dtype on the device and puts it on --backend;
   /// returns the backend's name ("plain" for the module's own forward).
   Pretrained load(std::string* backend_name = nullptr) const;
 };
+
+/// Sets LibTorch's intra-op threads: `threads`, or every core.
+void set_threads(std::optional<int64_t> threads);
 
 /// "[#####.....] 12/40": `width` characters filled in proportion.
 std::string bar(int64_t done, int64_t total, int width);

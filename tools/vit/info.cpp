@@ -12,12 +12,8 @@ void add_info(CLI::App& app) {
   info->footer("Describes a checkpoint directory or a zoo model (vit_base_patch16_224, ...): "
                "architecture, options, parameters, GMACs at its input size, expected input and "
                "preprocessing, labels, weights format and dtype.");
-  info->add_option("--model", f->model, "checkpoint directory, or a zoo name")->required();
-  info->add_option("--max-parameters", f->max_parameters, "refuse models larger than this")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  f->zoo = true;
-  f->backend = "plain";
+  f->add(*info, /*zoo=*/true, {"max_parameters"});
+  f->backend("plain");
   info->callback([f] {
     const auto p = f->load();
     const auto& cfg = p.pretrained_cfg;

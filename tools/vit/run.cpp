@@ -15,7 +15,7 @@ void add_run(CLI::App& app) {
   run->footer("Runs a checkpoint directory (config.json + model.safetensors | pytorch_model.bin | "
               "*.pth) on the tensor 'input' (N, C, H, W) of a safetensors file and writes the tensor "
               "'logits' (N, num_classes, float32); a distilled model gives the mean of its two heads.");
-  f->model.add(*run, /*zoo=*/false, /*backend=*/true);
+  f->model.add(*run, /*zoo=*/false);
   run->add_option("--input", f->input, "safetensors file with a tensor named 'input'")->required();
   run->add_option("--output", f->output, "safetensors file to write, with a tensor named 'logits'")->required();
   run->callback([f] {

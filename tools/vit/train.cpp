@@ -12,7 +12,6 @@
 #include <memory>
 #include <optional>
 #include <sstream>
-#include <thread>
 
 namespace vit::cli {
 
@@ -32,14 +31,23 @@ std::string heads(const EvalStats& e) {
 
 }  // namespace
 
+#define VIT_CLI_TRAIN_FLAGS(X)                                                                                  \
+  X(std::string, data, kFashionMnistDir, Any(), "directory of Fashion-MNIST's four .gz files")                    \
+  X(std::optional<int64_t>, limit, std::nullopt, Range(1, 1 << 30), "train on the first N images only (tests and quick looks)") \
+  X(std::optional<int64_t>, max_steps, std::nullopt, Range(1, 1e15), "stop (and save) after N steps in all; --resume continues the run") \
+  X(std::optional<int64_t>, threads, std::nullopt, Range(1, 4096), "CPU threads; unset: every core")
+
+struct TrainFlags {
+  VIT_OPTIONS(TrainFlags, VIT_CLI_TRAIN_FLAGS)
+};
+
 void add_train(CLI::App& app) {
   struct Flags {
     TrainOptions options;
     FashionMnistModel recipe;
+    TrainFlags run;
     std::map<std::string, CLI::Option*> option_flags, recipe_flags;
-    std::string out, resume, data = kFashionMnistDir;
-    int64_t limit = 0, max_steps = -1;
-    int threads = 0;
+    std::string out, resume;
   };
   auto f = std::make_shared<Flags>();
   auto* train = app.add_subcommand("train", "train a ViT (or a distilled DeiT) on Fashion-MNIST");
@@ -51,11 +59,7 @@ void add_train(CLI::App& app) {
   auto* out = train->add_option("--out", f->out, "directory to save the model in after each epoch");
   auto* resume = train->add_option("--resume", f->resume, "continue the run saved in this directory");
   out->excludes(resume);
-  train->add_option("--data", f->data, "directory of Fashion-MNIST's four .gz files")->capture_default_str();
-  train->add_option("--limit", f->limit, "train on the first N images only (tests and quick looks)")->check(CLI::PositiveNumber);
-  train->add_option("--max-steps", f->max_steps, "stop (and save) after N steps in all; --resume continues the run")
-      ->check(CLI::PositiveNumber);
-  train->add_option("--threads", f->threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 4096));
+  add_fields(*train, f->run.fields());
   f->recipe_flags = add_fields(*train, f->recipe.fields());
   f->option_flags = add_fields(*train, f->options.fields());
 
@@ -64,7 +68,7 @@ void add_train(CLI::App& app) {
     // returning them to the kernel (glibc's default), which cost ~20% of the time in page faults.
     ::mallopt(M_MMAP_THRESHOLD, 1 << 30);
     ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    torch::set_num_threads(f->threads > 0 ? f->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    set_threads(f->run.threads());
     const bool resuming = !f->resume.empty();
     if (!resuming && f->out.empty()) throw UsageError("--out or --resume is required");
     auto given = [](const std::map<std::string, CLI::Option*>& flags, const std::string& name) {
@@ -78,10 +82,10 @@ void add_train(CLI::App& app) {
     } else if (given(f->option_flags, "distillation") && f->options.distillation() != "none" && f->options.teacher().empty()) {
       throw UsageError("--distillation needs --teacher");
     }
-    auto train_data = load_fashion_mnist(f->data, /*train=*/true);
-    const auto test_data = load_fashion_mnist(f->data, /*train=*/false);
-    if (f->limit > 0) {
-      const auto n = std::min(f->limit, train_data.size());
+    auto train_data = load_fashion_mnist(f->run.data(), /*train=*/true);
+    const auto test_data = load_fashion_mnist(f->run.data(), /*train=*/false);
+    if (f->run.limit()) {
+      const auto n = std::min(*f->run.limit(), train_data.size());
       train_data = {train_data.images.narrow(0, 0, n), train_data.labels.narrow(0, 0, n)};
     }
     std::optional<Trainer> trainer;
@@ -136,7 +140,7 @@ void add_train(CLI::App& app) {
                 << fixed(100. * e.accuracy, 2) << "%" << heads(e) << "  [" << fixed(seconds, 1) << " s, " << clock_time(all)
                 << " in all]  saved " << dir << "\n";
     };
-    const auto last = fit(*trainer, test_data, dir, f->max_steps, callbacks);
+    const auto last = fit(*trainer, test_data, dir, f->run.max_steps().value_or(-1), callbacks);
     if (last.images == 0) {
       std::cerr << (tty ? "\n" : "") << "stopped at step " << trainer->step() << " (--max-steps); saved " << dir << "\n";
       return;
