@@ -9,13 +9,11 @@
 namespace vit::cli {
 
 std::map<std::string, CLI::Option*> add_fields(CLI::App& app, const detail::Fields& fields,
-                                               const std::vector<std::string>& only, const std::vector<std::string>& skip) {
+                                               const std::vector<std::string>& only) {
   std::map<std::string, CLI::Option*> out;
   for (const auto& field : fields) {
     const std::string name = field.name;
-    if ((!only.empty() && std::find(only.begin(), only.end(), name) == only.end()) ||
-        std::find(skip.begin(), skip.end(), name) != skip.end())
-      continue;
+    if (!only.empty() && std::find(only.begin(), only.end(), name) == only.end()) continue;
     std::string flag = "--" + name;
     std::replace(flag.begin(), flag.end(), '_', '-');
     const auto set = [field, flag](const CLI::results_t& values) {

@@ -20,10 +20,9 @@ struct UsageError : CLI::ValidationError {
 
 /// Adds one flag per field of an options table (`--name` with '_' as '-'), its help the field's doc
 /// and default, its value checked as the library checks it (a bad value is a UsageError). Only
-/// fields in `only` when it is not empty, none in `skip`. Returns the flags by field name.
+/// fields in `only` when it is not empty. Returns the flags by field name.
 std::map<std::string, CLI::Option*> add_fields(CLI::App& app, const detail::Fields& fields,
-                                               const std::vector<std::string>& only = {},
-                                               const std::vector<std::string>& skip = {});
+                                               const std::vector<std::string>& only = {});
 
 // The flags of every command that runs a model (--model itself is each command's).
 #define VIT_CLI_MODEL_FLAGS(X)                                                                                   \
