@@ -20,8 +20,10 @@ struct Family {
   std::function<ModelPtr(const Json& args, const std::string& what, int64_t max_parameters)> build;
   /// Every option with its default value (a JSON object), the base that model_args diffs start from.
   Json defaults;
-  /// Adds to `args` the keyword arguments the checkpoint's tensors imply and `args` leaves out.
-  std::function<void(const StateDict& state, Json& args)> args_from_weights;
+  /// Rewrites other layouts of a checkpoint into the family's keys (timm's checkpoint_filter_fn
+  /// conversions: OpenAI CLIP, DINOv2, ...), then adds to `args` the keyword arguments the tensors
+  /// imply and `args` leaves out.
+  std::function<void(StateDict& state, Json& args)> args_from_weights;
   /// config.json's top-level keys (and the pretrained_cfg's num_classes) the family takes as
   /// defaults of its keyword arguments, as timm's hub loader does.
   std::vector<std::string> hub_keys;
@@ -33,7 +35,10 @@ struct Family {
 const Family& family(const std::string& name);
 
 // Each family's knowledge of checkpoint keys, next to its model code.
-void vision_transformer_args_from_weights(const StateDict& state, Json& args);
-void vit_pytorch_args_from_weights(const StateDict& state, Json& args);
+void vision_transformer_args_from_weights(StateDict& state, Json& args);
+void vit_pytorch_args_from_weights(StateDict& state, Json& args);
+/// The VisionTransformer's keys from OpenAI CLIP / open_clip / DINOv2 (Meta) / TIPSv2 / BEiT3 /
+/// AIMv2 checkpoints (unchanged when already timm's).
+void vision_transformer_convert_layout(StateDict& state);
 
 }  // namespace vit::detail

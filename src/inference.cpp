@@ -18,6 +18,7 @@ InferenceModel::InferenceModel(ModelPtr model, InferenceOptions options) {
   impl->model = model;
   impl->head_tokens = model->head_tokens();
   auto blocks = model->block_weights();
+  const auto unsupported = model->engine_unsupported();
   const int64_t rows = model->num_prefix_tokens() + model->num_patches();
 
   const auto params = model->parameters();
@@ -31,6 +32,13 @@ InferenceModel::InferenceModel(ModelPtr model, InferenceOptions options) {
     TORCH_CHECK(device.is_cpu(), "[InferenceModel] backend 'onednn' runs on the CPU, the model is on ", device);
     TORCH_CHECK(dtype == torch::kFloat32 || dtype == torch::kBFloat16,
                 "[InferenceModel] backend 'onednn' runs float32 or bfloat16, the model is ", dtype);
+  }
+  if (!unsupported.empty()) {  // the module's own layers run the blocks
+    TORCH_CHECK(backend == "auto" || backend == "torch", "[InferenceModel] backend '", backend, "' cannot run this model (",
+                unsupported, ")");
+    impl->backend = "module (" + unsupported + " has no fast path)";
+    impl_ = std::move(impl);
+    return;
   }
   const bool use_onednn = backend == "onednn" || (backend == "auto" && onednn_fits);
   torch::NoGradGuard no_grad;
@@ -47,6 +55,7 @@ torch::Tensor InferenceModel::forward(const torch::Tensor& images) const {
   // The embedding and head run in the module, whose dropout would be live in training mode.
   TORCH_CHECK(!model.is_training(), "[InferenceModel] the model is in training mode; call model->eval() first");
   const auto tokens = model.forward_embed(images);
+  if (!impl_->blocks) return model.forward_head(model.forward_norm(model.forward_blocks(tokens)));
   const int64_t N = tokens.size(1), wanted = impl_->head_tokens;
   return model.forward_head(model.forward_norm(impl_->blocks->forward(tokens, wanted > 0 && wanted < N ? wanted : N)));
 }

@@ -7,236 +7,14 @@
 #include "layers.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <map>
 
 namespace vit {
 
 using detail::make_linear;
 
-namespace {
-
-void check_tokens(const char* module, const torch::Tensor& x, int64_t dim) {
-  TORCH_CHECK(x.dim() == 3 && x.size(2) == dim, "[", module, "] expected tokens (B, N, ", dim,
-              "), got ", x.sizes());
-}
-
-BlockWeights::Norm norm_weights(const torch::nn::LayerNorm& ln) {
-  if (!ln) return {};
-  return {ln->weight, ln->bias, ln->options.eps()};
-}
-
-BlockWeights::Linear linear_weights(const torch::nn::Linear& l) { return {l->weight, l->bias}; }
-
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------
-// PatchEmbed
-
-PatchEmbedImpl::PatchEmbedImpl(PatchEmbedOptions options_) : options(std::move(options_)) { reset(); }
-
-void PatchEmbedImpl::reset() {
-  const auto& o = options;
-  check_options(o, "[PatchEmbed]");
-  for (int i = 0; i < 2; ++i) {
-    TORCH_CHECK(o.img_size()->at(i) >= o.patch_size()->at(i), "[PatchEmbed] patch_size ", o.patch_size(),
-                " does not fit in img_size ", o.img_size());
-  }
-  proj = register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_chans(), o.embed_dim(),
-                                                                            o.patch_size())
-                                                       .stride(o.patch_size())
-                                                       .bias(o.bias())));
-  norm = nullptr;
-  if (o.norm_layer()) norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embed_dim()})));
-}
-
-std::array<int64_t, 2> PatchEmbedImpl::grid_size() const {
-  return {options.img_size()->at(0) / options.patch_size()->at(0),
-          options.img_size()->at(1) / options.patch_size()->at(1)};
-}
-
-int64_t PatchEmbedImpl::num_patches() const {
-  const auto g = grid_size();
-  return g[0] * g[1];
-}
-
-torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 4 && x.size(1) == options.in_chans(), "[PatchEmbed] expected images (B, ",
-              options.in_chans(), ", H, W), got ", x.sizes());
-  if (options.strict_img_size()) {
-    TORCH_CHECK(x.size(2) == options.img_size()->at(0) && x.size(3) == options.img_size()->at(1),
-                "[PatchEmbed] input image size (", x.size(2), "*", x.size(3), ") doesn't match model (",
-                options.img_size()->at(0), "*", options.img_size()->at(1), ")");
-  } else {
-    TORCH_CHECK(x.size(2) % options.patch_size()->at(0) == 0 && x.size(3) % options.patch_size()->at(1) == 0 &&
-                    x.size(2) > 0 && x.size(3) > 0,
-                "[PatchEmbed] input image size (", x.size(2), "*", x.size(3), ") is not a multiple of the patch size (",
-                options.patch_size()->at(0), "*", options.patch_size()->at(1), ")");
-  }
-  auto y = proj(x);
-  if (options.flatten()) y = y.flatten(2).transpose(1, 2);  // ref: BCHW -> BNC
-  if (norm) y = norm(y);
-  return y;
-}
-
-void PatchEmbedImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::PatchEmbed", options); }
-
-// ---------------------------------------------------------------------------------------------
-// Attention
-
-AttentionImpl::AttentionImpl(AttentionOptions options_) : options(std::move(options_)) { reset(); }
-
-void AttentionImpl::reset() {
-  const auto& o = options;
-  check_options(o, "[Attention]");
-  TORCH_CHECK(o.dim() % o.num_heads() == 0, "[Attention] dim ", o.dim(), " is not divisible by num_heads ",
-              o.num_heads());
-  qkv = register_module("qkv", make_linear(o.dim(), 3 * o.dim(), o.qkv_bias()));
-  q_norm = k_norm = nullptr;
-  if (o.qk_norm()) {
-    const auto ln = torch::nn::LayerNormOptions({head_dim()}).eps(o.norm_eps());
-    q_norm = register_module("q_norm", torch::nn::LayerNorm(ln));
-    k_norm = register_module("k_norm", torch::nn::LayerNorm(ln));
-  }
-  attn_drop = register_module("attn_drop", torch::nn::Dropout(o.attn_drop()));
-  proj = register_module("proj", make_linear(o.dim(), o.dim()));
-  proj_drop = register_module("proj_drop", torch::nn::Dropout(o.proj_drop()));
-}
-
-double AttentionImpl::scale() const { return std::pow(static_cast<double>(head_dim()), -0.5); }
-
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
-  check_tokens("Attention", x, options.dim());
-  const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
-  // ref: qkv.reshape(B, N, 3, num_heads, C // num_heads).permute(2, 0, 3, 1, 4)
-  auto qkv_ = qkv(x).reshape({B, N, 3, options.num_heads(), head_dim()}).permute({2, 0, 3, 1, 4});
-  auto q = qkv_[0], k = qkv_[1], v = qkv_[2];
-  if (q_norm) {
-    q = q_norm(q);
-    k = k_norm(k);
-  }
-  auto attn = torch::matmul(q, k.transpose(-2, -1)) * scale();
-  attn = attn_drop(attn.softmax(-1));
-  auto y = torch::matmul(attn, v).transpose(1, 2).reshape({B, N, C});
-  return proj_drop(proj(y));
-}
-
-void AttentionImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::Attention", options); }
-
-// ---------------------------------------------------------------------------------------------
-// Mlp
-
-MlpImpl::MlpImpl(MlpOptions options_) : options(std::move(options_)) { reset(); }
-
-void MlpImpl::reset() {
-  check_options(options, "[Mlp]");
-  fc1 = register_module("fc1", make_linear(options.in_features(), hidden_features()));
-  act = register_module("act", torch::nn::GELU());
-  drop1 = register_module("drop1", torch::nn::Dropout(options.drop()));
-  fc2 = register_module("fc2", make_linear(hidden_features(), out_features()));
-  drop2 = register_module("drop2", torch::nn::Dropout(options.drop()));
-}
-
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features(), "[Mlp] expected last dimension ",
-              options.in_features(), ", got input ", x.sizes());
-  return drop2(fc2(drop1(act(fc1(x)))));
-}
-
-void MlpImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::Mlp", options); }
-
-// ---------------------------------------------------------------------------------------------
-// DropPath
-
-DropPathImpl::DropPathImpl(DropPathOptions options_) : options(options_) { reset(); }
-
-void DropPathImpl::reset() { check_options(options, "[DropPath]"); }
-
-torch::Tensor DropPathImpl::forward(const torch::Tensor& x) {
-  const double p = options.drop_prob();
-  if (p == 0. || !is_training()) return x;
-  if (p == 1.) return torch::zeros_like(x);  // every path dropped; timm would divide by zero
-  const double keep = 1. - p;
-  // ref: random_tensor = keep_prob + torch.rand(shape); floor_(); x.div(keep_prob) * random_tensor
-  std::vector<int64_t> shape(x.dim(), 1);
-  shape[0] = x.size(0);
-  auto mask = (torch::rand(shape, x.options()) + keep).floor_();
-  return x.div(keep) * mask;
-}
-
-void DropPathImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::DropPath", options); }
-
-// ---------------------------------------------------------------------------------------------
-// LayerScale
-
-LayerScaleImpl::LayerScaleImpl(int64_t dim_, double init_values_) : dim(dim_), init_values(init_values_) { reset(); }
-
-void LayerScaleImpl::reset() {
-  TORCH_CHECK(dim > 0, "[LayerScale] dim must be positive, got ", dim);
-  gamma = register_parameter("gamma", SkipInitGuard::active() ? detail::uninitialised({dim}) : torch::full({dim}, init_values));
-}
-
-torch::Tensor LayerScaleImpl::forward(const torch::Tensor& x) { return x * gamma; }
-
-void LayerScaleImpl::pretty_print(std::ostream& stream) const {
-  stream << "vit::LayerScale(dim=" << dim << ", init_values=" << init_values << ")";
-}
-
-// ---------------------------------------------------------------------------------------------
-// Block
-
-BlockImpl::BlockImpl(BlockOptions options_) : options(std::move(options_)) { reset(); }
-
-void BlockImpl::reset() {
-  const auto& o = options;
-  check_options(o, "[Block]");
-  const auto ln = torch::nn::LayerNormOptions({o.dim()}).eps(o.norm_eps());
-  norm1 = register_module("norm1", torch::nn::LayerNorm(ln));
-  attn = register_module("attn", Attention(AttentionOptions(o.dim())
-                                               .num_heads(o.num_heads())
-                                               .qkv_bias(o.qkv_bias())
-                                               .attn_drop(o.attn_drop())
-                                               .proj_drop(o.drop())
-                                               .qk_norm(o.qk_norm())
-                                               .norm_eps(o.norm_eps())));
-  ls1 = ls2 = nullptr;
-  const bool layer_scale = o.init_values().value_or(0.) != 0.;  // ref: LayerScale(...) if init_values else Identity
-  if (layer_scale) ls1 = register_module("ls1", LayerScale(o.dim(), *o.init_values()));
-  drop_path1 = register_module("drop_path1", DropPath(o.drop_path()));
-  norm2 = register_module("norm2", torch::nn::LayerNorm(ln));
-  const auto hidden = static_cast<int64_t>(static_cast<double>(o.dim()) * o.mlp_ratio());  // ref: int(dim * mlp_ratio)
-  mlp = register_module("mlp", Mlp(MlpOptions(o.dim()).hidden_features(hidden).drop(o.drop())));
-  if (layer_scale) ls2 = register_module("ls2", LayerScale(o.dim(), *o.init_values()));
-  drop_path2 = register_module("drop_path2", DropPath(o.drop_path()));
-}
-
-torch::Tensor BlockImpl::forward(torch::Tensor x) {
-  auto y = attn(norm1(x));
-  x = x + drop_path1(ls1 ? ls1(y) : y);
-  y = mlp(norm2(x));
-  return x + drop_path2(ls2 ? ls2(y) : y);
-}
-
-BlockWeights BlockImpl::weights() const {
-  BlockWeights w;
-  w.heads = attn->options.num_heads();
-  w.head_dim = attn->head_dim();
-  w.scale = attn->scale();
-  w.norm1 = norm_weights(norm1);
-  w.norm2 = norm_weights(norm2);
-  w.q_norm = norm_weights(attn->q_norm);
-  w.k_norm = norm_weights(attn->k_norm);
-  w.qkv = linear_weights(attn->qkv);
-  w.proj = linear_weights(attn->proj);
-  w.fc1 = linear_weights(mlp->fc1);
-  w.fc2 = linear_weights(mlp->fc2);
-  if (ls1) {
-    w.ls1 = ls1->gamma;
-    w.ls2 = ls2->gamma;
-  }
-  return w;
-}
-
-void BlockImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::Block", options); }
 
 // ---------------------------------------------------------------------------------------------
 // VisionTransformer
@@ -253,6 +31,26 @@ int64_t VisionTransformerImpl::num_features() const {
   return has_pre_logits() ? *options.representation_size() : options.embed_dim();
 }
 
+BlockOptions VisionTransformerOptions::block(int64_t index, double drop_path) const {
+  return BlockOptions(embed_dim(), num_heads())
+      .mlp_ratio(mlp_ratio())
+      .qkv_bias(qkv_bias())
+      .drop(drop_rate())
+      .attn_drop(attn_drop_rate())
+      .drop_path(drop_path)
+      .norm_eps(norm_eps())
+      .qk_norm(qk_norm())
+      .init_values(init_values())
+      .norm_layer(norm_layer())
+      .act_layer(act_layer())
+      .mlp_layer(mlp_layer())
+      .attn_layer(attn_layer())
+      .proj_bias(proj_bias())
+      .scale_attn_norm(scale_attn_norm())
+      .scale_mlp_norm(scale_mlp_norm())
+      .depth(index);
+}
+
 void VisionTransformerImpl::reset() {
   const auto& o = options;
   const int64_t D = o.embed_dim();
@@ -264,6 +62,7 @@ void VisionTransformerImpl::reset() {
                                   !use_fc_norm()),
               "[VisionTransformer] distilled models need class_token, global_pool 'token', no reg_tokens, "
               "no no_embed_class and no fc_norm (as timm's VisionTransformerDistilled)");
+  const auto norm_of = [&](int64_t dim) { return Norm(NormOptions(dim).norm_layer(o.norm_layer()).eps(o.norm_eps())); };
 
   // Construction order follows timm's __init__, so that a seeded build draws the same numbers.
   patch_embed = register_module("patch_embed", PatchEmbed(PatchEmbedOptions()
@@ -271,33 +70,34 @@ void VisionTransformerImpl::reset() {
                                                               .patch_size(o.patch_size())
                                                               .in_chans(o.in_chans())
                                                               .embed_dim(D)
+                                                              .norm_layer(o.embed_norm_layer())
+                                                              .norm_eps(o.embed_norm_eps())
                                                               .bias(!o.pre_norm())
-                                                              .strict_img_size(!o.dynamic_img_size())));
+                                                              .strict_img_size(!o.dynamic_img_size())
+                                                              .dynamic_img_pad(o.dynamic_img_pad())));
   cls_token = o.class_token() ? register_parameter("cls_token", detail::tokens({1, 1, D})) : torch::Tensor();
   dist_token = o.distilled() ? register_parameter("dist_token", detail::tokens({1, 1, D})) : torch::Tensor();
   reg_token = o.reg_tokens() > 0 ? register_parameter("reg_token", detail::tokens({1, o.reg_tokens(), D})) : torch::Tensor();
   const int64_t embed_len = num_patches() + (o.no_embed_class() ? 0 : num_prefix_tokens());
-  pos_embed = register_parameter("pos_embed", detail::tokens({1, embed_len, D}));
+  pos_embed = o.has_pos_embed() ? register_parameter("pos_embed", detail::tokens({1, embed_len, D})) : torch::Tensor();
   pos_drop = register_module("pos_drop", torch::nn::Dropout(o.drop_rate()));
-  const auto ln = torch::nn::LayerNormOptions({D}).eps(1e-6);
-  norm_pre = o.pre_norm() ? register_module("norm_pre", torch::nn::LayerNorm(ln)) : nullptr;
+  norm_pre = o.pre_norm() ? register_module("norm_pre", norm_of(D)) : nullptr;
 
   // ref: dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)] (float32, as in Python)
   const auto dpr = torch::linspace(0., o.drop_path_rate(), o.depth(), torch::kFloat32);
   blocks = register_module("blocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < o.depth(); ++i) {
-    blocks->push_back(Block(BlockOptions(D, o.num_heads())
-                                .mlp_ratio(o.mlp_ratio())
-                                .qkv_bias(o.qkv_bias())
-                                .drop(o.drop_rate())
-                                .attn_drop(o.attn_drop_rate())
-                                .drop_path(dpr[i].item<double>())
-                                .norm_eps(1e-6)
-                                .qk_norm(o.qk_norm())
-                                .init_values(o.init_values())));
+  for (int64_t i = 0; i < o.depth(); ++i) blocks->push_back(make_block(o.block(i, dpr[i].item<double>()), o.block_fn()));
+  norm = o.final_norm() && !use_fc_norm() ? register_module("norm", norm_of(D)) : nullptr;
+  attn_pool = nullptr;
+  if (pool == "map") {
+    attn_pool = register_module("attn_pool", AttentionPoolLatent(AttentionPoolLatentOptions(D)
+                                                                     .num_heads(o.num_heads())
+                                                                     .mlp_ratio(o.mlp_ratio())
+                                                                     .norm_layer(o.norm_layer())
+                                                                     .norm_eps(o.norm_eps())
+                                                                     .act_layer(o.act_layer())));
   }
-  norm = o.final_norm() && !use_fc_norm() ? register_module("norm", torch::nn::LayerNorm(ln)) : nullptr;
-  fc_norm = o.final_norm() && use_fc_norm() ? register_module("fc_norm", torch::nn::LayerNorm(ln)) : nullptr;
+  fc_norm = o.final_norm() && use_fc_norm() ? register_module("fc_norm", norm_of(D)) : nullptr;
   pre_logits = nullptr;
   if (has_pre_logits()) {
     pre_logits = register_module("pre_logits",
@@ -315,7 +115,7 @@ void VisionTransformerImpl::reset() {
 void VisionTransformerImpl::reset_parameters() {
   torch::NoGradGuard no_grad;
   // ref: init_weights(mode=''): pos_embed, dist_token, cls_token, then self.apply(_init_vit_weights)
-  trunc_normal_(pos_embed, 0., .02);
+  if (pos_embed.defined()) trunc_normal_(pos_embed, 0., .02);
   if (dist_token.defined()) trunc_normal_(dist_token, 0., .02);
   if (cls_token.defined()) trunc_normal_(cls_token, 0., .02);
   if (reg_token.defined()) reg_token.normal_(0., 1e-6);  // current timm
@@ -323,42 +123,43 @@ void VisionTransformerImpl::reset_parameters() {
     if (auto* linear = module->as<torch::nn::Linear>()) {
       trunc_normal_(linear->weight, 0., .02);
       if (linear->bias.defined()) linear->bias.zero_();
-    } else if (auto* ln = module->as<torch::nn::LayerNorm>()) {
-      ln->weight.fill_(1.);
-      ln->bias.zero_();
     }
   }
+}
+
+BlockLayer& VisionTransformerImpl::block(int64_t index) const {
+  TORCH_CHECK(index >= 0 && index < num_blocks(), "[VisionTransformer] block ", index, " out of range [0, ", num_blocks(), ")");
+  return *blocks->ptr(static_cast<size_t>(index))->as<BlockLayer>();
 }
 
 torch::Tensor VisionTransformerImpl::forward_embed(const torch::Tensor& images) {
   auto x = patch_embed(images);
   const int64_t B = x.size(0);
   auto pos = pos_embed;
-  if (options.dynamic_img_size()) {
-    const std::array<int64_t, 2> grid{images.size(2) / options.patch_size()->at(0),
-                                      images.size(3) / options.patch_size()->at(1)};
-    pos = resample_abs_pos_embed(pos_embed, grid, patch_embed->grid_size(),
+  if (pos.defined() && options.dynamic_img_size()) {
+    pos = resample_abs_pos_embed(pos_embed, feat_size(images.size(2), images.size(3)), patch_embed->grid_size(),
                                  options.no_embed_class() ? 0 : num_prefix_tokens());
   }
   std::vector<torch::Tensor> tokens;
   if (cls_token.defined()) tokens.push_back(cls_token.expand({B, -1, -1}));
   if (dist_token.defined()) tokens.push_back(dist_token.expand({B, -1, -1}));
   if (reg_token.defined()) tokens.push_back(reg_token.expand({B, -1, -1}));
-  if (options.no_embed_class()) {  // ref: x = x + pos_embed; x = torch.cat(to_cat + [x], dim=1)
+  if (!pos.defined()) {  // ref: pos_embed None: torch.cat(to_cat + [x], dim=1)
+    tokens.push_back(x);
+    x = torch::cat(tokens, 1);
+  } else if (options.no_embed_class()) {  // ref: x = x + pos_embed; x = torch.cat(to_cat + [x], dim=1)
     tokens.push_back(x + pos);
     x = torch::cat(tokens, 1);
   } else {  // ref: x = torch.cat(to_cat + [x], dim=1); x = x + pos_embed
     tokens.push_back(x);
     x = torch::cat(tokens, 1) + pos;
   }
-  x = pos_drop(x);
+  if (pos.defined()) x = pos_drop(x);
   return norm_pre ? norm_pre(x) : x;
 }
 
-torch::Tensor VisionTransformerImpl::forward_blocks(const torch::Tensor& tokens) {
-  auto x = tokens;
-  for (const auto& block : *blocks) x = block->as<BlockImpl>()->forward(x);
-  return x;
+torch::Tensor VisionTransformerImpl::forward_block(int64_t index, const torch::Tensor& tokens, torch::Tensor* probs) {
+  return block(index).forward(tokens, probs);
 }
 
 torch::Tensor VisionTransformerImpl::forward_norm(const torch::Tensor& tokens) { return norm ? norm(tokens) : tokens; }
@@ -373,21 +174,34 @@ torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& x, bool w
     return (head(x.select(1, 0)) + head_dist(x.select(1, 1))) / 2;
   }
   const auto& pool = options.global_pool();
+  const int64_t skip = options.pool_include_prefix() ? 0 : num_prefix_tokens();
   torch::Tensor pooled;
-  if (pool == "token") {
+  if (attn_pool) {  // ref: pool(): x[:, num_prefix_tokens:] unless pool_include_prefix; attn_pool(x)
+    pooled = attn_pool(x.narrow(1, skip, x.size(1) - skip));
+  } else if (pool == "token") {
     pooled = x.select(1, 0);  // ref: x[:, 0]
   } else if (pool.empty()) {
     pooled = x;
-  } else {  // ref: x[:, num_prefix_tokens:].mean(dim=1) (and max / avgmax)
-    const auto patches = x.narrow(1, num_prefix_tokens(), x.size(1) - num_prefix_tokens());
+  } else {  // ref: global_pool_nlc: x[:, num_prefix_tokens:].mean(dim=1) (and amax / avgmax)
+    const auto patches = x.narrow(1, skip, x.size(1) - skip);
     if (pool == "avg") pooled = patches.mean(1);
-    else if (pool == "max") pooled = std::get<0>(patches.max(1));
-    else pooled = 0.5 * (patches.mean(1) + std::get<0>(patches.max(1)));
+    else if (pool == "max") pooled = patches.amax(1);
+    else pooled = 0.5 * (patches.amax(1) + patches.mean(1));
   }
   if (fc_norm) pooled = fc_norm(pooled);
   if (pre_logits) pooled = pre_logits->forward(pooled);
   if (want_pre_logits || !head) return pooled;
   return head(pooled);
+}
+
+torch::Tensor VisionTransformerImpl::pool_attention(const torch::Tensor& tokens) {
+  if (!attn_pool) return {};
+  const int64_t skip = options.pool_include_prefix() ? 0 : num_prefix_tokens();
+  torch::Tensor probs;
+  attn_pool->forward(tokens.narrow(1, skip, tokens.size(1) - skip), &probs);
+  probs = probs.select(2, 0);  // (B, heads, N - skip)
+  if (skip > 0) probs = torch::cat({torch::zeros({probs.size(0), probs.size(1), skip}, probs.options()), probs}, 2);
+  return probs;
 }
 
 int64_t VisionTransformerImpl::head_tokens() const {
@@ -413,34 +227,237 @@ std::array<int64_t, 3> VisionTransformerImpl::input_size() const {
 int64_t VisionTransformerImpl::count_macs(int64_t height, int64_t width) const {
   const auto& o = options;
   const int64_t P0 = o.patch_size()->at(0), P1 = o.patch_size()->at(1), D = o.embed_dim();
-  const int64_t N = (height / P0) * (width / P1), T = N + num_prefix_tokens();
+  const auto grid = feat_size(height, width);
+  const int64_t N = grid[0] * grid[1], T = N + num_prefix_tokens();
   const auto H = static_cast<int64_t>(static_cast<double>(D) * o.mlp_ratio());
-  int64_t macs = N * D * o.in_chans() * P0 * P1;
-  macs += o.depth() * (T * D * 3 * D + 2 * T * T * D + T * D * D + 2 * T * D * H);
+  const int64_t mlp_in = o.mlp_layer() == "swiglu" ? 2 * H : H;  // SwiGLU: two fc1 Linears
+  const int64_t mlp_out = o.mlp_layer() == "glu" || o.mlp_layer() == "swiglu_packed" ? H / 2 : H;
+  int64_t block = T * D * 3 * D + 2 * T * T * D + T * D * D + T * D * mlp_in + T * mlp_out * D;
+  if (o.block_fn() == "parallel_things") block *= 2;
+  int64_t macs = N * D * o.in_chans() * P0 * P1 + o.depth() * block;
+  if (attn_pool) macs += 3 * D * D + 2 * T * D * D + 2 * T * D + 2 * D * H;
   if (has_pre_logits()) macs += D * num_features();
   return macs + num_features() * o.num_classes() * (o.distilled() ? 2 : 1);
 }
 
 std::vector<BlockWeights> VisionTransformerImpl::block_weights() const {
   std::vector<BlockWeights> out;
-  for (const auto& block : *blocks) out.push_back(block->as<BlockImpl>()->weights());
+  for (int64_t i = 0; i < num_blocks(); ++i) {
+    auto w = block(i).weights();
+    if (!w) return {};
+    out.push_back(std::move(*w));
+  }
   return out;
+}
+
+std::string VisionTransformerImpl::engine_unsupported() const {
+  const auto& o = options;
+  if (num_blocks() == 0) return "";
+  if (block(0).weights()) return "";
+  if (o.block_fn() != "block") return "block_fn '" + o.block_fn() + "'";
+  if (o.attn_layer() != "attn") return "attn_layer '" + o.attn_layer() + "'";
+  if (o.mlp_layer() != "mlp") return "mlp_layer '" + o.mlp_layer() + "'";
+  if (o.norm_layer() != "layernorm") return "norm_layer '" + o.norm_layer() + "'";
+  if (o.scale_attn_norm() || o.scale_mlp_norm()) return "scale_attn_norm / scale_mlp_norm";
+  return "act_layer '" + o.act_layer() + "'";
+}
+
+std::vector<int64_t> VisionTransformerImpl::prune_intermediate_layers(const std::vector<int64_t>& indices, bool prune_norm,
+                                                                      bool prune_head) {
+  const auto take = take_indices(num_blocks(), indices);
+  const int64_t keep = *std::max_element(take.begin(), take.end()) + 1;
+  auto kept = torch::nn::ModuleList();
+  for (int64_t i = 0; i < keep; ++i) kept->push_back(blocks->ptr(static_cast<size_t>(i)));
+  blocks = replace_module("blocks", kept);
+  options.depth(keep);
+  if (prune_norm && norm) {
+    unregister_module("norm");
+    norm = nullptr;
+  }
+  if (prune_head) {  // ref: fc_norm = Identity(); reset_classifier(0, '')
+    for (const char* name : {"fc_norm", "attn_pool", "pre_logits", "head", "head_dist"})
+      if (named_children().contains(name)) unregister_module(name);
+    fc_norm = nullptr;
+    attn_pool = nullptr;
+    pre_logits = nullptr;
+    head = head_dist = nullptr;
+    options.num_classes(0).representation_size(std::nullopt);
+    if (!options.distilled()) options.global_pool("");
+  }
+  // The options describe what remains: a final norm only where one is left.
+  if (!norm && !fc_norm) options.final_norm(false);
+  if (norm) options.fc_norm(false);
+  return take;
 }
 
 std::set<std::string> VisionTransformerImpl::no_weight_decay() const {
   return {"pos_embed", "cls_token", "dist_token", "reg_token"};
 }
 
+namespace {
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+}
+
+bool has_key(const StateDict& state, const std::string& key) {
+  return std::any_of(state.begin(), state.end(), [&](const auto& kv) { return kv.first == key; });
+}
+
+// Keeps the keys starting with `prefix`, without it.
+StateDict strip_prefix(const StateDict& state, const std::string& prefix) {
+  StateDict out;
+  for (const auto& [key, tensor] : state)
+    if (key.rfind(prefix, 0) == 0) out.emplace_back(key.substr(prefix.size()), tensor);
+  return out;
+}
+
+// ref: _convert_openai_clip: OpenAI CLIP / open_clip's visual tower to timm's keys.
+StateDict convert_openai_clip(const StateDict& state, const std::string& prefix) {
+  static const std::pair<const char*, const char*> swaps[] = {
+      {"conv1", "patch_embed.proj"}, {"positional_embedding", "pos_embed"}, {"transformer.resblocks.", "blocks."},
+      {"ln_pre", "norm_pre"}, {"ln_post", "norm"}, {"ln_", "norm"}, {"in_proj_", "qkv."}, {"out_proj", "proj"},
+      {"mlp.c_fc", "mlp.fc1"}, {"mlp.c_proj", "mlp.fc2"}};
+  StateDict out;
+  for (auto [key, v] : strip_prefix(state, prefix)) {
+    for (const auto& [from, to] : swaps) replace_all(key, from, to);
+    if (key == "proj") {  // (width, embed) projection -> the head, without bias
+      v = v.t().contiguous();
+      out.emplace_back("head.bias", torch::zeros({v.size(0)}, v.options()));
+      key = "head.weight";
+    } else if (key == "class_embedding") {
+      key = "cls_token";
+      v = v.reshape({1, 1, -1});
+    } else if (key == "pos_embed") {
+      v = v.unsqueeze(0);
+    }
+    out.emplace_back(key, v);
+  }
+  return out;
+}
+
+// ref: _convert_dinov2: Meta's DINOv2 keys (w12 / w3 SwiGLU, register_tokens, mask_token).
+StateDict convert_dinov2(const StateDict& state) {
+  StateDict out;
+  const bool registers = has_key(state, "register_tokens");
+  torch::Tensor pos;
+  for (const auto& [key, v] : state)
+    if (key == "pos_embed") pos = v;
+  for (auto [key, v] : state) {
+    if (key == "mask_token") continue;
+    if (registers) {  // to a no_embed_class model: the class token absorbs its position
+      if (key == "register_tokens") key = "reg_token";
+      else if (key == "cls_token" && pos.defined()) v = v + pos.narrow(1, 0, 1);
+      else if (key == "pos_embed") v = v.narrow(1, 1, v.size(1) - 1);
+    }
+    if (key.rfind("blocks.", 0) == 0) {
+      replace_all(key, ".mlp.w12.", ".mlp.fc1.");
+      replace_all(key, ".mlp.w3.", ".mlp.fc2.");
+    }
+    out.emplace_back(key, v);
+  }
+  return out;
+}
+
+// ref: _convert_aimv2
+StateDict convert_aimv2(const StateDict& state) {
+  static const std::pair<const char*, const char*> swaps[] = {
+      {"norm_1", "norm1"}, {"norm_2", "norm2"}, {"preprocessor.patchifier.", "patch_embed."},
+      {"preprocessor.pos_embed", "pos_embed"}, {"trunk.", ""}, {"post_trunk_norm.", "norm."},
+      {"mlp.fc1", "mlp.fc1_g"}, {"mlp.fc3", "mlp.fc1_x"}};
+  StateDict out;
+  for (auto [key, v] : state) {
+    for (const auto& [from, to] : swaps) replace_all(key, from, to);
+    out.emplace_back(key, v);
+  }
+  return out;
+}
+
+// ref: _convert_beit3: the vision branch (A) of a BEiT-3 checkpoint, q/k/v fused.
+StateDict convert_beit3(const StateDict& state) {
+  static const std::pair<const char*, const char*> swaps[] = {
+      {"beit3.", ""}, {"vision_embed.cls_token", "cls_token"}, {"vision_embed.", "patch_embed."},
+      {"embed_positions.", "pos_embed."}, {"encoder.", ""}, {"layers.", "blocks."}, {"ffn_layernorm.", "norm."},
+      {"ffn.", "mlp."}, {"self_attn_layer_norm.", "norm1."}, {"self_attn.", "attn."}, {"final_layer_norm.", "norm2."},
+      {"inner_attn_ln", "norm"}, {"out_proj", "proj"}, {".A.", "."}};
+  StateDict out;
+  std::map<std::string, std::map<char, torch::Tensor>> qkv;  // "blocks.i.attn.qkv.weight" -> q, k, v
+  for (auto [key, v] : state) {
+    if (key == "beit3.text_embed.weight" || key == "beit3.vision_embed.mask_token" || key.find(".B.") != std::string::npos)
+      continue;
+    for (const auto& [from, to] : swaps) replace_all(key, from, to);
+    if (key == "pos_embed.weight") {  // the first two positions are BEiT-3's, not the image's
+      out.emplace_back("pos_embed", v.narrow(0, 2, v.size(0) - 2).unsqueeze(0));
+      continue;
+    }
+    const auto at = key.find(".attn.");
+    if (at != std::string::npos && key.size() > at + 8 && key.compare(at + 7, 6, "_proj.") == 0 &&
+        std::string("qkv").find(key[at + 6]) != std::string::npos) {
+      const std::string fused = key.substr(0, at) + ".attn.qkv." + key.substr(at + 13);
+      auto& parts = qkv[fused];
+      parts[key[at + 6]] = v;
+      if (parts.size() == 3) out.emplace_back(fused, torch::cat({parts['q'], parts['k'], parts['v']}, 0));
+      continue;
+    }
+    out.emplace_back(key, v);
+  }
+  return out;
+}
+
+}  // namespace
+
+void detail::vision_transformer_convert_layout(StateDict& state) {
+  // ref: checkpoint_filter_fn's conversions
+  const bool any_beit3 = std::any_of(state.begin(), state.end(), [](const auto& kv) { return kv.first.find("beit3.") != std::string::npos; });
+  if (has_key(state, "visual.class_embedding")) {
+    state = convert_openai_clip(state, "visual.");
+  } else if (has_key(state, "module.visual.class_embedding")) {
+    state = convert_openai_clip(state, "module.visual.");
+  } else if (has_key(state, "mask_token")) {
+    state = convert_dinov2(state);
+  } else if (has_key(state, "vision_encoder.mask_token")) {  // TIPSv2
+    state = convert_dinov2(strip_prefix(state, "vision_encoder."));
+  } else if (any_beit3) {
+    state = convert_beit3(state);
+  } else if (has_key(state, "visual.trunk.pos_embed") || has_key(state, "visual.trunk.blocks.0.norm1.weight")) {
+    torch::Tensor proj;  // open_clip with a timm trunk: its head.proj is the model's head
+    for (const auto& [key, v] : state)
+      if (key == "visual.head.proj.weight") proj = v;
+    state = strip_prefix(state, "visual.trunk.");
+    if (proj.defined()) {
+      state.emplace_back("head.weight", proj);
+      state.emplace_back("head.bias", torch::zeros({proj.size(0)}, proj.options()));
+    }
+  } else if (has_key(state, "module.visual.trunk.pos_embed")) {
+    state = strip_prefix(state, "module.visual.trunk.");
+  } else if (has_key(state, "preprocessor.patchifier.proj.weight")) {
+    state = convert_aimv2(state);
+  }
+}
+
 void VisionTransformerImpl::adapt_checkpoint(StateDict& state) const {
-  for (auto& [name, tensor] : state) {
-    if (name == "pos_embed" && tensor.dim() == 3 && tensor.sizes() != pos_embed.sizes()) {
-      // ref: checkpoint_filter_fn: resample_abs_pos_embed to the model's grid
+  detail::vision_transformer_convert_layout(state);  // ref: checkpoint_filter_fn: other layouts first ...
+  // ... then each tensor to this model's shapes.
+  StateDict out;
+  for (auto [name, tensor] : state) {
+    if (name == "patch_embed.proj.weight" && tensor.sizes() != patch_embed->proj->weight.sizes()) {
+      const auto& w = patch_embed->proj->weight;
+      if (auto converted = convert_patch_weight(tensor, w); converted.defined()) {
+        tensor = converted;
+      } else if (tensor.dim() == 4 && tensor.size(0) == w.size(0) && tensor.size(1) == w.size(1)) {
+        tensor = resample_patch_embed(tensor, {w.size(2), w.size(3)});  // FlexiViT
+      }
+    } else if (name == "pos_embed" && pos_embed.defined() && tensor.dim() == 3 && tensor.sizes() != pos_embed.sizes()) {
       tensor = resample_abs_pos_embed(tensor, patch_embed->grid_size(), std::nullopt,
                                       options.no_embed_class() ? 0 : num_prefix_tokens());
-    } else if (name == "patch_embed.proj.weight" && tensor.sizes() != patch_embed->proj->weight.sizes()) {
-      if (auto converted = convert_patch_weight(tensor, patch_embed->proj->weight); converted.defined()) tensor = converted;
+    } else if (name.find(".gamma_") != std::string::npos && name.size() > 2 && std::isdigit(name.back())) {
+      name = name.substr(0, name.rfind(".gamma_")) + ".ls" + name.back() + ".gamma";  // DeiT-3's gamma_1 -> ls1.gamma
+    } else if (name.rfind("pre_logits.", 0) == 0 && !pre_logits) {
+      continue;  // current timm: the representation layer is not used
     }
+    out.emplace_back(std::move(name), std::move(tensor));
   }
+  state = std::move(out);
 }
 
 void VisionTransformerImpl::pretty_print(std::ostream& stream) const {
@@ -451,27 +468,58 @@ int64_t count_parameters(const VisionTransformerOptions& o) {
   check_options(o, "[VisionTransformer]");
   // In double: a hostile config must not overflow the count that is meant to reject it.
   const double D = static_cast<double>(o.embed_dim()), P = static_cast<double>(o.patch_size()->at(0) * o.patch_size()->at(1));
-  const double grid = static_cast<double>(o.img_size()->at(0) / o.patch_size()->at(0)) *
-                      static_cast<double>(o.img_size()->at(1) / o.patch_size()->at(1));
+  const auto cells = [&](int i) { return static_cast<double>(o.img_size()->at(i) / o.patch_size()->at(i)); };
+  const double grid = cells(0) * cells(1);
   const double prefix = (o.class_token() ? 1 : 0) + (o.distilled() ? 1 : 0) + static_cast<double>(o.reg_tokens());
-  const double H = std::floor(D * o.mlp_ratio()), head_dim = std::floor(D / static_cast<double>(o.num_heads()));
+  const double H = std::floor(D * o.mlp_ratio()), heads = static_cast<double>(o.num_heads());
   const bool pre_logits = o.representation_size().value_or(0) > 0 && !o.distilled();
   const double features = pre_logits ? static_cast<double>(*o.representation_size()) : D;
   const double K = static_cast<double>(o.num_classes());
+  const double norm = o.norm_layer() == "rmsnorm" ? 1. : 2.;  // parameters per width of one norm
+  const auto norm_params = [](const std::string& kind, double width) { return (kind == "rmsnorm" ? 1. : 2.) * width; };
+  const double bias = o.proj_bias() ? 1. : 0.;
   double n = D * static_cast<double>(o.in_chans()) * P + (o.pre_norm() ? 0. : D);  // patch projection
-  n += prefix * D + (grid + (o.no_embed_class() ? 0. : prefix)) * D;                // tokens, pos_embed
-  n += o.pre_norm() ? 2 * D : 0.;
-  double block = 2 * D + (3 * D * D + (o.qkv_bias() ? 3 * D : 0.)) + (D * D + D) + 2 * D + (D * H + H) + (H * D + D);
-  if (o.qk_norm()) block += 4 * head_dim;
-  if (o.init_values().value_or(0.) != 0.) block += 2 * D;
+  if (!o.embed_norm_layer().empty()) n += norm_params(o.embed_norm_layer(), D);
+  n += prefix * D + (o.has_pos_embed() ? (grid + (o.no_embed_class() ? 0. : prefix)) * D : 0.);  // tokens, pos_embed
+  n += o.pre_norm() ? norm * D : 0.;
+  // One attention layer and one MLP of a block.
+  const bool diff = o.attn_layer() == "diff";
+  const double head_dim = std::floor(D / heads) / (diff ? 2. : 1.);
+  double attn = 3 * D * D + (o.qkv_bias() ? 3 * D : 0.) + D * D + bias * D;
+  if (o.qk_norm()) attn += 2 * norm * std::floor(head_dim);
+  if (o.scale_attn_norm()) attn += norm * D;
+  if (diff) attn += 4 * std::floor(head_dim) + 2 * std::floor(head_dim);  // lambdas, sub_norm (RmsNorm(2 head_dim))
+  double mlp = 0.;
+  const auto& m = o.mlp_layer();
+  if (m == "mlp") mlp = D * H + bias * H + H * D + bias * D + (o.scale_mlp_norm() ? norm * H : 0.);
+  else if (m == "swiglu") mlp = 2 * (D * H + bias * H) + H * D + bias * D + (o.scale_mlp_norm() ? norm * H : 0.);
+  else mlp = D * H + bias * H + std::floor(H / 2) * D + bias * D + (o.scale_mlp_norm() ? norm * std::floor(H / 2) : 0.);
+  const bool layer_scale = o.init_values().value_or(0.) != 0.;
+  double block = 0.;
+  const auto& fn = o.block_fn();
+  if (fn == "block" || fn == "res_post") {
+    block = 2 * norm * D + attn + mlp + (layer_scale && fn == "block" ? 2 * D : 0.);
+  } else if (fn == "parallel_things") {
+    block = 2 * (2 * norm * D + attn + mlp + (layer_scale ? 2 * D : 0.));
+  } else {  // parallel_scaling, diff_parallel_scaling
+    const bool dps = fn == "diff_parallel_scaling";
+    const double hd = std::floor(D / heads) / (dps ? 2. : 1.);
+    block = norm * D + D * (H + 3 * D) + (o.qkv_bias() ? H + 3 * D : H);  // in_norm, in_proj, its bias or mlp_bias
+    if (o.qk_norm()) block += 2 * norm * std::floor(hd);
+    if (dps) block += 4 * std::floor(hd) + 2 * std::floor(hd) + (D + H) * D + bias * D;
+    else block += D * D + bias * D + H * D + bias * D;
+    if (o.init_values()) block += D;
+  }
   n += static_cast<double>(o.depth()) * block;
-  n += o.final_norm() ? 2 * D : 0.;  // norm or fc_norm
+  n += o.final_norm() ? norm * D : 0.;  // norm or fc_norm
+  if (o.global_pool() == "map") n += D + 3 * (D * D + D) + D * D + D + norm * D + (D * H + H) + (H * D + D);
   if (pre_logits) n += D * features + features;
   if (K > 0) n += (features * K + K) * (o.distilled() ? 2 : 1);
   return n >= 9e18 ? INT64_MAX : static_cast<int64_t>(n);
 }
 
-void detail::vision_transformer_args_from_weights(const StateDict& state, Json& args) {
+void detail::vision_transformer_args_from_weights(StateDict& state, Json& args) {
+  vision_transformer_convert_layout(state);
   const auto find = [&](const std::string& name) -> const torch::Tensor* {
     for (const auto& [key, tensor] : state)
       if (key == name) return &tensor;
@@ -482,15 +530,32 @@ void detail::vision_transformer_args_from_weights(const StateDict& state, Json& 
     if (!args.contains(key)) args[key] = std::move(value);
   };
   if (const auto* w = find("pre_logits.fc.weight"); w && w->dim() == 2) set("representation_size", w->size(0));
-  if (find("blocks.0.attn.qkv.weight") && !find("blocks.0.attn.qkv.bias")) set("qkv_bias", false);
+  if ((find("blocks.0.attn.qkv.weight") && !find("blocks.0.attn.qkv.bias")) ||
+      (find("blocks.0.in_proj.weight") && !find("blocks.0.in_proj.bias")))
+    set("qkv_bias", false);
   if (!find("cls_token")) set("class_token", false);
   if (find("dist_token")) set("distilled", true);
   if (const auto* r = find("reg_token"); r && r->dim() == 3) set("reg_tokens", r->size(1));
-  if (find("blocks.0.ls1.gamma")) set("init_values", 1.0);  // any value: gamma comes from the weights
+  if (find("blocks.0.ls1.gamma") || find("blocks.0.ls.gamma") || find("blocks.0.attns.0.ls.gamma")) set("init_values", 1.0);  // any value: gamma comes from the weights
   if (find("blocks.0.attn.q_norm.weight")) set("qk_norm", true);
   if (find("norm_pre.weight")) set("pre_norm", true);
-  if (find("fc_norm.weight")) set("global_pool", "avg");
+  if (find("fc_norm.weight") && !find("attn_pool.latent")) set("global_pool", "avg");
   if (!find("norm.weight") && !find("fc_norm.weight") && has_blocks) set("final_norm", false);
+  if (find("attn_pool.latent")) set("global_pool", "map");
+  if (!find("pos_embed") && has_blocks) set("pos_embed", "none");
+  if (find("blocks.0.in_proj.weight")) set("block_fn", find("blocks.0.out_proj.weight") ? "diff_parallel_scaling" : "parallel_scaling");
+  if (find("blocks.0.attns.0.norm.weight")) set("block_fn", "parallel_things");
+  if (find("blocks.0.attn.lambda_q1")) set("attn_layer", "diff");
+  if (find("blocks.0.mlp.fc1_g.weight")) set("mlp_layer", "swiglu");
+  if (find("blocks.0.attn.norm.weight")) set("scale_attn_norm", true);
+  if (find("blocks.0.mlp.norm.weight")) set("scale_mlp_norm", true);
+  if (find("patch_embed.norm.weight")) set("embed_norm_layer", find("patch_embed.norm.bias") ? "layernorm" : "rmsnorm");
+  const bool rms = (find("norm.weight") && !find("norm.bias")) || (find("blocks.0.norm1.weight") && !find("blocks.0.norm1.bias")) ||
+                   (find("blocks.0.in_norm.weight") && !find("blocks.0.in_norm.bias"));
+  if (rms) set("norm_layer", "rmsnorm");
+  if ((find("blocks.0.attn.proj.weight") && !find("blocks.0.attn.proj.bias")) ||
+      (find("blocks.0.mlp.fc2.weight") && !find("blocks.0.mlp.fc2.bias")))
+    set("proj_bias", false);
   if (const auto* w = find("head.weight"); w && w->dim() == 2) set("num_classes", w->size(0));
   if (!find("head.weight") && has_blocks) set("num_classes", 0);
 }
@@ -524,6 +589,31 @@ torch::Tensor resample_abs_pos_embed(const torch::Tensor& pos_embed, std::array<
                                                      .antialias(true));
   grid = grid.permute({0, 2, 3, 1}).reshape({1, -1, D}).to(pos_embed.scalar_type());
   return torch::cat({prefix, grid}, 1);
+}
+
+}  // namespace vit
+
+namespace vit {
+
+torch::Tensor resample_patch_embed(const torch::Tensor& weight, std::array<int64_t, 2> new_size) {
+  TORCH_CHECK(weight.dim() == 4, "[resample_patch_embed] expected a weight (out, in, h, w), got ", weight.sizes());
+  TORCH_CHECK(new_size[0] > 0 && new_size[1] > 0 && new_size[0] <= 1024 && new_size[1] <= 1024,
+              "[resample_patch_embed] new_size must be in [1, 1024], got ", new_size[0], "x", new_size[1]);
+  const int64_t oh = weight.size(2), ow = weight.size(3);
+  if (oh == new_size[0] && ow == new_size[1]) return weight;
+  TORCH_CHECK(oh * ow <= 4096, "[resample_patch_embed] kernels of ", oh, "x", ow, " are too large to resample");
+  namespace F = torch::nn::functional;
+  // ref: _compute_resize_matrix: every basis kernel resized, (new_total, old_total)
+  const auto basis = torch::eye(oh * ow, torch::kFloat32).reshape({oh * ow, 1, oh, ow});
+  const auto resized = F::interpolate(basis, F::InterpolateFuncOptions()
+                                                 .size(std::vector<int64_t>{new_size[0], new_size[1]})
+                                                 .mode(torch::kBicubic)
+                                                 .align_corners(false)
+                                                 .antialias(true));
+  const auto resize = resized.squeeze(1).permute({1, 2, 0}).reshape({new_size[0] * new_size[1], oh * ow});
+  const auto pinv = torch::linalg_pinv(resize);  // (old_total, new_total)
+  const auto w = weight.reshape({weight.size(0), weight.size(1), -1}).to(torch::kFloat32);
+  return torch::matmul(w, pinv.to(w.device())).reshape({weight.size(0), weight.size(1), new_size[0], new_size[1]}).to(weight.scalar_type());
 }
 
 }  // namespace vit

@@ -79,7 +79,9 @@ void AttentionImpl::reset() {
   }
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& input) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& input) { return forward_with_probs(input, nullptr); }
+
+torch::Tensor AttentionImpl::forward_with_probs(const torch::Tensor& input, torch::Tensor* probs) {
   TORCH_CHECK(input.dim() == 3 && input.size(2) == options.dim(), "[vit_pytorch::Attention] expected tokens (B, N, ",
               options.dim(), "), got ", input.sizes());
   const auto x = norm ? norm(input) : input;
@@ -88,7 +90,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& input) {
   const auto qkv = to_qkv(x).reshape({B, N, 3, h, d}).permute({2, 0, 3, 1, 4});
   const auto q = qkv[0], k = qkv[1], v = qkv[2];
   const auto dots = torch::matmul(q, k.transpose(-1, -2)) * std::pow(static_cast<double>(d), -0.5);
-  auto out = torch::matmul(dropout(dots.softmax(-1)), v);
+  const auto attn = dots.softmax(-1);
+  if (probs) *probs = attn;
+  auto out = torch::matmul(dropout(attn), v);
   out = out.transpose(1, 2).reshape({B, N, h * d});  // ref: 'b h n d -> b n (h d)'
   return to_out ? to_out->forward(out) : out;
 }
@@ -159,18 +163,21 @@ torch::Tensor TransformerImpl::forward(torch::Tensor x) {
 }
 
 torch::Tensor TransformerImpl::forward_layers(torch::Tensor x) {
-  const bool current = options.layout() == "current";
-  for (const auto& layer : *layers) {
-    const auto& pair = *layer->as<torch::nn::ModuleList>();
-    if (current) {
-      x = pair[0]->as<AttentionImpl>()->forward(x) + x;
-      x = pair[1]->as<FeedForwardImpl>()->forward(x) + x;
-    } else {
-      x = pair[0]->as<PreNormImpl>()->forward(x) + x;  // attention
-      x = pair[1]->as<PreNormImpl>()->forward(x) + x;  // feed-forward
-    }
-  }
+  for (int64_t i = 0; i < static_cast<int64_t>(layers->size()); ++i) x = forward_layer(i, std::move(x));
   return x;
+}
+
+torch::Tensor TransformerImpl::forward_layer(int64_t index, torch::Tensor x, torch::Tensor* probs) {
+  TORCH_CHECK(index >= 0 && index < static_cast<int64_t>(layers->size()), "[vit_pytorch::Transformer] layer ", index,
+              " out of range");
+  const auto& pair = *layers[static_cast<size_t>(index)]->as<torch::nn::ModuleList>();
+  if (options.layout() == "current") {
+    x = pair[0]->as<AttentionImpl>()->forward_with_probs(x, probs) + x;
+    return pair[1]->as<FeedForwardImpl>()->forward(x) + x;
+  }
+  auto* attn = pair[0]->as<PreNormImpl>();  // PreNorm(Attention), PreNorm(FeedForward)
+  x = attn->fn.ptr()->as<AttentionImpl>()->forward_with_probs(attn->norm(x), probs) + x;
+  return pair[1]->as<PreNormImpl>()->forward(x) + x;
 }
 
 void TransformerImpl::pretty_print(std::ostream& stream) const {
@@ -240,7 +247,9 @@ torch::Tensor ViTImpl::forward_embed(const torch::Tensor& img) {
   return dropout(x);
 }
 
-torch::Tensor ViTImpl::forward_blocks(const torch::Tensor& tokens) { return transformer->forward_layers(tokens); }
+torch::Tensor ViTImpl::forward_block(int64_t index, const torch::Tensor& tokens, torch::Tensor* probs) {
+  return transformer->forward_layer(index, tokens, probs);
+}
 
 torch::Tensor ViTImpl::forward_norm(const torch::Tensor& tokens) {
   return transformer->norm ? transformer->norm(tokens) : tokens;
@@ -327,7 +336,7 @@ void ViTImpl::pretty_print(std::ostream& stream) const { print_options(stream, "
 
 }  // namespace vit_pytorch
 
-void detail::vit_pytorch_args_from_weights(const StateDict& state, Json& args) {
+void detail::vit_pytorch_args_from_weights(StateDict& state, Json& args) {
   // The keys tell the vit-pytorch version: 0.35.x (PreNorm), 1.0.x (dual patch norm), current (norms in blocks).
   const auto has = [&](const std::string& prefix) {
     return std::any_of(state.begin(), state.end(), [&](const auto& kv) { return kv.first.rfind(prefix, 0) == 0; });

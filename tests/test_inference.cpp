@@ -73,8 +73,10 @@ TEST_P(InferenceReference, MatchesPythonLogits) {
   auto model = build_model(g);
   testing::load_params(*model, g);
   model->eval();
-  const InferenceModel fast(model, InferenceOptions().backend(backend));
-  EXPECT_EQ(fast.backend(), backend);
+  // blocks the engines do not run (RmsNorm, SwiGLU, parallel blocks, ...) run as the module's layers
+  const bool engine = model->engine_unsupported().empty();
+  const InferenceModel fast(model, InferenceOptions().backend(engine ? backend : "auto"));
+  EXPECT_EQ(fast.backend().rfind(engine ? backend : "module (", 0), 0u) << fast.backend();
   EXPECT_TRUE(all_close(fast.forward(g.tensor("input")), g.tensor("output"), kFastTol));
 }
 
@@ -94,7 +96,11 @@ TEST_P(InferenceBackend, Float32EqualsThePlainForwardForEveryBatchSizeAndOption)
       R"({"img_size": 48, "depth": 2, "num_classes": 7, "qkv_bias": false, "dynamic_img_size": true})",
       // the head reads 1 or 2 of the prefix tokens: the last block computes only those
       R"({"img_size": 48, "depth": 2, "num_classes": 7, "reg_tokens": 3, "init_values": 0.1})",
-      R"({"img_size": 48, "depth": 2, "num_classes": 7, "distilled": true})"};
+      R"({"img_size": 48, "depth": 2, "num_classes": 7, "distilled": true})",
+      // CLIP / SigLIP / AIMv2-like blocks the engines run: other activations, eps, no projection biases, map pooling
+      R"({"img_size": 48, "depth": 2, "num_classes": 7, "pre_norm": true, "norm_eps": 1e-5, "act_layer": "quick_gelu"})",
+      R"({"img_size": 48, "depth": 2, "num_classes": 0, "class_token": false, "global_pool": "map", "act_layer": "gelu_tanh"})",
+      R"({"img_size": 48, "depth": 2, "num_classes": 7, "act_layer": "silu", "proj_bias": false, "qkv_bias": false})"};
   for (const auto& config : configs) {
     torch::manual_seed(1);
     auto m = create_model("vit_small_patch16_224", config);
@@ -117,6 +123,19 @@ TEST_P(InferenceBackend, Float32EqualsThePlainForwardForEveryBatchSizeAndOption)
       EXPECT_TRUE(all_close(fast.forward(x), m->forward(x), kFastTol)) << config << " 32x64";
     }
   }
+}
+
+TEST(InferenceModel, BlocksTheEnginesDoNotRunFallBackToTheModuleAndSaySo) {
+  torch::manual_seed(4);
+  auto m = create_model("vit_small_patch16_224", R"({"img_size": 32, "depth": 2, "num_classes": 5, "mlp_layer": "swiglu"})");
+  m->eval();
+  EXPECT_EQ(m->engine_unsupported(), "mlp_layer 'swiglu'");
+  EXPECT_TRUE(m->block_weights().empty());
+  const InferenceModel fast(m);
+  EXPECT_EQ(fast.backend(), "module (mlp_layer 'swiglu' has no fast path)");
+  const auto x = torch::randn({2, 3, 32, 32});
+  EXPECT_TRUE(torch::equal(fast.forward(x), plain_forward(m, x)));
+  EXPECT_ERROR(InferenceModel(m, InferenceOptions().backend("onednn")), "cannot run this model (mlp_layer 'swiglu')");
 }
 
 TEST_P(InferenceBackend, VitPytorchWithoutOutputProjectionEqualsThePlainForward) {

@@ -22,7 +22,7 @@ void expect_round_trip(const Options& options) {
 
 TEST(Options, EveryStructRoundTripsThroughJson) {
   expect_round_trip(VisionTransformerOptions().img_size({32, 48}).representation_size(7).init_values(0.5).fc_norm(false));
-  expect_round_trip(PatchEmbedOptions().patch_size({4, 8}).norm_layer(true));
+  expect_round_trip(PatchEmbedOptions().patch_size({4, 8}).norm_layer("rmsnorm"));
   expect_round_trip(AttentionOptions(64).num_heads(4).qk_norm(true));
   expect_round_trip(MlpOptions(8).hidden_features(20));
   expect_round_trip(BlockOptions(16, 2).init_values(1e-5));
@@ -66,13 +66,14 @@ TEST(Options, BadJsonIsOneLineNamingTheKey) {
       {R"({"mlp_ratio": "4"})", "[x] 'mlp_ratio' must be a number, got \"4\""},
       {R"({"qkv_bias": 1})", "[x] 'qkv_bias' must be true or false, got 1"},
       {R"({"global_pool": 0})", "[x] 'global_pool' must be a string, got 0"},
-      {R"({"global_pool": "mean"})", "[x] 'global_pool' must be one of 'token', 'avg', 'max', 'avgmax', '', got \"mean\""},
+      {R"({"global_pool": "mean"})", "[x] 'global_pool' must be one of 'token', 'avg', 'max', 'avgmax', 'map', '', got \"mean\""},
       {R"({"img_size": [1, 2, 3]})", "[x] 'img_size' must be an int or [h, w], got [1,2,3]"},
       {R"({"img_size": [224, 0]})", "[x] 'img_size' must be in [1, 65536], got [224, 0]"},
       {R"({"representation_size": true})", "[x] 'representation_size' must be an integer or null, got true"},
       {R"({"init_values": "none"})", "[x] 'init_values' must be a number or null, got \"none\""},
       {R"({"fc_norm": 0})", "[x] 'fc_norm' must be true, false or null, got 0"},
-      {R"({"act_layer": "relu"})", "[x] unknown argument \"act_layer\" = \"relu\""},
+      {R"({"act_layer": "relu"})", "[x] 'act_layer' must be one of 'gelu', 'gelu_tanh', 'quick_gelu', 'silu', 'sigmoid', got \"relu\""},
+      {R"({"embed_layer": "hybrid"})", "[x] unknown argument \"embed_layer\" = \"hybrid\""},
       {R"({"depth": 1,})", "[x] not valid JSON"},
       {R"([1])", "[x] expected a JSON object of keyword arguments, got array"},
       {std::string(R"({")") + std::string(100000, 'k') + R"(": 1})", "[x] unknown argument \"kkkkk"},
@@ -111,7 +112,8 @@ TEST(Options, PrintsPythonLiterals) {
   EXPECT_EQ(s.str(), "X(backend='torch', prepack=True, release_module_weights=False, fused_attention=True)");
   std::ostringstream m;
   print_options(m, "M", MlpOptions(8).drop(0.25));
-  EXPECT_EQ(m.str(), "M(in_features=8, hidden_features=None, out_features=None, drop=0.25)");
+  EXPECT_EQ(m.str(), "M(in_features=8, hidden_features=None, out_features=None, drop=0.25, act_layer='gelu', bias=True, "
+                     "scale_norm=False, norm_layer='layernorm', norm_eps=1e-05, gate_last=True)");
 }
 
 // The `vit` tool's flags: text -> the field's JSON value -> the same checks.

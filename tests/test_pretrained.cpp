@@ -216,7 +216,9 @@ TEST(LoadPretrained, BadDirectoriesGiveOneLineErrors) {
   std::ofstream(dir + "/config.json") << R"({"architecture": "vit_tiny_patch16_224", "model_args": {"img_size": 32, "patch_size": 8, "embed_dim": 48, "depth": 3, "num_heads": 3}})";
   EXPECT_ERROR(load_pretrained(dir), "model.safetensors': checkpoint has 32 tensors, model expects 44: 12 missing (blocks.2.norm1.weight");
   std::ofstream(dir + "/config.json") << R"({"architecture": "vit_tiny_patch16_224", "model_args": {"act_layer": "relu"}})";
-  EXPECT_ERROR(load_pretrained(dir), "unknown argument \"act_layer\" = \"relu\"");
+  EXPECT_ERROR(load_pretrained(dir), "'act_layer' must be one of 'gelu', 'gelu_tanh', 'quick_gelu', 'silu', 'sigmoid', got \"relu\"");
+  std::ofstream(dir + "/config.json") << R"({"architecture": "vit_tiny_patch16_224", "model_args": {"embed_layer": "hybrid"}})";
+  EXPECT_ERROR(load_pretrained(dir), "unknown argument \"embed_layer\" = \"hybrid\"");
   std::ofstream(dir + "/config.json") << R"({"architecture": "vit_tiny_patch16_224", "model_args": {"depth": "two"}})";
   EXPECT_ERROR(load_pretrained(dir), "'depth' must be an integer, got \"two\"");
   std::ofstream(dir + "/config.json") << "{not json";
@@ -247,14 +249,14 @@ TEST(LoadPretrained, HostileConfigsAreOneLineErrors) {
       {config(R"("depth": 2.5)"), "'depth' must be an integer, got 2.5"},
       {config(R"("mlp_ratio": 1e999)"), "not valid JSON"},
       {config(R"("drop_rate": 2)"), "'drop_rate' must be in [0, 1], got 2"},
-      {config(R"("global_pool": "cls")"), "'global_pool' must be one of 'token', 'avg', 'max', 'avgmax', '', got \"cls\""},
+      {config(R"("global_pool": "cls")"), "'global_pool' must be one of 'token', 'avg', 'max', 'avgmax', 'map', '', got \"cls\""},
       {config(R"("embed_dim": 50, "num_heads": 3)"), "embed_dim 50 is not divisible by num_heads 3"},
       {config(good_args, R"(, "pretrained_cfg": {"std": [0.5, 0, 0.5]})"), "pretrained_cfg 'std' must be in [1e-06, 1000], got [0.5, 0, 0.5]"},
       {config(good_args, R"(, "pretrained_cfg": {"mean": [0.5, 0.5]})"), "pretrained_cfg 'mean' must be a list of 3 numbers"},
       {config(good_args, R"(, "pretrained_cfg": {"interpolation": "lanczos"})"),
        "pretrained_cfg 'interpolation' must be one of 'bicubic', 'bilinear', got \"lanczos\""},
       {config(good_args, R"(, "pretrained_cfg": {"crop_pct": 0})"), "pretrained_cfg 'crop_pct' must be in [0.1, 1], got 0"},
-      {config(good_args, R"(, "pretrained_cfg": {"crop_mode": "squash"})"), "pretrained_cfg 'crop_mode' must be one of 'center'"},
+      {config(good_args, R"(, "pretrained_cfg": {"crop_mode": "border"})"), "pretrained_cfg 'crop_mode' must be one of 'center', 'squash'"},
       {config(good_args, R"(, "pretrained_cfg": {"input_size": [3, 100000, 100000]})"), "pretrained_cfg 'input_size' must be in [1, 16384]"},
       {config(good_args, R"(, "pretrained_cfg": {"input_size": [1, 32, 32]})"), "input_size [1,32,32] has 1 channels, the model takes 3"},
       {config(good_args, R"(, "pretrained_cfg": 5)"), "'pretrained_cfg' must be an object, got 5"},
@@ -340,7 +342,7 @@ TEST(Zoo, ModelArgsOverrideTheNamedConfig) {
   EXPECT_EQ(m->global_pool(), "avg");
   EXPECT_EQ(m->head_tokens(), 0);
   const auto names = list_models();
-  EXPECT_EQ(names.size(), 24u);  // 23 timm names and vit_pytorch
+  EXPECT_EQ(names.size(), 174u);  // timm's 173 names and vit_pytorch
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
   EXPECT_EQ(architecture("deit_base_patch16_384").pretrained_cfg.input_size(), (Int3{3, 384, 384}));
   EXPECT_EQ(architecture("deit_base_patch16_384").pretrained_cfg.crop_pct(), 1.);

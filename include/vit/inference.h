@@ -50,7 +50,8 @@ class InferenceModel {
   torch::Tensor forward(const torch::Tensor& images) const;
   torch::Tensor operator()(const torch::Tensor& images) const { return forward(images); }
 
-  /// "onednn" or "torch": the backend that runs the blocks.
+  /// "onednn" or "torch": the backend that runs the blocks; "module (<why>)" when the model's blocks
+  /// are not ones the engines run (Model::engine_unsupported) and its own layers run them.
   const std::string& backend() const;
 
   struct Impl;

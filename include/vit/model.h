@@ -5,9 +5,12 @@
 // implement it; docs/architecture.md says how a new model class joins.
 // Tests: tests/test_vision_transformer.cpp, tests/test_vit_pytorch.cpp (each family's answers).
 
+#include "vit/options.h"
+
 #include <torch/torch.h>
 
 #include <array>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -40,6 +43,7 @@ struct BlockWeights {
   Linear qkv;               ///< (3 * heads * head_dim, dim)
   Linear proj;              ///< (dim, heads * head_dim); undefined: the attention output is added as is
   Linear fc1, fc2;
+  std::string act = "gelu"; ///< fc1's activation: gelu, gelu_tanh, quick_gelu or silu
   torch::Tensor ls1, ls2;   ///< LayerScale gammas (dim) or undefined
 
   int64_t dim() const { return qkv.weight.size(1); }
@@ -54,6 +58,29 @@ struct DistilledLogits {
   torch::Tensor mean() const { return (cls + dist) / 2; }
 };
 
+/// What forward_intermediates returns (timm's (final_features, intermediates) pair).
+struct Intermediates {
+  torch::Tensor features;                     ///< the normalised tokens (undefined with intermediates_only)
+  std::vector<torch::Tensor> intermediates;   ///< per chosen block: (B, D, gh, gw) NCHW or (B, patches, D) NLC
+  std::vector<torch::Tensor> prefix_tokens;   ///< per chosen block: (B, num_prefix_tokens, D), with return_prefix_tokens (none without prefix tokens)
+};
+
+#define VIT_INTERMEDIATES_OPTIONS(X)                                                                   \
+  X(std::string, output_fmt, "NCHW", OneOf("NCHW", "NLC"), "intermediates as feature maps or token lists") \
+  X(bool, norm, false, Any(), "apply the final norm to every intermediate")                            \
+  X(bool, intermediates_only, false, Any(), "return the intermediates only (no features)")                \
+  X(bool, stop_early, false, Any(), "stop after the last chosen block: the features are its output, normalised") \
+  X(bool, return_prefix_tokens, false, Any(), "also return the prefix tokens of every intermediate")
+
+/// Options of forward_intermediates besides the block indices (timm's keyword arguments).
+struct IntermediatesOptions {
+  VIT_OPTIONS(IntermediatesOptions, VIT_INTERMEDIATES_OPTIONS)
+};
+
+/// timm's feature_take_indices: the blocks of `num_blocks` that `indices` names: empty = all; one
+/// value n >= 1 given as `last_n` = the last n; otherwise each index, negatives counting from the end.
+std::vector<int64_t> take_indices(int64_t num_blocks, const std::vector<int64_t>& indices, std::optional<int64_t> last_n = std::nullopt);
+
 /// A Vision Transformer of any family: images -> embedding -> blocks -> final norm -> head. A model
 /// class derives from Model (not from torch::nn::Cloneable, whose base LibTorch 2.x makes
 /// non-virtual): Model is the torch::nn::Module, and its clone() rebuilds the class from fresh().
@@ -63,7 +90,11 @@ class Model : public torch::nn::Module {
   /// Images (B, C, H, W) -> the tokens the first block sees (patches, prefix tokens, position embedding).
   virtual torch::Tensor forward_embed(const torch::Tensor& images) = 0;
   /// The blocks, run as the module's own layers.
-  virtual torch::Tensor forward_blocks(const torch::Tensor& tokens) = 0;
+  torch::Tensor forward_blocks(const torch::Tensor& tokens);
+  virtual int64_t num_blocks() const = 0;
+  /// Block `index` on tokens (B, N, D); with `probs`, its attention probabilities are stored there
+  /// (B, heads, N, N): the softmax that timm's AttentionExtract captures.
+  virtual torch::Tensor forward_block(int64_t index, const torch::Tensor& tokens, torch::Tensor* probs = nullptr) = 0;
   /// The final norm over every token (identity where the model has none or normalises after pooling).
   virtual torch::Tensor forward_norm(const torch::Tensor& tokens) = 0;
   /// Normalised tokens -> logits (B, num_classes), or with `pre_logits` (or no head) the pooled
@@ -75,6 +106,24 @@ class Model : public torch::nn::Module {
   }
   /// Images -> logits (a distilled model: the mean of its two heads).
   torch::Tensor forward(const torch::Tensor& images) { return forward_head(forward_features(images)); }
+
+  // ---- features, as timm's forward_intermediates / AttentionExtract ----
+  /// The outputs of the blocks `indices` (take_indices), in block order, as timm's forward_intermediates.
+  Intermediates forward_intermediates(const torch::Tensor& images, const std::vector<int64_t>& indices = {},
+                                      IntermediatesOptions options = {});
+  /// The attention probabilities (B, heads, N, N) of the blocks `indices` (take_indices), in block
+  /// order: N counts every token; differential attention gives both maps of each head (2 * heads),
+  /// a ParallelThingsBlock its branches' maps one after the other along the head dimension.
+  std::vector<torch::Tensor> attention_maps(const torch::Tensor& images, const std::vector<int64_t>& indices = {});
+  /// The attention of the head's pooling query over the tokens, (B, heads, N) (attention pooling
+  /// 'map'), or undefined when the head does not attend.
+  virtual torch::Tensor pool_attention(const torch::Tensor& /*tokens*/) { return {}; }
+  /// Drops the blocks after the last of `indices` (and the final norm, the head), as timm's
+  /// prune_intermediate_layers; model_args() then describes the smaller model. Returns the indices.
+  virtual std::vector<int64_t> prune_intermediate_layers(const std::vector<int64_t>& indices, bool prune_norm = false,
+                                                         bool prune_head = true);
+  /// Patches along (height, width) of an input of height x width.
+  virtual std::array<int64_t, 2> feat_size(int64_t height, int64_t width) const = 0;
 
   // ---- distillation (DeiT) ----
   virtual bool distilled() const { return false; }
@@ -101,8 +150,10 @@ class Model : public torch::nn::Module {
   virtual int64_t count_macs(int64_t height, int64_t width) const = 0;
 
   // ---- for the engines, the trainer and the loader ----
-  /// The blocks as tensors (the module's own), in order.
+  /// The blocks as tensors (the module's own), in order; empty when engine_unsupported() says why.
   virtual std::vector<BlockWeights> block_weights() const = 0;
+  /// Why InferenceModel's engines cannot run the blocks (they then run as the module's layers), or "".
+  virtual std::string engine_unsupported() const { return ""; }
   /// Parameters AdamW must not decay beyond the 1-D ones (tokens, position embeddings): timm's no_weight_decay().
   virtual std::set<std::string> no_weight_decay() const = 0;
   /// The Python keyword arguments that build this model (a JSON object of every option).
@@ -123,6 +174,13 @@ class Model : public torch::nn::Module {
 };
 
 using ModelPtr = std::shared_ptr<Model>;
+
+/// Where a model looks in each image, (B, gh, gw) over its patch grid. "cls": the class token's
+/// attention in the last block, heads averaged (a model without a class token: its attention-pooling
+/// query's, else "rollout"); "rollout": attention rollout (Abnar & Zuidema 2020): per block the
+/// heads' mean, 0.5 A + 0.5 I with rows renormalised, multiplied through the blocks; the class
+/// token's row, or the mean of every row without one.
+torch::Tensor attention_heatmap(Model& model, const torch::Tensor& images, const std::string& method = "cls");
 
 /// Number of parameters of any module.
 int64_t count_parameters(const torch::nn::Module& module);

@@ -79,6 +79,8 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   void pretty_print(std::ostream& stream) const override;
   /// (B, N, dim) -> (B, N, dim).
   torch::Tensor forward(const torch::Tensor& x);
+  /// The same; with `probs`, the attention probabilities (B, heads, N, N) are stored there.
+  torch::Tensor forward_with_probs(const torch::Tensor& x, torch::Tensor* probs);
 
   int64_t inner_dim() const { return options.heads() * options.dim_head(); }
   bool project_out() const { return !(options.heads() == 1 && options.dim_head() == options.dim()); }
@@ -150,6 +152,8 @@ class TransformerImpl : public torch::nn::Cloneable<TransformerImpl> {
   torch::Tensor forward(torch::Tensor x);
   /// The layers alone, without the final norm.
   torch::Tensor forward_layers(torch::Tensor x);
+  /// Layer `index` (attention and feed-forward, each with its residual); `probs` as Attention's.
+  torch::Tensor forward_layer(int64_t index, torch::Tensor x, torch::Tensor* probs = nullptr);
 
   TransformerOptions options;
   torch::nn::LayerNorm norm{nullptr};     ///< layout "current" only
@@ -201,8 +205,12 @@ class ViTImpl : public Model {
   /// embedding, dropout. As in Python, H and W must be multiples of the patch size and give at most
   /// num_patches() patches (the position embedding is sliced).
   torch::Tensor forward_embed(const torch::Tensor& img) override;
-  /// The transformer's layers.
-  torch::Tensor forward_blocks(const torch::Tensor& tokens) override;
+  int64_t num_blocks() const override { return options.depth(); }
+  /// The transformer's layer `index`.
+  torch::Tensor forward_block(int64_t index, const torch::Tensor& tokens, torch::Tensor* probs = nullptr) override;
+  std::array<int64_t, 2> feat_size(int64_t height, int64_t width) const override {
+    return {height / options.patch_size()->at(0), width / options.patch_size()->at(1)};
+  }
   /// transformer.norm in layout "current"; identity in the others (their norm is mlp_head's).
   torch::Tensor forward_norm(const torch::Tensor& tokens) override;
   /// Tokens -> logits: cls or mean pooling, to_latent, mlp_head; with `pre_logits`, the pooled

@@ -125,15 +125,31 @@ struct Norm {
 
 // ---- GEMMs ---------------------------------------------------------------------------------------
 
-enum class Epilogue { kNone, kGelu, kResidual };
+enum class Epilogue { kNone, kAct, kResidual };
+
+/// A block's activation as a oneDNN eltwise post-op: gelu (erf), gelu_tanh, and silu / quick_gelu as
+/// swish x * sigmoid(alpha x) with alpha 1 / 1.702.
+struct EltwiseAct {
+  dnnl::algorithm algorithm = dnnl::algorithm::eltwise_gelu_erf;
+  float alpha = 0.f;
+};
+
+EltwiseAct eltwise_act(const std::string& act) {
+  if (act == "gelu") return {dnnl::algorithm::eltwise_gelu_erf, 0.f};
+  if (act == "gelu_tanh") return {dnnl::algorithm::eltwise_gelu_tanh, 0.f};
+  if (act == "silu") return {dnnl::algorithm::eltwise_swish, 1.f};
+  if (act == "quick_gelu") return {dnnl::algorithm::eltwise_swish, 1.702f};
+  TORCH_CHECK(false, "[InferenceModel] the oneDNN backend has no activation '", act, "'");
+}
 
 /// One Linear shape shared by every block (qkv, proj, fc1 or fc2): src (M, k) in the compute dtype,
 /// weights (k, n), float32 bias, dst (M, n) in the compute dtype, or for kResidual float32 with
 /// dst += [gamma *] (src . W + bias).
 class Gemm {
  public:
-  Gemm(int64_t k, int64_t n, dt compute, Epilogue epilogue, bool bias, bool gamma, bool prepack, int64_t rows_hint)
-      : k_(k), n_(n), compute_(compute), epilogue_(epilogue), bias_(bias), gamma_(gamma), prepack_(prepack) {
+  Gemm(int64_t k, int64_t n, dt compute, Epilogue epilogue, bool bias, bool gamma, bool prepack, int64_t rows_hint,
+       EltwiseAct act = {})
+      : k_(k), n_(n), compute_(compute), epilogue_(epilogue), bias_(bias), gamma_(gamma), prepack_(prepack), act_(act) {
     const memory::desc plain({k, n}, compute, tag::ba);  // torch's (out, in) row-major weight
     weights_desc_ = prepack ? descriptor(rows_hint, memory::desc({k, n}, compute, tag::any)).weights_desc() : plain;
   }
@@ -187,7 +203,7 @@ class Gemm {
     const memory::desc src({m, k_}, compute_, tag::ab);
     const memory::desc dst({m, n_}, epilogue_ == Epilogue::kResidual ? dt::f32 : compute_, tag::ab);
     dnnl::post_ops ops;
-    if (epilogue_ == Epilogue::kGelu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+    if (epilogue_ == Epilogue::kAct) ops.append_eltwise(1.f, act_.algorithm, act_.alpha, 0.f);
     if (gamma_) ops.append_binary(dnnl::algorithm::binary_mul, memory::desc({1, n_}, dt::f32, tag::ab));
     if (epilogue_ == Epilogue::kResidual) ops.append_sum(1.f);
     auto attr = user_scratchpad();
@@ -219,6 +235,7 @@ class Gemm {
   dt compute_;
   Epilogue epilogue_;
   bool bias_, gamma_, prepack_;
+  EltwiseAct act_;
   memory::desc weights_desc_;
   mutable std::mutex mutex_;
   mutable std::map<int64_t, Primitive> cache_;
@@ -317,18 +334,23 @@ class OneDnnBlocks final : public Blocks {
     has_proj_ = b0.proj.defined();
     qk_norm_ = b0.q_norm.defined();
     const bool ls = b0.ls1.defined(), qkv_bias = b0.qkv.bias.defined();
+    proj_bias_ = b0.proj.defined() && b0.proj.bias.defined();
+    fc_bias_ = b0.fc1.bias.defined() && b0.fc2.bias.defined();
+    TORCH_CHECK(b0.fc1.bias.defined() == b0.fc2.bias.defined(), "[InferenceModel] the oneDNN backend needs fc1 and fc2 both with or without bias");
     const auto rows = std::max<int64_t>(rows_hint, 1);
     qkv_ = std::make_unique<Gemm>(D_, 3 * I_, compute_, Epilogue::kNone, qkv_bias, false, prepack, rows);
-    if (has_proj_) proj_ = std::make_unique<Gemm>(I_, D_, compute_, Epilogue::kResidual, true, ls, prepack, rows);
-    fc1_ = std::make_unique<Gemm>(D_, hidden_, compute_, Epilogue::kGelu, true, false, prepack, rows);
-    fc2_ = std::make_unique<Gemm>(hidden_, D_, compute_, Epilogue::kResidual, true, ls, prepack, rows);
+    if (has_proj_) proj_ = std::make_unique<Gemm>(I_, D_, compute_, Epilogue::kResidual, proj_bias_, ls, prepack, rows);
+    fc1_ = std::make_unique<Gemm>(D_, hidden_, compute_, Epilogue::kAct, fc_bias_, false, prepack, rows, eltwise_act(b0.act));
+    fc2_ = std::make_unique<Gemm>(hidden_, D_, compute_, Epilogue::kResidual, fc_bias_, ls, prepack, rows);
     attention_ = std::make_unique<AttentionCore>(b0.heads, b0.head_dim, static_cast<float>(b0.scale), compute_,
                                                  fused_attention);
     head_dim_ = b0.head_dim;
     for (auto& b : blocks) {
       TORCH_CHECK(b.dim() == D_ && b.inner() == I_ && b.fc1.weight.size(0) == hidden_ && b.proj.defined() == has_proj_ &&
                       b.q_norm.defined() == qk_norm_ && b.ls1.defined() == ls && b.qkv.bias.defined() == qkv_bias &&
-                      b.heads == b0.heads && b.scale == b0.scale,
+                      b.heads == b0.heads && b.scale == b0.scale && b.act == b0.act &&
+                      (b.proj.defined() && b.proj.bias.defined()) == proj_bias_ && b.fc1.bias.defined() == fc_bias_ &&
+                      b.fc2.bias.defined() == fc_bias_,
                   "[InferenceModel] the oneDNN backend needs blocks of one shape");
       Block out;
       out.norm1 = Norm(b.norm1);
@@ -339,12 +361,12 @@ class OneDnnBlocks final : public Blocks {
       if (qkv_bias) out.qkv_bias = b.qkv.bias.to(torch::kFloat32).contiguous();
       if (has_proj_) {
         out.proj = proj_->weights(b.proj.weight.to(dtype_), out.keep[1]);
-        out.proj_bias = b.proj.bias.to(torch::kFloat32).contiguous();
+        if (proj_bias_) out.proj_bias = b.proj.bias.to(torch::kFloat32).contiguous();
       }
       out.fc1 = fc1_->weights(b.fc1.weight.to(dtype_), out.keep[2]);
-      out.fc1_bias = b.fc1.bias.to(torch::kFloat32).contiguous();
+      if (fc_bias_) out.fc1_bias = b.fc1.bias.to(torch::kFloat32).contiguous();
       out.fc2 = fc2_->weights(b.fc2.weight.to(dtype_), out.keep[3]);
-      out.fc2_bias = b.fc2.bias.to(torch::kFloat32).contiguous();
+      if (fc_bias_) out.fc2_bias = b.fc2.bias.to(torch::kFloat32).contiguous();
       if (ls) {
         out.ls1 = b.ls1.to(torch::kFloat32).contiguous();
         out.ls2 = b.ls2.to(torch::kFloat32).contiguous();
@@ -387,7 +409,7 @@ class OneDnnBlocks final : public Blocks {
         xs = x.data_ptr<float>();
       }
       if (has_proj_) {
-        proj_->run(stream, Mq, attn.data_ptr(), b.proj, b.proj_bias.data_ptr<float>(), gamma(b.ls1), xs);
+        proj_->run(stream, Mq, attn.data_ptr(), b.proj, gamma(b.proj_bias), gamma(b.ls1), xs);
         stream.wait();
       } else {
         stream.wait();
@@ -395,8 +417,8 @@ class OneDnnBlocks final : public Blocks {
         else add_rows(xs, attn.data_ptr<c10::BFloat16>(), Mq * D_);
       }
       norm(xs, xn, b.norm2, Mq);
-      fc1_->run(stream, Mq, xn.data_ptr(), b.fc1, b.fc1_bias.data_ptr<float>(), nullptr, hidden.data_ptr());
-      fc2_->run(stream, Mq, hidden.data_ptr(), b.fc2, b.fc2_bias.data_ptr<float>(), gamma(b.ls2), xs);
+      fc1_->run(stream, Mq, xn.data_ptr(), b.fc1, gamma(b.fc1_bias), nullptr, hidden.data_ptr());
+      fc2_->run(stream, Mq, hidden.data_ptr(), b.fc2, gamma(b.fc2_bias), gamma(b.ls2), xs);
       stream.wait();
     }
     return x.view({B, last_rows, D_}).to(tokens.scalar_type());
@@ -411,6 +433,7 @@ class OneDnnBlocks final : public Blocks {
   };
 
   int64_t head_count() const { return I_ / head_dim_; }
+  /// A float32 vector's data (a LayerScale gamma or a bias), or nullptr when absent.
   static const float* gamma(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 
   void norm(const float* x, torch::Tensor& out, const Norm& n, int64_t M) const {
@@ -446,7 +469,7 @@ class OneDnnBlocks final : public Blocks {
   torch::ScalarType dtype_;
   dt compute_;
   int64_t D_ = 0, I_ = 0, hidden_ = 0, head_dim_ = 1;
-  bool has_proj_ = true, qk_norm_ = false;
+  bool has_proj_ = true, qk_norm_ = false, proj_bias_ = true, fc_bias_ = true;
   std::unique_ptr<Gemm> qkv_, proj_, fc1_, fc2_;
   std::unique_ptr<AttentionCore> attention_;
   std::vector<Block> blocks_;

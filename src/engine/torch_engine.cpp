@@ -2,6 +2,8 @@
 // with scaled_dot_product_attention (flash / memory-efficient kernels) on LibTorch >= 2.0.
 #include "engine.h"
 
+#include "vit/vit_layers.h"
+
 #include <torch/version.h>
 
 namespace vit::detail {
@@ -40,8 +42,8 @@ class TorchBlocks final : public Blocks {
       if (b.proj.defined()) y = torch::linear(y, b.proj.weight, b.proj.bias);
       if (Nq < N) x = x.narrow(1, 0, Nq);
       x = b.ls1.defined() ? x.addcmul(y, b.ls1) : x + y;
-      y = torch::linear(torch::gelu(torch::linear(layer_norm(x, b.norm2), b.fc1.weight, b.fc1.bias)), b.fc2.weight,
-                        b.fc2.bias);
+      y = torch::linear(activate(activation_from_name(b.act), torch::linear(layer_norm(x, b.norm2), b.fc1.weight, b.fc1.bias)),
+                        b.fc2.weight, b.fc2.bias);
       x = b.ls2.defined() ? x.addcmul_(y, b.ls2) : x.add_(y);
     }
     return x;

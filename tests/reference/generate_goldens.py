@@ -10,7 +10,24 @@ metadata {family, module, kind, config (JSON of the Python keyword arguments), m
                   test reproduces dropout / drop-path masks with the same seed.
   kind "init":    param/<key> as the constructor initialises them after torch.manual_seed(seed).
   kind "keys":    no tensors; metadata "keys" = JSON [[key, shape], ...] of a full-size model.
+  kind "intermediates" (module VisionTransformer, eval): param/<key>, input, and what
+                  forward_intermediates(input, **call) returns: output (the final norm(x); absent when
+                  call.intermediates_only), intermediates/<i> for i = 0..n-1 in returned order, and
+                  prefix/<i> when the call returns prefix tokens (return_prefix_tokens and the model has
+                  some); metadata "call" = JSON of the keyword arguments given (indices: null | int |
+                  list, norm, output_fmt, intermediates_only, return_prefix_tokens, stop_early; absent
+                  ones take forward_intermediates' defaults) and "blocks" = JSON list of the block index
+                  of each intermediates/<i>.
+  kind "prune" (module VisionTransformer, eval): param/<key> (the full model's), input, output = the
+                  model's forward after prune_intermediate_layers(**prune); metadata "prune" = JSON of
+                  its keyword arguments (indices, prune_norm, prune_head), "take" = JSON of what it
+                  returned.
+  kind "attention" (module VisionTransformer, eval): param/<key>, input, attention/<i> =
+                  attention_maps(input, indices)[i]; metadata "indices" = JSON (null | int | list) and
+                  "blocks" = JSON list of the block index of each attention/<i>.
+With case names (fnmatch patterns) after OUT_DIR, writes only those cases (no checkpoints, no images).
 """
+import fnmatch
 import json
 import os
 import sys
@@ -41,7 +58,7 @@ def describe(family, module, config, **extra):
 def randomize(model, gen):
     """Distinctive values everywhere (init alone leaves zero biases and unit norms)."""
     with torch.no_grad():
-        norms = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.LayerNorm)}
+        norms = {id(m.weight) for m in model.modules() if isinstance(m, (torch.nn.LayerNorm, timm_ref.RmsNorm))}
         for name, p in model.named_parameters():
             if id(p) in norms:
                 p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen))
@@ -79,6 +96,60 @@ def forward_case(family, module, config, input_shape, mode="eval", grads=False, 
     return tensors, describe(family, module, config, kind="forward", mode=mode, seed=seed)
 
 
+def _eval_vit(config, input_shape, seed):
+    """A randomized VisionTransformer in eval mode, its input, and the tensors every kind stores."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = build("timm", VIT, config)
+    randomize(model, gen)
+    model.eval()
+    x = torch.randn(input_shape, generator=gen)
+    tensors = {"param/" + k: v.clone() for k, v in model.state_dict().items()}
+    tensors["input"] = x
+    return model, x, tensors
+
+
+def intermediates_case(config, input_shape, call, seed=1234):
+    model, x, tensors = _eval_vit(config, input_shape, seed)
+    take, _ = timm_ref.feature_take_indices(len(model.blocks), call.get("indices"))
+    with torch.no_grad():
+        out = model.forward_intermediates(x, **call)
+    items = out if call.get("intermediates_only") else out[1]
+    if not call.get("intermediates_only"):
+        tensors["output"] = out[0]
+    for i, item in enumerate(items):
+        if isinstance(item, tuple):
+            tensors[f"intermediates/{i}"], tensors[f"prefix/{i}"] = item
+        else:
+            tensors[f"intermediates/{i}"] = item
+    blocks = sorted(set(take))
+    assert len(blocks) == len(items)
+    return tensors, describe("timm", VIT, config, kind="intermediates", mode="eval", seed=seed, call=json.dumps(call),
+                             blocks=json.dumps(blocks))
+
+
+def prune_case(config, input_shape, prune, seed=1234):
+    model, x, tensors = _eval_vit(config, input_shape, seed)
+    take = model.prune_intermediate_layers(**prune)
+    with torch.no_grad():
+        tensors["output"] = model(x)
+    return tensors, describe("timm", VIT, config, kind="prune", mode="eval", seed=seed, prune=json.dumps(prune),
+                             take=json.dumps(take))
+
+
+def attention_case(config, input_shape, indices=None, seed=1234):
+    model, x, tensors = _eval_vit(config, input_shape, seed)
+    take, _ = timm_ref.feature_take_indices(len(model.blocks), indices)
+    with torch.no_grad():
+        maps = model.attention_maps(x, indices)
+    for i, m in enumerate(maps):
+        tensors[f"attention/{i}"] = m
+    blocks = sorted(set(take))
+    assert len(blocks) == len(maps)
+    return tensors, describe("timm", VIT, config, kind="attention", mode="eval", seed=seed,
+                             indices=json.dumps(indices), blocks=json.dumps(blocks))
+
+
 def init_case(family, module, config, seed=7):
     torch.manual_seed(seed)
     model = build(family, module, config)
@@ -94,12 +165,13 @@ def keys_case(family, module, config):
 VIT = "VisionTransformer"
 TINY_VIT = {"img_size": 32, "patch_size": 8, "num_classes": 10, "embed_dim": 64, "depth": 2, "num_heads": 4}
 SMALL_VIT = {"img_size": 16, "patch_size": 4, "num_classes": 5, "embed_dim": 32, "depth": 2, "num_heads": 2}
+NEW_VIT = {"img_size": 12, "patch_size": 4, "num_classes": 3, "embed_dim": 16, "depth": 2, "num_heads": 2}  # cases of current timm's options
 TINY_LUCID = {"image_size": 32, "patch_size": 8, "num_classes": 10, "dim": 64, "depth": 2, "heads": 4, "mlp_dim": 128}
 
 CASES = {
     # ---- timm (timm 0.5.x, plus current timm's options) ----
     "timm_patch_embed": lambda: forward_case("timm", "PatchEmbed", {"img_size": 32, "patch_size": 8, "in_chans": 3, "embed_dim": 48}, (2, 3, 32, 32), grads=True),
-    "timm_patch_embed_rect_norm": lambda: forward_case("timm", "PatchEmbed", {"img_size": [32, 48], "patch_size": [8, 16], "in_chans": 1, "embed_dim": 24, "norm_layer": True}, (2, 1, 32, 48), grads=True),
+    "timm_patch_embed_rect_norm": lambda: forward_case("timm", "PatchEmbed", {"img_size": [32, 48], "patch_size": [8, 16], "in_chans": 1, "embed_dim": 24, "norm_layer": "layernorm"}, (2, 1, 32, 48), grads=True),
     "timm_patch_embed_no_flatten": lambda: forward_case("timm", "PatchEmbed", {"img_size": 16, "patch_size": 4, "in_chans": 2, "embed_dim": 8, "flatten": False}, (1, 2, 16, 16)),
     "timm_attention": lambda: forward_case("timm", "Attention", {"dim": 48, "num_heads": 4, "qkv_bias": True}, (2, 17, 48), grads=True),
     "timm_attention_no_qkv_bias": lambda: forward_case("timm", "Attention", {"dim": 48, "num_heads": 3}, (3, 5, 48)),
@@ -138,6 +210,82 @@ CASES = {
     "timm_keys_vit_base_patch16_224": lambda: keys_case("timm", VIT, {}),
     "timm_keys_vit_base_patch16_384_pre_logits": lambda: keys_case("timm", VIT, {"img_size": 384, "representation_size": 768}),
     "timm_keys_deit_base_distilled_patch16_224": lambda: keys_case("timm", VIT, {"distilled": True}),
+    # current timm's layers: norms, activations, gated mlps, differential attention, other blocks
+    "timm_rms_norm": lambda: forward_case("timm", "RmsNorm", {"dim": 24, "eps": 1e-5}, (2, 5, 24), grads=True),
+    "timm_patch_embed_rms_norm": lambda: forward_case("timm", "PatchEmbed", {"img_size": 12, "patch_size": 4, "in_chans": 3, "embed_dim": 24, "norm_layer": "rmsnorm", "norm_eps": 1e-6}, (2, 3, 12, 12), grads=True),
+    "timm_patch_embed_dynamic_pad": lambda: forward_case("timm", "PatchEmbed", {"img_size": 16, "patch_size": 4, "in_chans": 3, "embed_dim": 16, "strict_img_size": False, "dynamic_img_pad": True, "norm_layer": "layernorm", "norm_eps": 1e-6}, (2, 3, 18, 13), grads=True),
+    "timm_attention_scale_norm_rms_qk_norm": lambda: forward_case("timm", "Attention", {"dim": 24, "num_heads": 4, "qkv_bias": True, "qk_norm": True, "norm_layer": "rmsnorm", "norm_eps": 1e-6, "scale_norm": True, "proj_bias": False}, (2, 7, 24), grads=True),
+    "timm_attention_scale_norm_layernorm": lambda: forward_case("timm", "Attention", {"dim": 16, "num_heads": 2, "scale_norm": True, "norm_eps": 1e-6}, (2, 5, 16)),
+    "timm_diff_attention": lambda: forward_case("timm", "DiffAttention", {"dim": 24, "num_heads": 3, "qkv_bias": True, "depth": 2}, (2, 9, 24), grads=True),
+    "timm_diff_attention_qk_scale_norm": lambda: forward_case("timm", "DiffAttention", {"dim": 16, "num_heads": 2, "qk_norm": True, "scale_norm": True, "norm_layer": "rmsnorm", "norm_eps": 1e-6, "proj_bias": False}, (2, 5, 16), grads=True),
+    "timm_diff_attention_layernorm_depth5": lambda: forward_case("timm", "DiffAttention", {"dim": 16, "num_heads": 4, "qk_norm": True, "norm_eps": 1e-6, "depth": 5}, (3, 4, 16)),
+    "timm_mlp_gelu_tanh_scale_norm_no_bias": lambda: forward_case("timm", "Mlp", {"in_features": 16, "hidden_features": 24, "act_layer": "gelu_tanh", "scale_norm": True, "bias": False}, (2, 5, 16), grads=True),
+    "timm_mlp_quick_gelu": lambda: forward_case("timm", "Mlp", {"in_features": 24, "hidden_features": 40, "out_features": 16, "act_layer": "quick_gelu"}, (2, 5, 24), grads=True),
+    "timm_mlp_silu_rms_scale_norm": lambda: forward_case("timm", "Mlp", {"in_features": 24, "act_layer": "silu", "scale_norm": True, "norm_layer": "rmsnorm", "norm_eps": 1e-6}, (3, 24)),
+    "timm_glu_mlp": lambda: forward_case("timm", "GluMlp", {"in_features": 16, "hidden_features": 32, "act_layer": "sigmoid"}, (2, 5, 16), grads=True),
+    "timm_glu_mlp_gate_first_scale_norm_no_bias": lambda: forward_case("timm", "GluMlp", {"in_features": 16, "hidden_features": 24, "out_features": 12, "gate_last": False, "act_layer": "gelu", "scale_norm": True, "bias": False}, (2, 5, 16), grads=True),
+    "timm_swiglu": lambda: forward_case("timm", "SwiGLU", {"in_features": 16, "hidden_features": 20, "act_layer": "silu", "scale_norm": True, "norm_layer": "rmsnorm", "norm_eps": 1e-5}, (2, 5, 16), grads=True),
+    "timm_swiglu_no_bias_gelu": lambda: forward_case("timm", "SwiGLU", {"in_features": 24, "hidden_features": 32, "out_features": 20, "bias": False, "act_layer": "gelu"}, (2, 3, 24)),
+    "timm_block_glu": lambda: forward_case("timm", "Block", {"dim": 16, "num_heads": 2, "mlp_ratio": 3.0, "qkv_bias": True, "mlp_layer": "glu", "act_layer": "gelu_tanh"}, (2, 5, 16), grads=True),
+    "timm_block_swiglu_rmsnorm": lambda: forward_case("timm", "Block", {"dim": 16, "num_heads": 4, "mlp_ratio": 2.75, "mlp_layer": "swiglu", "act_layer": "silu", "norm_layer": "rmsnorm", "norm_eps": 1e-5, "proj_bias": False}, (2, 5, 16), grads=True),
+    "timm_block_swiglu_packed_layerscale": lambda: forward_case("timm", "Block", {"dim": 16, "num_heads": 2, "mlp_ratio": 5.25, "qkv_bias": True, "mlp_layer": "swiglu_packed", "act_layer": "silu", "init_values": 1e-5, "norm_eps": 1e-6}, (2, 5, 16), grads=True),
+    "timm_block_mlp_scale_norms_quick_gelu": lambda: forward_case("timm", "Block", {"dim": 16, "num_heads": 2, "qkv_bias": True, "scale_attn_norm": True, "scale_mlp_norm": True, "act_layer": "quick_gelu", "norm_eps": 1e-5}, (2, 5, 16), grads=True),
+    "timm_block_diff_attention": lambda: forward_case("timm", "Block", {"dim": 16, "num_heads": 2, "mlp_ratio": 5.0, "attn_layer": "diff", "init_values": 1e-5, "depth": 3, "norm_eps": 1e-6}, (2, 5, 16), grads=True),
+    "timm_block_diff_attention_qk_norm_rms": lambda: forward_case("timm", "Block", {"dim": 16, "num_heads": 4, "attn_layer": "diff", "qk_norm": True, "scale_attn_norm": True, "norm_layer": "rmsnorm", "norm_eps": 1e-6, "mlp_layer": "swiglu", "depth": 1}, (2, 5, 16)),
+    "timm_res_post_block": lambda: forward_case("timm", "ResPostBlock", {"dim": 16, "num_heads": 2, "init_values": 0.5, "norm_eps": 1e-6}, (2, 5, 16), grads=True),
+    "timm_res_post_block_qkv_bias_swiglu": lambda: forward_case("timm", "ResPostBlock", {"dim": 16, "num_heads": 4, "qkv_bias": True, "mlp_layer": "swiglu", "act_layer": "silu", "qk_norm": True}, (2, 5, 16)),
+    "timm_parallel_scaling_block": lambda: forward_case("timm", "ParallelScalingBlock", {"dim": 16, "num_heads": 2, "init_values": 0.1, "qk_norm": True, "norm_layer": "rmsnorm", "norm_eps": 1e-6}, (2, 5, 16), grads=True),
+    "timm_parallel_scaling_block_qkv_bias_no_ls": lambda: forward_case("timm", "ParallelScalingBlock", {"dim": 16, "num_heads": 4, "mlp_ratio": 2.5, "qkv_bias": True, "act_layer": "gelu_tanh", "proj_bias": False}, (2, 5, 16), grads=True),
+    "timm_diff_parallel_scaling_block": lambda: forward_case("timm", "DiffParallelScalingBlock", {"dim": 16, "num_heads": 2, "mlp_ratio": 5.0, "init_values": 1e-5, "depth": 1, "norm_eps": 1e-6}, (2, 5, 16), grads=True),
+    "timm_diff_parallel_scaling_block_qkv_bias_qk_norm": lambda: forward_case("timm", "DiffParallelScalingBlock", {"dim": 16, "num_heads": 4, "qkv_bias": True, "qk_norm": True, "norm_layer": "rmsnorm", "act_layer": "silu", "proj_bias": False}, (2, 5, 16)),
+    "timm_parallel_things_block": lambda: forward_case("timm", "ParallelThingsBlock", {"dim": 16, "num_heads": 2, "qkv_bias": True, "init_values": 1e-5, "norm_eps": 1e-6}, (2, 5, 16), grads=True),
+    "timm_parallel_things_block_diff_swiglu": lambda: forward_case("timm", "ParallelThingsBlock", {"dim": 16, "num_heads": 2, "attn_layer": "diff", "mlp_layer": "swiglu", "act_layer": "silu", "depth": 2, "scale_mlp_norm": True}, (2, 5, 16), grads=True),
+    "timm_attention_pool_latent": lambda: forward_case("timm", "AttentionPoolLatent", {"in_features": 16, "num_heads": 4, "mlp_ratio": 3.0, "norm_layer": "rmsnorm", "norm_eps": 1e-6, "act_layer": "gelu_tanh"}, (2, 7, 16), grads=True),
+    # whole models with current timm's options (<arch>_like: shaped after that timm architecture, tiny)
+    "timm_vit_map_pool": lambda: forward_case("timm", VIT, dict(NEW_VIT, class_token=False, global_pool="map"), (2, 3, 12, 12), grads=True),
+    "timm_vit_map_pool_include_prefix_reg_tokens": lambda: forward_case("timm", VIT, dict(NEW_VIT, global_pool="map", reg_tokens=2, pool_include_prefix=True), (2, 3, 12, 12), grads=True),
+    "timm_vit_map_pool_reg_tokens": lambda: forward_case("timm", VIT, dict(NEW_VIT, class_token=False, global_pool="map", reg_tokens=4, mlp_ratio=2.572), (2, 3, 12, 12)),  # so150m reg4 map
+    "timm_vit_aimv2_like": lambda: forward_case("timm", VIT, dict(NEW_VIT, class_token=False, global_pool="avg", fc_norm=False, qkv_bias=False, proj_bias=False, act_layer="silu", norm_layer="rmsnorm", norm_eps=1e-5, embed_norm_layer="rmsnorm", embed_norm_eps=1e-5, mlp_layer="swiglu", mlp_ratio=2.75), (2, 3, 12, 12), grads=True),
+    "timm_vit_clip_like": lambda: forward_case("timm", VIT, dict(NEW_VIT, pre_norm=True, norm_eps=1e-5, act_layer="quick_gelu"), (2, 3, 12, 12), grads=True),
+    "timm_vit_siglip_like": lambda: forward_case("timm", VIT, dict(NEW_VIT, class_token=False, global_pool="map", act_layer="gelu_tanh", mlp_ratio=3.7362), (2, 3, 12, 12), grads=True),
+    "timm_vit_siglip_gap_like": lambda: forward_case("timm", VIT, dict(NEW_VIT, class_token=False, global_pool="avg", fc_norm=False, act_layer="gelu_tanh", num_classes=0), (2, 3, 12, 12)),
+    "timm_vit_dinov2_giant_like": lambda: forward_case("timm", VIT, dict(NEW_VIT, embed_dim=24, mlp_layer="swiglu_packed", act_layer="silu", init_values=1e-5, mlp_ratio=5.33334, reg_tokens=4, no_embed_class=True), (2, 3, 12, 12), grads=True),
+    "timm_vit_beit3_like": lambda: forward_case("timm", VIT, dict(NEW_VIT, scale_attn_norm=True, scale_mlp_norm=True, global_pool="avg", norm_eps=1e-5), (2, 3, 12, 12), grads=True),
+    "timm_vit_xp_like": lambda: forward_case("timm", VIT, dict(NEW_VIT, block_fn="parallel_scaling", norm_layer="rmsnorm", qk_norm=True, pre_norm=True, no_embed_class=True, qkv_bias=False), (2, 3, 12, 12), grads=True),
+    "timm_vit_pwee_like": lambda: forward_case("timm", VIT, dict(NEW_VIT, block_fn="parallel_scaling", init_values=1e-5, mlp_ratio=5.0, class_token=False, no_embed_class=True, reg_tokens=1, global_pool="avg"), (2, 3, 12, 12)),
+    "timm_vit_dpwee_like": lambda: forward_case("timm", VIT, dict(NEW_VIT, block_fn="diff_parallel_scaling", init_values=1e-5, mlp_ratio=5.0, class_token=False, no_embed_class=True, reg_tokens=1, global_pool="avg"), (2, 3, 12, 12), grads=True),
+    "timm_vit_dwee_like": lambda: forward_case("timm", VIT, dict(NEW_VIT, depth=3, attn_layer="diff", init_values=1e-5, mlp_ratio=5.0, class_token=False, no_embed_class=True, reg_tokens=1, global_pool="avg"), (2, 3, 12, 12), grads=True),
+    "timm_vit_res_post_like": lambda: forward_case("timm", VIT, dict(NEW_VIT, block_fn="res_post", qkv_bias=False, init_values=1e-5, class_token=False, global_pool="avg"), (2, 3, 12, 12), grads=True),
+    "timm_vit_parallel_things_like": lambda: forward_case("timm", VIT, dict(NEW_VIT, block_fn="parallel_things", init_values=1e-5), (2, 3, 12, 12), grads=True),
+    "timm_vit_pos_embed_none": lambda: forward_case("timm", VIT, dict(NEW_VIT, pos_embed="none"), (2, 3, 12, 12), grads=True),
+    "timm_vit_dynamic_img_pad": lambda: forward_case("timm", VIT, dict(NEW_VIT, dynamic_img_size=True, dynamic_img_pad=True), (2, 3, 18, 13), grads=True),
+    "timm_vit_dynamic_img_pad_pos_embed_none_max": lambda: forward_case("timm", VIT, dict(NEW_VIT, dynamic_img_size=True, dynamic_img_pad=True, pos_embed="none", class_token=False, reg_tokens=1, global_pool="max"), (1, 3, 10, 23)),
+    "timm_vit_avg_pool_include_prefix": lambda: forward_case("timm", VIT, dict(NEW_VIT, global_pool="avg", pool_include_prefix=True, reg_tokens=1), (2, 3, 12, 12)),
+    "timm_vit_embed_layernorm_no_final_norm": lambda: forward_case("timm", VIT, dict(NEW_VIT, embed_norm_layer="layernorm", pre_norm=True, final_norm=False, global_pool="avgmax"), (2, 3, 12, 12)),
+    # forward_intermediates, prune_intermediate_layers, attention_maps
+    "timm_intermediates_all_nchw": lambda: intermediates_case(dict(NEW_VIT, reg_tokens=1), (2, 3, 12, 12), dict(indices=None, norm=False, output_fmt="NCHW")),
+    "timm_intermediates_first_last_norm_nlc_prefix": lambda: intermediates_case(dict(NEW_VIT, depth=3, reg_tokens=2), (2, 3, 12, 12), dict(indices=[0, -1], norm=True, output_fmt="NLC", return_prefix_tokens=True)),
+    "timm_intermediates_stop_early_dynamic_pad": lambda: intermediates_case(dict(NEW_VIT, depth=3, dynamic_img_size=True, dynamic_img_pad=True), (2, 3, 18, 13), dict(indices=[1], norm=True, output_fmt="NCHW", intermediates_only=True, stop_early=True)),
+    "timm_intermediates_last2_fc_norm_no_prefix": lambda: intermediates_case(dict(NEW_VIT, depth=3, class_token=False, global_pool="avg"), (2, 3, 12, 12), dict(indices=2, norm=True, output_fmt="NCHW", return_prefix_tokens=True)),
+    "timm_intermediates_distilled_unordered": lambda: intermediates_case(dict(NEW_VIT, depth=3, distilled=True), (2, 3, 12, 12), dict(indices=[2, 0], norm=True, output_fmt="NLC", return_prefix_tokens=True)),
+    "timm_intermediates_stop_early_final": lambda: intermediates_case(dict(NEW_VIT, depth=3, block_fn="diff_parallel_scaling", class_token=False, global_pool="avg", fc_norm=False), (2, 3, 12, 12), dict(indices=[-2], output_fmt="NCHW", stop_early=True)),
+    "timm_prune_map_head": lambda: prune_case(dict(NEW_VIT, depth=3, class_token=False, global_pool="map"), (2, 3, 12, 12), dict(indices=[-2], prune_norm=True, prune_head=True)),
+    "timm_prune_keep_head": lambda: prune_case(dict(NEW_VIT, depth=3, global_pool="avg"), (2, 3, 12, 12), dict(indices=2, prune_norm=False, prune_head=False)),
+    "timm_prune_distilled": lambda: prune_case(dict(NEW_VIT, depth=3, distilled=True), (2, 3, 12, 12), dict(indices=[0], prune_norm=False, prune_head=True)),
+    "timm_attention_maps_all": lambda: attention_case(dict(NEW_VIT, reg_tokens=1), (2, 3, 12, 12)),
+    "timm_attention_maps_last_diff": lambda: attention_case(dict(NEW_VIT, depth=3, attn_layer="diff", class_token=False, global_pool="avg"), (2, 3, 12, 12), indices=1),
+    "timm_attention_maps_parallel_things_diff": lambda: attention_case(dict(NEW_VIT, block_fn="parallel_things", attn_layer="diff"), (2, 3, 12, 12), indices=[-1, 0]),
+    "timm_attention_maps_parallel_scaling": lambda: attention_case(dict(NEW_VIT, depth=3, block_fn="parallel_scaling", qk_norm=True), (1, 3, 12, 12), indices=[1]),
+    "timm_attention_maps_diff_parallel_scaling_dynamic": lambda: attention_case(dict(NEW_VIT, block_fn="diff_parallel_scaling", dynamic_img_size=True, reg_tokens=1), (2, 3, 12, 20), indices=None),
+    "timm_attention_maps_res_post": lambda: attention_case(dict(NEW_VIT, block_fn="res_post", init_values=0.5), (2, 3, 12, 12), indices=2),
+    # full-size key layouts of current timm architectures (our kwargs for them: scripts/check_timm.py --dump-args)
+    "timm_keys_vit_base_patch16_siglip_224": lambda: keys_case("timm", VIT, {"class_token": False, "global_pool": "map", "num_classes": 0}),
+    "timm_keys_vit_base_patch16_xp_224": lambda: keys_case("timm", VIT, {"pre_norm": True, "no_embed_class": True, "norm_layer": "rmsnorm", "block_fn": "parallel_scaling", "qkv_bias": False, "qk_norm": True}),
+    "timm_keys_vit_small_patch16_18x2_224": lambda: keys_case("timm", VIT, {"embed_dim": 384, "depth": 18, "num_heads": 6, "init_values": 1e-5, "block_fn": "parallel_things"}),
+    "timm_keys_vit_dpwee_patch16_reg1_gap_256": lambda: keys_case("timm", VIT, {"img_size": 256, "embed_dim": 256, "depth": 16, "num_heads": 4, "init_values": 1e-5, "mlp_ratio": 5, "class_token": False, "no_embed_class": True, "reg_tokens": 1, "global_pool": "avg", "block_fn": "diff_parallel_scaling"}),
+    "timm_keys_vit_dwee_patch16_reg1_gap_256": lambda: keys_case("timm", VIT, {"img_size": 256, "embed_dim": 256, "depth": 14, "num_heads": 4, "init_values": 1e-5, "mlp_ratio": 5, "class_token": False, "no_embed_class": True, "reg_tokens": 1, "global_pool": "avg", "attn_layer": "diff"}),
+    "timm_keys_beit3_base_patch16_224": lambda: keys_case("timm", VIT, {"mlp_ratio": 4, "scale_attn_norm": True, "scale_mlp_norm": True, "class_token": True, "global_pool": "avg", "norm_layer": "layernorm", "norm_eps": 1e-5}),
+    "timm_keys_vit_base_patch16_rpn_224": lambda: keys_case("timm", VIT, {"qkv_bias": False, "init_values": 1e-5, "class_token": False, "block_fn": "res_post", "global_pool": "avg"}),
     # ---- vit-pytorch (0.35.x, and the 1.0.x and current layouts) ----
     "vit_pytorch_patch_rearrange": lambda: forward_case("vit_pytorch", "PatchRearrange", {"p1": 4, "p2": 8}, (2, 3, 16, 32)),
     "vit_pytorch_prenorm_feedforward": lambda: forward_case("vit_pytorch", "PreNorm", {"dim": 32, "fn": {"module": "FeedForward", "hidden_dim": 64}}, (2, 5, 32), grads=True),
@@ -286,6 +434,9 @@ def images(out):
             img.save(path)
         for size, crop_pct, interp in ((32, 0.875, "bicubic"), (24, 0.9, "bicubic"), (32, 1.0, "bilinear")):
             cases[f"{name}/{size}/{crop_pct}/{interp}"] = preprocess(path, size, crop_pct, interpolation=interp)
+        for size, crop_pct, interp in ((32, 0.9, "bicubic"), (24, 1.0, "bilinear")):  # SigLIP's squash
+            cases[f"{name}/{size}/{crop_pct}/{interp}/squash"] = preprocess(path, size, crop_pct, interpolation=interp,
+                                                                            crop_mode="squash")
     save_file(cases, os.path.join(d, "expected.safetensors"))
 
     # what `vit classify` must report for the timm_safetensors checkpoint: its probabilities per image,
@@ -337,11 +488,17 @@ def training_steps_case(seed=22):
 
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "golden")
+    patterns = sys.argv[2:]
     os.makedirs(out_dir, exist_ok=True)
     torch.set_num_threads(1)
-    for name, make in CASES.items():
-        tensors, meta = make()
+    names = [n for n in CASES if not patterns or any(fnmatch.fnmatch(n, p) for p in patterns)]
+    assert names, f"no case matches {patterns}"
+    for name in names:
+        tensors, meta = CASES[name]()
         save_file(tensors, os.path.join(out_dir, name + ".safetensors"), meta)
+    if patterns:
+        print(f"wrote {len(names)} golden cases to {out_dir}")
+        return
     checkpoints(out_dir)
     images(out_dir)
     print(f"wrote {len(CASES)} golden cases and checkpoint directories to {out_dir}")

@@ -10,11 +10,14 @@ from PIL import Image
 
 
 def preprocess(path, size=224, crop_pct=0.875, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-               interpolation="bicubic"):
+               interpolation="bicubic", crop_mode="center"):
+    """crop_mode "squash": Resize((scale, scale)) ignoring the aspect ratio, then the center crop."""
     img = Image.open(path).convert("RGB")
     scale = math.floor(size / crop_pct)
     w, h = img.size
-    if w <= h:  # torchvision _compute_resized_output_size: long = int(size * long / short)
+    if crop_mode == "squash":
+        new_w, new_h = scale, scale
+    elif w <= h:  # torchvision _compute_resized_output_size: long = int(size * long / short)
         new_w, new_h = scale, int(scale * h / w)
     else:
         new_w, new_h = int(scale * w / h), scale
