@@ -17,6 +17,8 @@
 #define STBI_NO_LINEAR
 #define STBI_FAILURE_USERMSG
 #include <stb/stb_image.h>
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
 
 namespace vit {
 
@@ -238,9 +240,13 @@ torch::Tensor preprocess(const Image& image, const PretrainedCfg& cfg) {
   // shorter side (torchvision: long side = int(size * long / short)), CenterCrop, ToTensor, Normalize
   const auto scale_h = static_cast<int64_t>(std::floor(H / cfg.crop_pct()));
   const auto scale_w = static_cast<int64_t>(std::floor(W / cfg.crop_pct()));
-  TORCH_CHECK(scale_h == scale_w, "[preprocess] non-square input sizes (ResizeKeepRatio) are not supported yet");
   int64_t new_w, new_h;
-  if (image.width <= image.height) {
+  if (cfg.crop_mode() == "squash") {  // ref: Resize((scale_h, scale_w)), aspect ratio not kept, then CenterCrop
+    new_w = scale_w;
+    new_h = scale_h;
+  } else if (scale_h != scale_w) {
+    TORCH_CHECK(false, "[preprocess] non-square input sizes (ResizeKeepRatio) are not supported yet");
+  } else if (image.width <= image.height) {
     new_w = scale_w;
     new_h = static_cast<int64_t>(static_cast<double>(scale_w) * image.height / image.width);
   } else {
@@ -258,6 +264,53 @@ torch::Tensor preprocess(const Image& image, const PretrainedCfg& cfg) {
   const auto mean = torch::tensor({cfg.mean()[0], cfg.mean()[1], cfg.mean()[2]}, torch::kFloat32).view({3, 1, 1});
   const auto std = torch::tensor({cfg.std()[0], cfg.std()[1], cfg.std()[2]}, torch::kFloat32).view({3, 1, 1});
   return x.sub(mean).div(std).contiguous();
+}
+
+Image to_image(const torch::Tensor& pixels, const PretrainedCfg& cfg) {
+  TORCH_CHECK(pixels.dim() == 3 && pixels.size(0) == 3, "[to_image] expected pixels (3, H, W), got ", pixels.sizes());
+  const auto mean = torch::tensor({cfg.mean()[0], cfg.mean()[1], cfg.mean()[2]}, torch::kFloat32).view({3, 1, 1});
+  const auto std = torch::tensor({cfg.std()[0], cfg.std()[1], cfg.std()[2]}, torch::kFloat32).view({3, 1, 1});
+  const auto rgb = (pixels.to(torch::kCPU, torch::kFloat32) * std + mean).mul(255).round().clamp(0, 255).to(torch::kUInt8);
+  Image out;
+  out.height = pixels.size(1);
+  out.width = pixels.size(2);
+  const auto hwc = rgb.permute({1, 2, 0}).contiguous();
+  out.rgb.assign(hwc.data_ptr<uint8_t>(), hwc.data_ptr<uint8_t>() + hwc.numel());
+  return out;
+}
+
+Image overlay_heatmap(const Image& image, const torch::Tensor& heat, double alpha) {
+  TORCH_CHECK(heat.dim() == 2 && heat.numel() > 0, "[overlay_heatmap] expected a heat map (h, w), got ", heat.sizes());
+  TORCH_CHECK(alpha >= 0. && alpha <= 1., "[overlay_heatmap] alpha must be in [0, 1], got ", alpha);
+  TORCH_CHECK(image.width > 0 && image.height > 0 && static_cast<int64_t>(image.rgb.size()) == image.width * image.height * 3,
+              "[overlay_heatmap] the image is empty or inconsistent");
+  namespace F = torch::nn::functional;
+  auto h = heat.to(torch::kCPU, torch::kFloat32).unsqueeze(0).unsqueeze(0);
+  h = F::interpolate(h, F::InterpolateFuncOptions()
+                            .size(std::vector<int64_t>{image.height, image.width})
+                            .mode(torch::kBilinear)
+                            .align_corners(false))
+          .squeeze();
+  h = (h - h.min()) / (h.max() - h.min()).clamp_min(1e-12);
+  // a blue -> cyan -> yellow -> red ramp
+  const auto r = (1.5 - (4 * h - 3).abs()).clamp(0, 1), g = (1.5 - (4 * h - 2).abs()).clamp(0, 1),
+             b = (1.5 - (4 * h - 1).abs()).clamp(0, 1);
+  const auto colour = torch::stack({r, g, b}, -1).mul(255);
+  const auto base = torch::from_blob(const_cast<uint8_t*>(image.rgb.data()), {image.height, image.width, 3}, torch::kUInt8)
+                        .to(torch::kFloat32);
+  const auto blended = (base * (1 - alpha) + colour * alpha).round().clamp(0, 255).to(torch::kUInt8).contiguous();
+  Image out{image.width, image.height, {}};
+  out.rgb.assign(blended.data_ptr<uint8_t>(), blended.data_ptr<uint8_t>() + blended.numel());
+  return out;
+}
+
+void write_png(const std::string& path, const Image& image) {
+  TORCH_CHECK(image.width > 0 && image.height > 0 && image.width <= 65535 && image.height <= 65535 &&
+                  static_cast<int64_t>(image.rgb.size()) == image.width * image.height * 3,
+              "[write_png] '", path, "': the image is empty or inconsistent");
+  const int ok = stbi_write_png(path.c_str(), static_cast<int>(image.width), static_cast<int>(image.height), 3,
+                                image.rgb.data(), static_cast<int>(image.width * 3));
+  TORCH_CHECK(ok != 0, "[write_png] '", path, "': cannot write the file");
 }
 
 }  // namespace vit

@@ -1,6 +1,8 @@
 // Tests of the `vit` command-line tool (tools/vit/main.cpp): `vit run` on checkpoint directories
 // written by Python reproduces the reference logits; errors are one line with exit status 1 or 2.
+#include <vit/image.h>
 #include <vit/inference.h>
+#include <vit/pretrained.h>
 #include <vit/safetensors.h>
 #include <vit/torch_save.h>
 
@@ -119,6 +121,65 @@ TEST(VitCli, ClassifyRanksAsTimmDoesOnPil) {
   }
   check();
   EXPECT_EQ(checked, 7 * static_cast<int>(expected.tensors.size()));
+}
+
+TEST(VitCli, EmbedWritesPooledFeaturesWhoseHeadGivesPythonsProbabilities) {
+  // The reference's probabilities for these images (PIL preprocessing, the Python model): the head
+  // applied to `vit embed`'s pooled features must reproduce them, image by image in the given order.
+  const auto images = testing::golden_dir() + "/images/";
+  const auto expected = load_safetensors(images + "classify_expected.safetensors");
+  std::string files;
+  std::vector<std::string> names;
+  for (const auto& kv : expected.tensors) {
+    files += " " + images + kv.first;
+    names.push_back(kv.first);
+  }
+  const auto out = testing::scratch_path("embed.safetensors");
+  const auto r = vit_cli("embed --model " + ckpt("timm_safetensors") + " --batch 4 --layers 0,-1 --output " + out + files);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto written = load_safetensors(out);
+  std::filesystem::remove(out);
+  const auto model = load_pretrained(ckpt("timm_safetensors"));
+  const auto& embeddings = written.at("embeddings");
+  ASSERT_EQ(embeddings.size(0), static_cast<int64_t>(names.size()));
+  EXPECT_EQ(embeddings.size(1), model.module->num_features());
+  EXPECT_EQ(written.metadata.at("embedding"), "pre_logits");  // a classifier's head is not a projection
+  const auto head = model.module->named_parameters();
+  const auto probs = torch::linear(embeddings, head["head.weight"], head["head.bias"]).softmax(-1);
+  for (size_t i = 0; i < names.size(); ++i)
+    EXPECT_TRUE(testing::all_close(probs[static_cast<int64_t>(i)], expected.at(names[i]), 1e-5)) << names[i];
+  // block outputs as feature maps (N, D, gh, gw)
+  const auto grid = model.module->feat_size(model.pretrained_cfg.input_size()[1], model.pretrained_cfg.input_size()[2]);
+  for (const char* key : {"layers.0", "layers.-1"})
+    EXPECT_EQ(written.at(key).sizes(), (std::vector<int64_t>{embeddings.size(0), embeddings.size(1), grid[0], grid[1]}));
+  EXPECT_EQ(vit_cli("embed --model " + ckpt("timm_safetensors") + " --layers 9 " + images + "gray.png").err,
+            "vit embed: error: [forward_intermediates] block index 9 out of range for 2 blocks\n");
+}
+
+TEST(VitCli, RunFeaturesAreThePreLogitsOfTheLogits) {
+  const auto dir = ckpt("timm_safetensors");
+  const auto out = testing::scratch_path("features.safetensors");
+  const auto r = vit_cli("run --features --model " + dir + " --input " + dir + ".expected.safetensors --output " + out);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto features = load_safetensors(out).at("features");
+  std::filesystem::remove(out);
+  const auto head = load_pretrained(dir).module->named_parameters();
+  EXPECT_TRUE(testing::all_close(torch::linear(features, head["head.weight"], head["head.bias"]),
+                                 load_safetensors(dir + ".expected.safetensors").at("output"), 1e-5));
+}
+
+TEST(VitCli, AttentionWritesTheModelInputWithAHeatMap) {
+  const auto out = testing::scratch_path("attention.png");
+  for (const char* method : {"cls", "rollout"}) {
+    const auto r = vit_cli(std::string("attention --method ") + method + " --model " + ckpt("timm_safetensors") + " " +
+                           testing::golden_dir() + "/images/rgb_wide.png --output " + out);
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto image = read_image(out);  // the model's 32x32 input
+    EXPECT_EQ(image.width, 32);
+    EXPECT_EQ(image.height, 32);
+    std::filesystem::remove(out);
+  }
+  EXPECT_EQ(vit_cli("attention --model " + ckpt("timm_safetensors") + " /nonexistent.png").status, 1);
 }
 
 TEST(VitCli, InfoDescribesZooModelsAndCheckpoints) {

@@ -23,15 +23,19 @@ std::vector<std::string> image_cases() {
 class ImageReference : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ImageReference, PreprocessingEqualsTimmOnPil) {
-  // case "file/size/crop_pct/interpolation"
+  // case "file/size/crop_pct/interpolation[/crop_mode]"
   std::stringstream parts(GetParam());
-  std::string file, size, crop_pct, interpolation;
+  std::string file, size, crop_pct, interpolation, crop_mode;
   std::getline(parts, file, '/');
   std::getline(parts, size, '/');
   std::getline(parts, crop_pct, '/');
   std::getline(parts, interpolation, '/');
-  const auto cfg =
-      PretrainedCfg().input_size({3, std::stoll(size), std::stoll(size)}).crop_pct(std::stod(crop_pct)).interpolation(interpolation);
+  if (!std::getline(parts, crop_mode, '/')) crop_mode = "center";
+  const auto cfg = PretrainedCfg()
+                       .input_size({3, std::stoll(size), std::stoll(size)})
+                       .crop_pct(std::stod(crop_pct))
+                       .interpolation(interpolation)
+                       .crop_mode(crop_mode);
   const auto x = preprocess(read_image(testing::golden_dir() + "/images/" + file), cfg);
   const auto expected = load_safetensors(testing::golden_dir() + "/images/expected.safetensors").at(GetParam());
   // exact: same decoder (libjpeg), same fixed-point resampling, same float32 normalisation
@@ -59,8 +63,8 @@ TEST(ReadImage, BadFilesGiveOneLineErrors) {
     EXPECT_ERROR(read_image(cut.string()), "[read_image]");  // PIL refuses truncated JPEGs too
   }
   std::filesystem::remove(cut);
-  EXPECT_ERROR(preprocess(read_image(dir + "/images/gray.png"), PretrainedCfg().crop_mode("squash")),
-               "[preprocess] pretrained_cfg 'crop_mode' must be one of 'center', got \"squash\"");
+  EXPECT_ERROR(preprocess(read_image(dir + "/images/gray.png"), PretrainedCfg().crop_mode("border")),
+               "[preprocess] pretrained_cfg 'crop_mode' must be one of 'center', 'squash', got \"border\"");
   EXPECT_ERROR(preprocess(read_image(dir + "/images/gray.png"), PretrainedCfg().std({0.5, 0., 0.5})),
                "[preprocess] pretrained_cfg 'std' must be in [1e-06, 1000], got [0.5, 0, 0.5]");
 }

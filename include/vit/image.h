@@ -29,8 +29,18 @@ Image read_image(const std::string& path);
 /// `filter`: "bicubic" or "bilinear".
 Image resize(const Image& image, int64_t width, int64_t height, const std::string& filter = "bicubic");
 
-/// timm's eval transform for `cfg` (input_size, crop_pct, crop_mode "center", interpolation, mean,
-/// std; validated first): a float32 tensor (3, H, W).
+/// timm's eval transform for `cfg` (input_size, crop_pct, crop_mode "center" or "squash",
+/// interpolation, mean, std; validated first): a float32 tensor (3, H, W).
 torch::Tensor preprocess(const Image& image, const PretrainedCfg& cfg);
+
+/// The image a preprocessed tensor (3, H, W) shows: normalisation undone with `cfg`'s mean and std.
+Image to_image(const torch::Tensor& pixels, const PretrainedCfg& cfg);
+
+/// `image` with a heat map blended over it: `heat` (h, w), any range, is scaled to [0, 1], resized
+/// bilinearly to the image and coloured (dark blue, cyan, yellow, red) at `alpha` opacity.
+Image overlay_heatmap(const Image& image, const torch::Tensor& heat, double alpha = 0.5);
+
+/// Writes an 8-bit RGB PNG; throws c10::Error "[write_png] 'path': ..." on failure.
+void write_png(const std::string& path, const Image& image);
 
 }  // namespace vit

@@ -13,7 +13,7 @@ namespace vit {
   X(Int3, input_size, Int3({3, 224, 224}), Range(1, 16384), "channels, height, width of the model input")   \
   X(std::string, interpolation, "bicubic", OneOf("bicubic", "bilinear"), "resampling filter of the resize (PIL's)") \
   X(double, crop_pct, 0.875, Range(0.1, 1.), "resize the shorter side to size / crop_pct, then crop the center") \
-  X(std::string, crop_mode, "center", OneOf("center"), "where to crop")                                     \
+  X(std::string, crop_mode, "center", OneOf("center", "squash"), "center: keep the aspect ratio, crop the center; squash: resize to a square first")                                     \
   X(Double3, mean, Double3({0.485, 0.456, 0.406}), Range(-1e3, 1e3), "per-channel mean subtracted from [0, 1] pixels") \
   X(Double3, std, Double3({0.229, 0.224, 0.225}), Range(1e-6, 1e3), "per-channel std the difference is divided by") \
   X(int64_t, num_classes, 1000, Range(0, 1 << 26), "classes of the checkpoint's head (informational)")

@@ -59,9 +59,11 @@ std::string bar(int64_t done, int64_t total, int width);
 /// `v` with `precision` digits after the point.
 std::string fixed(double v, int precision);
 
+void add_attention(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_classify(CLI::App& app);
 void add_convert(CLI::App& app);
+void add_embed(CLI::App& app);
 void add_info(CLI::App& app);
 void add_run(CLI::App& app);
 void add_train(CLI::App& app);

@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   vit::cli::add_classify(app);
   vit::cli::add_run(app);
+  vit::cli::add_embed(app);
+  vit::cli::add_attention(app);
   vit::cli::add_info(app);
   vit::cli::add_bench(app);
   vit::cli::add_convert(app);
