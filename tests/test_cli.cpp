@@ -186,6 +186,9 @@ TEST(VitCli, InfoDescribesZooModelsAndCheckpoints) {
   const auto zoo = vit_stdout("info --model vit_base_patch16_224");
   EXPECT_NE(zoo.find("86.57 M"), std::string::npos) << zoo;  // timm: 86.57 M parameters
   EXPECT_NE(zoo.find("17.56 GMACs per image at 3x224x224"), std::string::npos) << zoo;
+  EXPECT_NE(zoo.find("engine       InferenceModel runs the blocks"), std::string::npos) << zoo;
+  const auto rms = vit_stdout("info --model test_vit4");  // timm's tiny RmsNorm test model
+  EXPECT_NE(rms.find("the module runs the blocks (norm_layer 'rmsnorm' has no fast path)"), std::string::npos) << rms;
   const auto ckpt_info = vit_stdout("info --model " + ckpt("deit_distilled_nested_pth"));
   EXPECT_NE(ckpt_info.find("deit_small_distilled_patch16_224"), std::string::npos) << ckpt_info;
   EXPECT_NE(ckpt_info.find("torch.save, Float"), std::string::npos) << ckpt_info;

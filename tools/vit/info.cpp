@@ -10,8 +10,8 @@ void add_info(CLI::App& app) {
   auto f = std::make_shared<ModelFlags>();
   auto* info = app.add_subcommand("info", "describe a checkpoint or zoo model");
   info->footer("Describes a checkpoint directory or a zoo model (vit_base_patch16_224, ...): "
-               "architecture, options, parameters, GMACs at its input size, expected input and "
-               "preprocessing, labels, weights format and dtype.");
+               "architecture, options, parameters, GMACs at its input size, whether the fast engine runs "
+               "its blocks, expected input and preprocessing, labels, weights format and dtype.");
   f->add(*info, /*zoo=*/true, {"max_parameters"});
   f->backend("plain");
   info->callback([f] {
@@ -26,6 +26,11 @@ void add_info(CLI::App& app) {
     std::cout << "  parameters   " << fixed(count_parameters(*p.module) / 1e6, 2) << " M\n";
     std::cout << "  compute      " << fixed(p.module->count_macs(in[1], in[2]) / 1e9, 2) << " GMACs per image at " << in[0]
               << "x" << in[1] << "x" << in[2] << "\n";
+    const auto unsupported = p.module->engine_unsupported();
+    std::cout << "  engine       "
+              << (unsupported.empty() ? std::string("InferenceModel runs the blocks (oneDNN on the CPU, else LibTorch ops)")
+                                      : "the module runs the blocks (" + unsupported + " has no fast path)")
+              << "\n";
     std::cout << "  input        " << in[0] << "x" << in[1] << "x" << in[2] << ", resize " << cfg.interpolation() << " to "
               << static_cast<int64_t>(in[1] / cfg.crop_pct()) << " (crop_pct " << cfg.crop_pct() << "), " << cfg.crop_mode()
               << " crop, mean [" << cfg.mean()[0] << ", " << cfg.mean()[1] << ", " << cfg.mean()[2] << "], std ["
