@@ -26,6 +26,15 @@ InferenceModel::InferenceModel(ModelPtr model, InferenceOptions options) {
   const auto device = params.front().device();
   const auto dtype = params.front().scalar_type();
   const auto& backend = options.backend();
+  const bool int8 = options.quantize() == "int8";
+  if (int8) {
+    TORCH_CHECK(device.is_cpu(), "[InferenceModel] quantize 'int8' runs on the CPU, the model is on ", device);
+    TORCH_CHECK(detail::onednn_built(), "[InferenceModel] quantize 'int8' needs vitcpp built with oneDNN "
+                                        "(install libdnnl-dev and reconfigure)");
+    TORCH_CHECK(backend != "torch", "[InferenceModel] quantize 'int8' runs on backend 'onednn', not 'torch'");
+    TORCH_CHECK(unsupported.empty(), "[InferenceModel] quantize 'int8' cannot run this model (", unsupported,
+                " has no fast path)");
+  }
   const bool onednn_fits = detail::onednn_built() && device.is_cpu() &&
                            (dtype == torch::kFloat32 || dtype == torch::kBFloat16) && !blocks.empty();
   if (backend == "onednn") {  // (without oneDNN, make_onednn_blocks says so)
@@ -40,12 +49,20 @@ InferenceModel::InferenceModel(ModelPtr model, InferenceOptions options) {
     impl_ = std::move(impl);
     return;
   }
-  const bool use_onednn = backend == "onednn" || (backend == "auto" && onednn_fits);
+  const bool use_onednn = int8 || backend == "onednn" || (backend == "auto" && onednn_fits);
   torch::NoGradGuard no_grad;
-  impl->blocks = use_onednn ? detail::make_onednn_blocks(std::move(blocks), options.prepack(), rows,
-                                                         options.release_module_weights(), options.fused_attention())
-                            : detail::make_torch_blocks(std::move(blocks));
-  impl->backend = use_onednn ? "onednn" : "torch";
+  if (use_onednn) {
+    impl->blocks = detail::make_onednn_blocks(std::move(blocks), options.prepack(), rows,
+                                              options.release_module_weights(), options.fused_attention(), int8);
+    impl->backend = int8 ? "onednn int8" : "onednn";
+  } else if (device.is_cpu() && dtype == torch::kBFloat16 && !at::hasMKLDNN()) {
+    // LibTorch's bfloat16 CPU GEMMs without oneDNN are a generic loop, several times slower than float32
+    impl->blocks = detail::make_torch_blocks(std::move(blocks), torch::kFloat32);
+    impl->backend = "torch (float32 blocks: this LibTorch has no oneDNN for bfloat16 GEMMs)";
+  } else {
+    impl->blocks = detail::make_torch_blocks(std::move(blocks));
+    impl->backend = "torch";
+  }
   impl_ = std::move(impl);
 }
 
@@ -73,6 +90,10 @@ double measure_gemm_gflops(torch::ScalarType dtype, const torch::Device& device,
                            double seconds) {
   TORCH_CHECK(m > 0 && k > 0 && n > 0 && seconds > 0., "[measure_gemm_gflops] sizes and time must be positive");
   c10::InferenceMode guard;
+  if (dtype == torch::kInt8) {  // oneDNN's s8 x s8 -> s32 GEMM (VNNI where the CPU has it); LibTorch has none
+    TORCH_CHECK(device.is_cpu() && detail::onednn_built(), "[measure_gemm_gflops] int8 needs the CPU and vitcpp built with oneDNN");
+    return detail::onednn_gemm_gflops(dtype, m, k, n, seconds);
+  }
   const auto options = torch::TensorOptions().device(device).dtype(dtype);
   const auto a = torch::randn({m, k}, options), w = torch::randn({n, k}, options), bias = torch::zeros({n}, options);
   double best = detail::gemm_gflops(m, k, n, seconds, [&] {

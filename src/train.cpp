@@ -164,13 +164,14 @@ EvalStats evaluate(const Pretrained& model, const ImageDataset& data, int64_t ba
   module.eval();
   torch::NoGradGuard no_grad;
   const auto device = module.parameters().front().device();
+  const auto dtype = module.parameters().front().scalar_type();  // a bfloat16 model takes bfloat16 images
   const bool distilled = module.distilled();
   EvalStats out;
   double loss = 0.;
   int64_t correct = 0, cls_correct = 0, dist_correct = 0;
   for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
     const int64_t n = std::min(batch_size, data.size() - begin);
-    const auto x = model_input(data.images.narrow(0, begin, n), model.pretrained_cfg, device);
+    const auto x = model_input(data.images.narrow(0, begin, n), model.pretrained_cfg, device).to(dtype);
     const auto labels = data.labels.narrow(0, begin, n).to(device);
     torch::Tensor logits;
     if (distilled) {
@@ -181,6 +182,7 @@ EvalStats evaluate(const Pretrained& model, const ImageDataset& data, int64_t ba
     } else {
       logits = model.forward(x);
     }
+    logits = logits.to(torch::kFloat32);
     loss += smoothed_cross_entropy(logits, labels, 0.).item<double>() * static_cast<double>(n);
     correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
   }

@@ -205,6 +205,15 @@ TEST(VitCli, BenchPrintsOneJsonObject) {
   EXPECT_EQ(j["batch"], 2);
   EXPECT_EQ(j["threads"], 1);
   EXPECT_GT(j["images_per_s"].get<double>(), 0.);
+  if (!onednn_available()) return;
+  // int8 with --accuracy: its backend, the s8 GEMM peak, and the agreement with the float32 module
+  const auto q = testing::json::parse(
+      vit_stdout("bench --model " + ckpt("timm_safetensors") + " --dtype int8 --iters 1 --threads 1 --accuracy 6 --json"));
+  EXPECT_EQ(q["backend"], "onednn int8");
+  EXPECT_EQ(q["accuracy_inputs"], 6);
+  EXPECT_GE(q["top1_agreement"].get<double>(), 5. / 6.);
+  EXPECT_GT(q["logit_max_error"].get<double>(), 0.);  // int8 is not float32 ...
+  EXPECT_LT(q["logit_max_error"].get<double>(), 0.1);  // ... but close
 }
 
 TEST(VitCli, ConvertBetweenFormatsAndToTheHubLayout) {
@@ -248,6 +257,22 @@ TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
   const auto a = load_safetensors(whole + "/model.safetensors"), b = load_safetensors(split + "/model.safetensors");
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
   for (const auto& [name, tensor] : a.tensors) EXPECT_TRUE(testing::all_close(b.at(name), tensor, 1e-6)) << name;
+
+  // vit evaluate: the test accuracy train reported for the model it saved last, and the same in int8
+  const auto trained = vit_cli("train --out " + whole + "_eval --limit 256 --batch-size 64 --epochs 1 --dim 32 --depth 1 --heads 2 --threads 2");
+  ASSERT_EQ(trained.status, 0) << trained.err;
+  const auto accuracy = [](const std::string& text, const std::string& before) {
+    const auto at = text.find(before);
+    return at == std::string::npos ? std::string("(none)") : text.substr(at + before.size(), text.find('%', at) - at - before.size());
+  };
+  const auto evaluated = vit_cli("evaluate --model " + whole + "_eval --threads 2");
+  ASSERT_EQ(evaluated.status, 0) << evaluated.err;
+  EXPECT_EQ(accuracy(evaluated.out, "accuracy "), accuracy(trained.out, "test accuracy ")) << evaluated.out << trained.out;
+  if (onednn_available()) {
+    const auto int8 = vit_cli("evaluate --model " + whole + "_eval --dtype int8 --threads 2");
+    ASSERT_EQ(int8.status, 0) << int8.err;
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "int8  backend onednn int8", int8.out);
+  }
 
   const auto labels = vit_cli("classify --topk 10 --model " + whole + " " + testing::golden_dir() + "/images/gray.png");
   EXPECT_EQ(labels.status, 0) << labels.err;
@@ -295,7 +320,9 @@ TEST(VitCli, ErrorsAreOneLineWithStatus1OrUsage2) {
       {"frobnicate", 2, "vit: unknown command 'frobnicate'"},
       {"run --model " + dir, 2, "vit run: --input is required"},
       {"run --model " + dir + " --input " + input + " --output /tmp/x --bogus 1", 2, "The following arguments were not expected: 1 --bogus"},
-      {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype int8", 2, "--dtype must be one of 'float32', 'bfloat16', 'float16', got \"int8\""},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype int4", 2, "--dtype must be one of 'float32', 'bfloat16', 'float16', 'int8', got \"int4\""},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype int8 --backend torch", 1, "--dtype int8 runs on the oneDNN engine (--backend auto or onednn), not --backend torch"},
+      {"evaluate --model " + dir + " --data /nonexistent", 1, "/nonexistent"},
       {"run --model " + dir + " --input " + input + " --output /tmp/x --threads 0", 2, "--threads must be in [1, 4096], got 0"},
       {"run --model " + dir + " --input " + input + " --output /tmp/x --device gpu", 2, "--device must be a device ('cpu', 'cuda' or 'cuda:N'), got \"gpu\""},
       {"run --model " + dir + " --input " + input + " --output /tmp/x --dtype float16", 1, "--dtype float16 needs --device cuda"},
@@ -321,7 +348,8 @@ TEST(VitCli, ErrorsAreOneLineWithStatus1OrUsage2) {
       EXPECT_EQ(r.err.find("Exception raised from"), std::string::npos) << r.err;
     }
   }
-  for (const char* help : {"--help", "run --help", "classify --help", "info --help", "bench --help", "convert --help", "train --help"}) {
+  for (const char* help : {"--help", "run --help", "classify --help", "info --help", "bench --help", "convert --help", "train --help",
+                           "evaluate --help"}) {
     const auto r = vit_cli(help);
     EXPECT_EQ(r.status, 0) << help;
     EXPECT_NE(r.out.find("Usage: vit"), std::string::npos) << help << "\n" << r.out;

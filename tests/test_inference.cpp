@@ -251,6 +251,55 @@ TEST(InferenceModel, ConcurrentForwardsGiveTheSameLogits) {
   }
 }
 
+// ---- int8 (quantize 'int8'): against tests/reference/quantize.py ------------------------------------
+
+// With float32 attention, the engine computes what the reference does except for summation order in
+// LayerNorm and attention; an input that lands within rounding error of a half-way point may then
+// round to the neighbouring int8 value, which moves a logit by about one quantisation step of one
+// product: 1e-3 of the largest logit bounds that with margin, and is 20x below the int8 error itself.
+constexpr double kInt8Tol = 1e-3;
+
+TEST(InferenceInt8, MatchesThePythonReferencesQuantisation) {
+  if (!onednn_available()) GTEST_SKIP() << "built without oneDNN";
+  const auto cases = testing::golden_cases("timm", "int8");
+  ASSERT_FALSE(cases.empty());
+  for (const auto& name : cases) {
+    const auto g = testing::load_golden(name);
+    auto model = build_model(g);
+    testing::load_params(*model, g);
+    model->eval();
+    const auto x = g.tensor("input"), reference = g.tensor("output");
+    const double int8_error = relative_error(reference, g.tensor("output_float"));
+    for (bool prepack : {true, false}) {
+      const InferenceModel fast(model, InferenceOptions().quantize("int8").fused_attention(false).prepack(prepack));
+      EXPECT_EQ(fast.backend(), "onednn int8");
+      for (int threads : {1, 2}) {
+        const testing::ThreadsGuard guard(threads);
+        const auto logits = fast.forward(x);
+        EXPECT_LE(relative_error(logits, reference), kInt8Tol) << name << ", " << threads << " threads";
+        EXPECT_LE(relative_error(logits, reference), int8_error / 20) << name;
+      }
+    }
+    // bfloat16 attention (the fused kernel, where the CPU has it) adds bfloat16's rounding to int8's:
+    // no more than int8's own error again
+    const InferenceModel fused(model, InferenceOptions().quantize("int8"));
+    EXPECT_LE(relative_error(fused.forward(x), g.tensor("output_float")), 2 * int8_error) << name;
+  }
+}
+
+TEST(InferenceInt8, ARandomViTKeepsItsTop1AndLogitsWithinAFewPercent) {
+  if (!onednn_available()) GTEST_SKIP() << "built without oneDNN";
+  torch::manual_seed(8);
+  auto m = create_model("vit_small_patch16_224", R"({"img_size": 64, "depth": 4, "num_classes": 10, "init_values": 0.5})");
+  m->eval();
+  const auto x = torch::randn({8, 3, 64, 64});
+  const auto reference = plain_forward(m, x);
+  const InferenceModel fast(m, InferenceOptions().quantize("int8"));
+  const auto logits = fast.forward(x);
+  EXPECT_LE(relative_error(logits, reference), 5e-2);
+  EXPECT_TRUE(torch::equal(logits.argmax(1), reference.argmax(1)));
+}
+
 TEST(InferenceModel, BadUseGivesClearErrors) {
   auto m = create_model("vit_small_patch16_224", R"({"img_size": 32, "depth": 1, "num_classes": 5})");
   EXPECT_ERROR(InferenceModel(m, InferenceOptions().backend("tvm")),
@@ -267,7 +316,12 @@ TEST(InferenceModel, BadUseGivesClearErrors) {
     half->to(torch::kFloat64);
     EXPECT_ERROR(InferenceModel(half, InferenceOptions().backend("onednn")), "runs float32 or bfloat16");
     EXPECT_EQ(InferenceModel(half).backend(), "torch");  // auto falls back
+    EXPECT_ERROR(InferenceModel(m, InferenceOptions().backend("torch").quantize("int8")), "runs on backend 'onednn'");
+    auto swiglu = create_model("vit_small_patch16_224", R"({"img_size": 32, "depth": 1, "mlp_layer": "swiglu"})");
+    EXPECT_ERROR(InferenceModel(swiglu, InferenceOptions().quantize("int8")),
+                 "quantize 'int8' cannot run this model (mlp_layer 'swiglu' has no fast path)");
   } else {
+    EXPECT_ERROR(InferenceModel(m, InferenceOptions().quantize("int8")), "needs vitcpp built with oneDNN");
     EXPECT_ERROR(InferenceModel(m, InferenceOptions().backend("onednn")), "built without oneDNN");
   }
 }

@@ -109,7 +109,7 @@ TEST(Options, DiffIsTheKeywordArgumentsThatChangeTheBase) {
 TEST(Options, PrintsPythonLiterals) {
   std::ostringstream s;
   print_options(s, "X", InferenceOptions().backend("torch"));
-  EXPECT_EQ(s.str(), "X(backend='torch', prepack=True, release_module_weights=False, fused_attention=True)");
+  EXPECT_EQ(s.str(), "X(backend='torch', prepack=True, release_module_weights=False, fused_attention=True, quantize='none')");
   std::ostringstream m;
   print_options(m, "M", MlpOptions(8).drop(0.25));
   EXPECT_EQ(m.str(), "M(in_features=8, hidden_features=None, out_features=None, drop=0.25, act_layer='gelu', bias=True, "

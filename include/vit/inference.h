@@ -27,7 +27,11 @@ namespace vit {
     "reads (half the weights' memory; the module can then no longer run its plain forward, train or be saved)")   \
   X(bool, fused_attention, true, Any(),                                                                           \
     "oneDNN, bfloat16: attention in vitcpp's fused kernel on CPUs with AVX512-BF16 and head_dim a multiple of 16 " \
-    "(float32 scores, no (B, H, N, N) tensor); false, or another CPU, runs oneDNN's matmul and softmax")
+    "(float32 scores, no (B, H, N, N) tensor); false, or another CPU, runs oneDNN's matmul and softmax")          \
+  X(std::string, quantize, "none", OneOf("none", "int8"),                                                         \
+    "int8: the block GEMMs in int8 on the CPU (oneDNN; VNNI where the CPU has it): weights quantised once per "   \
+    "output channel, activations per token as they arrive (dynamic, symmetric); LayerNorm, softmax and the "     \
+    "residual stream stay float (the model itself stays float32 and runs the embedding and head)")
 
 /// Options for `InferenceModel`.
 /// Example: `vit::InferenceModel fast(model, vit::InferenceOptions().backend("torch"));`
@@ -50,8 +54,11 @@ class InferenceModel {
   torch::Tensor forward(const torch::Tensor& images) const;
   torch::Tensor operator()(const torch::Tensor& images) const { return forward(images); }
 
-  /// "onednn" or "torch": the backend that runs the blocks; "module (<why>)" when the model's blocks
-  /// are not ones the engines run (Model::engine_unsupported) and its own layers run them.
+  /// "onednn", "onednn int8" or "torch": the backend that runs the blocks; "module (<why>)" when the
+  /// model's blocks are not ones the engines run (Model::engine_unsupported) and its own layers run them.
+  /// The torch backend of a bfloat16 model on a LibTorch without oneDNN (mkldnn), whose bfloat16 CPU
+  /// GEMMs are several times slower than its float32 ones, runs its blocks in float32 and says
+  /// "torch (float32 blocks: ...)".
   const std::string& backend() const;
 
   struct Impl;
@@ -71,7 +78,8 @@ bool onednn_available();
 /// Measured throughput in GFLOP/s of a (m x k) . (k x n) matrix product in `dtype` on `device`, the
 /// best of LibTorch's linear and (on the CPU) vitcpp's oneDNN GEMM with prepacked weights, over
 /// `seconds` of repetitions: the machine's practical GEMM peak that efficiency figures divide by.
-/// The defaults are ViT-B/16's MLP at batch 8.
+/// The defaults are ViT-B/16's MLP at batch 8. torch::kInt8: oneDNN's s8 x s8 -> s32 GEMM as the int8
+/// engine runs it (VNNI where the CPU has it), in GOP/s (CPU, oneDNN builds only).
 double measure_gemm_gflops(torch::ScalarType dtype, const torch::Device& device = torch::kCPU, int64_t m = 1576,
                            int64_t k = 768, int64_t n = 3072, double seconds = 1.0);
 

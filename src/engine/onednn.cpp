@@ -7,6 +7,13 @@
 //   x   += ls1 * matmul(O) + bias                          (bias, LayerScale, residual fused)
 //   LayerNorm; h = gelu(matmul + bias) (fused); x += ls2 * matmul(h) + bias (fused)
 // The residual stream x stays float32 in both dtypes. Primitives are built once per row count.
+//
+// int8 (dynamic quantisation): each Linear weight is quantised once, symmetric per output channel
+// (w ~ sw[c] * qw[c, :], sw = max |w[c, :]| / 127); each GEMM input is quantised per token
+// (x ~ sa[r] * qx[r, :]), the s8 x s8 product accumulates in int32 (oneDNN: VNNI), and our epilogue
+// dequantises (acc * sa[r] * sw[c] + bias), applies the activation or adds to the float32 residual
+// stream. LayerNorm, q/k-norm, softmax and attention stay in floating point (bfloat16 through the
+// fused kernel where the CPU has it, else float32).
 #include "engine.h"
 
 #ifdef VITCPP_HAVE_ONEDNN
@@ -34,6 +41,7 @@ const dnnl::engine& cpu_engine() {
 dt dnnl_type(torch::ScalarType t) {
   if (t == torch::kFloat32) return dt::f32;
   if (t == torch::kBFloat16) return dt::bf16;
+  if (t == torch::kInt8) return dt::s8;
   TORCH_CHECK(false, "[InferenceModel] the oneDNN backend runs float32 or bfloat16, not ", t);
 }
 
@@ -55,6 +63,35 @@ memory scratchpad(const memory::desc& desc) {
   const auto bytes = static_cast<int64_t>(desc.get_size());
   if (!buffer.defined() || buffer.numel() < bytes) buffer = torch::empty({std::max<int64_t>(bytes, 1)}, torch::kUInt8);
   return wrap(desc, buffer.data_ptr());
+}
+
+// ---- the few calls oneDNN 3.0 changed (DNNL_VERSION_MAJOR 2 or 3) ------------------------------
+
+dnnl::matmul::primitive_desc matmul_desc(const memory::desc& src, const memory::desc& weights, const memory::desc* bias,
+                                         const memory::desc& dst, const dnnl::primitive_attr& attr) {
+#if DNNL_VERSION_MAJOR >= 3
+  if (bias) return {cpu_engine(), src, weights, *bias, dst, attr};
+  return {cpu_engine(), src, weights, dst, attr};
+#else
+  if (bias) return {dnnl::matmul::desc(src, weights, *bias, dst), attr, cpu_engine()};
+  return {dnnl::matmul::desc(src, weights, dst), attr, cpu_engine()};
+#endif
+}
+
+void append_eltwise(dnnl::post_ops& ops, dnnl::algorithm algorithm, float alpha, float beta) {
+#if DNNL_VERSION_MAJOR >= 3
+  ops.append_eltwise(algorithm, alpha, beta);
+#else
+  ops.append_eltwise(1.f, algorithm, alpha, beta);
+#endif
+}
+
+dnnl::softmax_forward::primitive_desc softmax_desc(const memory::desc& data, int axis, const dnnl::primitive_attr& attr) {
+#if DNNL_VERSION_MAJOR >= 3
+  return {cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, data, data, axis, attr};
+#else
+  return {dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, data, axis), attr, cpu_engine()};
+#endif
 }
 
 void reorder(dnnl::stream& stream, const memory& from, const memory& to) {
@@ -144,7 +181,8 @@ EltwiseAct eltwise_act(const std::string& act) {
 
 /// One Linear shape shared by every block (qkv, proj, fc1 or fc2): src (M, k) in the compute dtype,
 /// weights (k, n), float32 bias, dst (M, n) in the compute dtype, or for kResidual float32 with
-/// dst += [gamma *] (src . W + bias).
+/// dst += [gamma *] (src . W + bias). In int8 (s8 src and weights) dst is the int32 accumulator, with
+/// no bias or epilogue: the int8 kernels below dequantise it.
 class Gemm {
  public:
   Gemm(int64_t k, int64_t n, dt compute, Epilogue epilogue, bool bias, bool gamma, bool prepack, int64_t rows_hint,
@@ -201,17 +239,16 @@ class Gemm {
 
   dnnl::matmul::primitive_desc descriptor(int64_t m, const memory::desc& weights) const {
     const memory::desc src({m, k_}, compute_, tag::ab);
-    const memory::desc dst({m, n_}, epilogue_ == Epilogue::kResidual ? dt::f32 : compute_, tag::ab);
+    const dt out = compute_ == dt::s8 ? dt::s32 : epilogue_ == Epilogue::kResidual ? dt::f32 : compute_;
+    const memory::desc dst({m, n_}, out, tag::ab);
     dnnl::post_ops ops;
-    if (epilogue_ == Epilogue::kAct) ops.append_eltwise(1.f, act_.algorithm, act_.alpha, 0.f);
+    if (epilogue_ == Epilogue::kAct) append_eltwise(ops, act_.algorithm, act_.alpha, 0.f);
     if (gamma_) ops.append_binary(dnnl::algorithm::binary_mul, memory::desc({1, n_}, dt::f32, tag::ab));
     if (epilogue_ == Epilogue::kResidual) ops.append_sum(1.f);
     auto attr = user_scratchpad();
     attr.set_post_ops(ops);
-    if (bias_) {
-      return {dnnl::matmul::desc(src, weights, memory::desc({1, n_}, dt::f32, tag::ab), dst), attr, cpu_engine()};
-    }
-    return {dnnl::matmul::desc(src, weights, dst), attr, cpu_engine()};
+    const memory::desc bias({1, n_}, dt::f32, tag::ab);
+    return matmul_desc(src, weights, bias_ ? &bias : nullptr, dst, attr);
   }
 
   const Primitive& primitive(int64_t m) const {
@@ -240,6 +277,16 @@ class Gemm {
   mutable std::mutex mutex_;
   mutable std::map<int64_t, Primitive> cache_;
 };
+
+// ---- int8 -------------------------------------------------------------------------------------
+
+/// A Linear weight (out, in) quantised per output channel: int8 values and float32 scales (out).
+std::pair<torch::Tensor, torch::Tensor> quantize_weight(const torch::Tensor& weight) {
+  const auto w = weight.to(torch::kFloat32);
+  const auto amax = w.abs().amax(1, /*keepdim=*/true);
+  const auto scale = torch::where(amax > 0, amax / 127., torch::ones_like(amax));
+  return {torch::round(w / scale).to(torch::kInt8).contiguous(), scale.view({-1}).contiguous()};
+}
 
 // ---- attention core ----------------------------------------------------------------------------
 
@@ -296,12 +343,14 @@ class AttentionCore {
     p.v = memory::desc({B, H_, N, hd_}, compute_, memory::dims{N * row, hd_, row, 1});
     p.scores = memory::desc({B, H_, Nq, N}, compute_, tag::abcd);
     p.out = memory::desc({B, H_, Nq, hd_}, compute_, memory::dims{Nq * I, hd_, I, 1});
+    // scale * Q.K^T: a linear post-op on the float32 accumulator (oneDNN 2's output scale, gone in 3)
+    dnnl::post_ops ops;
+    append_eltwise(ops, dnnl::algorithm::eltwise_linear, scale_, 0.f);
     auto scaled = user_scratchpad();
-    scaled.set_output_scales(0, {scale_});
-    const dnnl::matmul::primitive_desc qk({dnnl::matmul::desc(p.q, p.kt, p.scores), scaled, cpu_engine()});
-    const dnnl::matmul::primitive_desc pv({dnnl::matmul::desc(p.scores, p.v, p.out), user_scratchpad(), cpu_engine()});
-    const dnnl::softmax_forward::primitive_desc softmax(
-        {dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, p.scores, 3), user_scratchpad(), cpu_engine()});
+    scaled.set_post_ops(ops);
+    const auto qk = matmul_desc(p.q, p.kt, nullptr, p.scores, scaled);
+    const auto pv = matmul_desc(p.scores, p.v, nullptr, p.out, user_scratchpad());
+    const auto softmax = softmax_desc(p.scores, 3, user_scratchpad());
     p.qk = dnnl::matmul(qk);
     p.pv = dnnl::matmul(pv);
     p.softmax = dnnl::softmax_forward(softmax);
@@ -323,11 +372,17 @@ class AttentionCore {
 
 class OneDnnBlocks final : public Blocks {
  public:
-  OneDnnBlocks(std::vector<BlockWeights> blocks, bool prepack, int64_t rows_hint, bool release, bool fused_attention) {
+  OneDnnBlocks(std::vector<BlockWeights> blocks, bool prepack, int64_t rows_hint, bool release, bool fused_attention,
+               bool int8)
+      : int8_(int8) {
     TORCH_CHECK(!blocks.empty(), "[InferenceModel] no blocks");
     const auto& b0 = blocks.front();
-    dtype_ = b0.qkv.weight.scalar_type();
-    compute_ = dnnl_type(dtype_);
+    dtype_ = int8 ? torch::kFloat32 : b0.qkv.weight.scalar_type();
+    compute_ = int8 ? dt::s8 : dnnl_type(dtype_);
+    // int8: attention in bfloat16 through the fused kernel where the CPU has it, else float32
+    attention_dtype_ = int8 && !(fused_attention && b0.scale > 0. && fused_attention_bf16_supported(b0.head_dim))
+                           ? torch::kFloat32
+                           : int8 ? torch::kBFloat16 : dtype_;
     D_ = b0.dim();
     I_ = b0.inner();
     hidden_ = b0.fc1.weight.size(0);
@@ -338,12 +393,20 @@ class OneDnnBlocks final : public Blocks {
     fc_bias_ = b0.fc1.bias.defined() && b0.fc2.bias.defined();
     TORCH_CHECK(b0.fc1.bias.defined() == b0.fc2.bias.defined(), "[InferenceModel] the oneDNN backend needs fc1 and fc2 both with or without bias");
     const auto rows = std::max<int64_t>(rows_hint, 1);
-    qkv_ = std::make_unique<Gemm>(D_, 3 * I_, compute_, Epilogue::kNone, qkv_bias, false, prepack, rows);
-    if (has_proj_) proj_ = std::make_unique<Gemm>(I_, D_, compute_, Epilogue::kResidual, proj_bias_, ls, prepack, rows);
-    fc1_ = std::make_unique<Gemm>(D_, hidden_, compute_, Epilogue::kAct, fc_bias_, false, prepack, rows, eltwise_act(b0.act));
-    fc2_ = std::make_unique<Gemm>(hidden_, D_, compute_, Epilogue::kResidual, fc_bias_, ls, prepack, rows);
-    attention_ = std::make_unique<AttentionCore>(b0.heads, b0.head_dim, static_cast<float>(b0.scale), compute_,
-                                                 fused_attention);
+    // int8 GEMMs only accumulate: the int8 kernels apply bias, activation, LayerScale and residual
+    const auto fused = [&](Epilogue e) { return int8 ? Epilogue::kNone : e; };
+    qkv_ = std::make_unique<Gemm>(D_, 3 * I_, compute_, Epilogue::kNone, qkv_bias && !int8, false, prepack, rows);
+    if (has_proj_) {
+      proj_ = std::make_unique<Gemm>(I_, D_, compute_, fused(Epilogue::kResidual), proj_bias_ && !int8, ls && !int8,
+                                     prepack, rows);
+    }
+    fc1_ = std::make_unique<Gemm>(D_, hidden_, compute_, fused(Epilogue::kAct), fc_bias_ && !int8, false, prepack, rows,
+                                  eltwise_act(b0.act));
+    fc2_ = std::make_unique<Gemm>(hidden_, D_, compute_, fused(Epilogue::kResidual), fc_bias_ && !int8, ls && !int8,
+                                  prepack, rows);
+    act_ = activation_from_name(b0.act);
+    attention_ = std::make_unique<AttentionCore>(b0.heads, b0.head_dim, static_cast<float>(b0.scale),
+                                                 dnnl_type(attention_dtype_), fused_attention);
     head_dim_ = b0.head_dim;
     for (auto& b : blocks) {
       TORCH_CHECK(b.dim() == D_ && b.inner() == I_ && b.fc1.weight.size(0) == hidden_ && b.proj.defined() == has_proj_ &&
@@ -357,15 +420,15 @@ class OneDnnBlocks final : public Blocks {
       out.norm2 = Norm(b.norm2);
       out.q_norm = Norm(b.q_norm);
       out.k_norm = Norm(b.k_norm);
-      out.qkv = qkv_->weights(b.qkv.weight.to(dtype_), out.keep[0]);
+      out.qkv = weights(*qkv_, b.qkv.weight, out.keep[0], out.qkv_scale);
       if (qkv_bias) out.qkv_bias = b.qkv.bias.to(torch::kFloat32).contiguous();
       if (has_proj_) {
-        out.proj = proj_->weights(b.proj.weight.to(dtype_), out.keep[1]);
+        out.proj = weights(*proj_, b.proj.weight, out.keep[1], out.proj_scale);
         if (proj_bias_) out.proj_bias = b.proj.bias.to(torch::kFloat32).contiguous();
       }
-      out.fc1 = fc1_->weights(b.fc1.weight.to(dtype_), out.keep[2]);
+      out.fc1 = weights(*fc1_, b.fc1.weight, out.keep[2], out.fc1_scale);
       if (fc_bias_) out.fc1_bias = b.fc1.bias.to(torch::kFloat32).contiguous();
-      out.fc2 = fc2_->weights(b.fc2.weight.to(dtype_), out.keep[3]);
+      out.fc2 = weights(*fc2_, b.fc2.weight, out.keep[3], out.fc2_scale);
       if (fc_bias_) out.fc2_bias = b.fc2.bias.to(torch::kFloat32).contiguous();
       if (ls) {
         out.ls1 = b.ls1.to(torch::kFloat32).contiguous();
@@ -384,6 +447,7 @@ class OneDnnBlocks final : public Blocks {
                 "[InferenceModel] expected CPU tokens (B, N, ", D_, "), got ", tokens.sizes(), " on ", tokens.device());
     const int64_t B = tokens.size(0), N = tokens.size(1), M = B * N;
     TORCH_CHECK(last_rows >= 1 && last_rows <= N, "[InferenceModel] last_rows ", last_rows, " not in [1, ", N, "]");
+    if (int8_) return forward_int8(tokens, last_rows);
     auto x = tokens.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true).contiguous();
     const auto c = torch::TensorOptions().dtype(dtype_);
     auto xn = torch::empty({M, D_}, c);
@@ -424,13 +488,84 @@ class OneDnnBlocks final : public Blocks {
     return x.view({B, last_rows, D_}).to(tokens.scalar_type());
   }
 
+  /// The int8 forward (see the top of this file): the same steps, with each GEMM's input quantised per
+  /// token and its int32 output dequantised by the int8 kernels.
+  torch::Tensor forward_int8(const torch::Tensor& tokens, int64_t last_rows) const {
+    const int64_t B = tokens.size(0), N = tokens.size(1), M = B * N;
+    auto x = tokens.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true).contiguous();
+    const auto f32 = torch::TensorOptions().dtype(torch::kFloat32), a = torch::TensorOptions().dtype(attention_dtype_);
+    auto xn = torch::empty({M, D_}, f32);
+    auto q = torch::empty({M, std::max({D_, I_, hidden_})}, torch::kInt8);
+    auto q_scales = torch::empty({M}, f32);
+    auto acc = torch::empty({M, std::max({3 * I_, D_, hidden_})}, torch::kInt32);
+    auto qkv = torch::empty({M, 3 * I_}, a);
+    auto scores = attention_->needs_scores() ? torch::empty({B, head_count(), N, N}, a) : torch::Tensor();
+    auto attn = torch::empty({M, I_}, a);
+    auto hidden = torch::empty({M, hidden_}, f32);
+    int8_t* qs = q.data_ptr<int8_t>();
+    float* sa = q_scales.data_ptr<float>();
+    int32_t* accs = acc.data_ptr<int32_t>();
+    dnnl::stream stream(cpu_engine());
+    float* xs = x.data_ptr<float>();
+    const bool bf16 = attention_dtype_ == torch::kBFloat16;
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      const auto& b = blocks_[i];
+      const int64_t Nq = i + 1 == blocks_.size() ? last_rows : N, Mq = B * Nq;
+      layer_norm_rows(xs, D_, xn.data_ptr<float>(), D_, M, D_, b.norm1.weight.data_ptr<float>(),
+                      b.norm1.bias.data_ptr<float>(), b.norm1.eps);
+      quantize_rows(xn.data_ptr<float>(), M, D_, qs, sa);
+      qkv_->run(stream, M, qs, b.qkv, nullptr, nullptr, accs);
+      stream.wait();
+      if (bf16) dequantize_rows(accs, M, 3 * I_, sa, b.qkv_scale.data_ptr<float>(), gamma(b.qkv_bias), qkv.data_ptr<c10::BFloat16>());
+      else dequantize_rows(accs, M, 3 * I_, sa, b.qkv_scale.data_ptr<float>(), gamma(b.qkv_bias), qkv.data_ptr<float>());
+      if (qk_norm_) norm_qk(qkv, b, M);
+      attention_->run(stream, B, N, Nq, qkv.data_ptr(), scores.defined() ? scores.data_ptr() : nullptr, attn.data_ptr());
+      stream.wait();
+      if (Nq < N) {
+        x = x.view({B, N, D_}).narrow(1, 0, Nq).contiguous().view({Mq, D_});
+        xs = x.data_ptr<float>();
+      }
+      if (has_proj_) {
+        if (bf16) quantize_rows(attn.data_ptr<c10::BFloat16>(), Mq, I_, qs, sa);
+        else quantize_rows(attn.data_ptr<float>(), Mq, I_, qs, sa);
+        proj_->run(stream, Mq, qs, b.proj, nullptr, nullptr, accs);
+        stream.wait();
+        dequantize_add_rows(accs, Mq, D_, sa, b.proj_scale.data_ptr<float>(), gamma(b.proj_bias), gamma(b.ls1), xs);
+      } else if (bf16) {
+        add_rows(xs, attn.data_ptr<c10::BFloat16>(), Mq * D_);
+      } else {
+        add_rows(xs, attn.data_ptr<float>(), Mq * D_);
+      }
+      layer_norm_rows(xs, D_, xn.data_ptr<float>(), D_, Mq, D_, b.norm2.weight.data_ptr<float>(),
+                      b.norm2.bias.data_ptr<float>(), b.norm2.eps);
+      quantize_rows(xn.data_ptr<float>(), Mq, D_, qs, sa);
+      fc1_->run(stream, Mq, qs, b.fc1, nullptr, nullptr, accs);
+      stream.wait();
+      dequantize_activate_quantize_rows(accs, Mq, hidden_, sa, b.fc1_scale.data_ptr<float>(), gamma(b.fc1_bias), act_,
+                                        hidden.data_ptr<float>(), qs, sa);
+      fc2_->run(stream, Mq, qs, b.fc2, nullptr, nullptr, accs);
+      stream.wait();
+      dequantize_add_rows(accs, Mq, D_, sa, b.fc2_scale.data_ptr<float>(), gamma(b.fc2_bias), gamma(b.ls2), xs);
+    }
+    return x.view({B, last_rows, D_}).to(tokens.scalar_type());
+  }
+
  private:
   struct Block {
     Norm norm1, norm2, q_norm, k_norm;
     memory qkv, proj, fc1, fc2;
     torch::Tensor keep[4];  // module tensors the unpacked weight memories point into
     torch::Tensor qkv_bias, proj_bias, fc1_bias, fc2_bias, ls1, ls2;
+    torch::Tensor qkv_scale, proj_scale, fc1_scale, fc2_scale;  // int8: per-output-channel weight scales
   };
+
+  /// A Linear weight as `gemm` reads it; int8 quantises it and sets `scale`.
+  memory weights(const Gemm& gemm, const torch::Tensor& w, torch::Tensor& keep, torch::Tensor& scale) const {
+    if (!int8_) return gemm.weights(w.to(dtype_), keep);
+    auto quantized = quantize_weight(w);
+    scale = std::move(quantized.second);
+    return gemm.weights(quantized.first, keep);
+  }
 
   int64_t head_count() const { return I_ / head_dim_; }
   /// A float32 vector's data (a LayerScale gamma or a bias), or nullptr when absent.
@@ -454,7 +589,7 @@ class OneDnnBlocks final : public Blocks {
           const float* w = n.weight.data_ptr<float>();
           const float* bias = n.bias.data_ptr<float>();
           const int64_t offset = t * 3 * I_ + part * I_;
-          if (dtype_ == torch::kFloat32) {
+          if (attention_dtype_ == torch::kFloat32) {
             float* p = qkv.data_ptr<float>() + offset;
             layer_norm_rows(p, head_dim_, p, head_dim_, H, head_dim_, w, bias, n.eps);
           } else {
@@ -466,8 +601,10 @@ class OneDnnBlocks final : public Blocks {
     });
   }
 
-  torch::ScalarType dtype_;
+  bool int8_ = false;
+  torch::ScalarType dtype_, attention_dtype_;
   dt compute_;
+  Activation act_ = Activation::kGelu;
   int64_t D_ = 0, I_ = 0, hidden_ = 0, head_dim_ = 1;
   bool has_proj_ = true, qk_norm_ = false, proj_bias_ = true, fc_bias_ = true;
   std::unique_ptr<Gemm> qkv_, proj_, fc1_, fc2_;
@@ -480,19 +617,22 @@ class OneDnnBlocks final : public Blocks {
 bool onednn_built() { return true; }
 
 std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights> blocks, bool prepack, int64_t rows_hint,
-                                           bool release, bool fused_attention) {
-  return std::make_unique<OneDnnBlocks>(std::move(blocks), prepack, rows_hint, release, fused_attention);
+                                           bool release, bool fused_attention, bool int8) {
+  return std::make_unique<OneDnnBlocks>(std::move(blocks), prepack, rows_hint, release, fused_attention, int8);
 }
 
 double onednn_gemm_gflops(torch::ScalarType dtype, int64_t m, int64_t k, int64_t n, double seconds) {
   const dt type = dnnl_type(dtype);
-  const Gemm gemm(k, n, type, Epilogue::kNone, true, false, /*prepack=*/true, m);
+  const bool int8 = type == dt::s8;  // s8 x s8 -> s32, no bias (as the int8 engine runs it)
+  const Gemm gemm(k, n, type, Epilogue::kNone, !int8, false, /*prepack=*/true, m);
   torch::Tensor keep;
-  const auto weight = torch::randn({n, k}).to(dtype);
-  const memory w = gemm.weights(weight, keep);
+  const auto random = [&](int64_t rows, int64_t cols) {
+    return int8 ? torch::randint(-127, 128, {rows, cols}).to(dtype) : torch::randn({rows, cols}).to(dtype);
+  };
+  const memory w = gemm.weights(random(n, k), keep);
   const auto bias = torch::zeros({n});
-  const auto src = torch::randn({m, k}).to(dtype);
-  auto dst = torch::empty({m, n}, dtype);
+  const auto src = random(m, k);
+  auto dst = torch::empty({m, n}, int8 ? torch::kInt32 : dtype);
   dnnl::stream stream(cpu_engine());
   return gemm_gflops(m, k, n, seconds, [&] {
     gemm.run(stream, m, src.data_ptr(), w, bias.data_ptr<float>(), nullptr, dst.data_ptr());
@@ -508,7 +648,7 @@ namespace vit::detail {
 
 bool onednn_built() { return false; }
 
-std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights>, bool, int64_t, bool, bool) {
+std::unique_ptr<Blocks> make_onednn_blocks(std::vector<BlockWeights>, bool, int64_t, bool, bool, bool) {
   TORCH_CHECK(false, "[InferenceModel] backend 'onednn' is not available: vitcpp was built without oneDNN "
                      "(install libdnnl-dev and reconfigure)");
 }

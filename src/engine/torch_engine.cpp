@@ -13,11 +13,34 @@ torch::Tensor layer_norm(const torch::Tensor& x, const BlockWeights::Norm& n) {
   return torch::layer_norm(x, {x.size(-1)}, n.weight, n.bias, n.eps);
 }
 
+// Every tensor of `b` as a `dtype` copy.
+void convert(BlockWeights& b, torch::ScalarType dtype) {
+  const auto to = [&](torch::Tensor& t) {
+    if (t.defined()) t = t.to(dtype);
+  };
+  for (auto* n : {&b.norm1, &b.norm2, &b.q_norm, &b.k_norm}) {
+    to(n->weight);
+    to(n->bias);
+  }
+  for (auto* l : {&b.qkv, &b.proj, &b.fc1, &b.fc2}) {
+    to(l->weight);
+    to(l->bias);
+  }
+  to(b.ls1);
+  to(b.ls2);
+}
+
 class TorchBlocks final : public Blocks {
  public:
-  explicit TorchBlocks(std::vector<BlockWeights> blocks) : blocks_(std::move(blocks)) {}
+  TorchBlocks(std::vector<BlockWeights> blocks, std::optional<torch::ScalarType> compute)
+      : blocks_(std::move(blocks)), compute_(compute) {
+    if (compute_) {
+      for (auto& b : blocks_) convert(b, *compute_);
+    }
+  }
 
   torch::Tensor forward(const torch::Tensor& tokens, int64_t last_rows) const override {
+    if (compute_ && tokens.scalar_type() != *compute_) return forward(tokens.to(*compute_), last_rows).to(tokens.scalar_type());
     auto x = tokens;
     for (size_t i = 0; i < blocks_.size(); ++i) {
       const auto& b = blocks_[i];
@@ -51,12 +74,13 @@ class TorchBlocks final : public Blocks {
 
  private:
   std::vector<BlockWeights> blocks_;
+  std::optional<torch::ScalarType> compute_;
 };
 
 }  // namespace
 
-std::unique_ptr<Blocks> make_torch_blocks(std::vector<BlockWeights> blocks) {
-  return std::make_unique<TorchBlocks>(std::move(blocks));
+std::unique_ptr<Blocks> make_torch_blocks(std::vector<BlockWeights> blocks, std::optional<torch::ScalarType> compute) {
+  return std::make_unique<TorchBlocks>(std::move(blocks), compute);
 }
 
 }  // namespace vit::detail

@@ -25,6 +25,9 @@ metadata {family, module, kind, config (JSON of the Python keyword arguments), m
   kind "attention" (module VisionTransformer, eval): param/<key>, input, attention/<i> =
                   attention_maps(input, indices)[i]; metadata "indices" = JSON (null | int | list) and
                   "blocks" = JSON list of the block index of each attention/<i>.
+  kind "int8" (module VisionTransformer, eval): param/<key>, input, output = the forward with every
+                  block Linear quantised dynamically to int8 (quantize.py: InferenceModel's quantize
+                  'int8'), output_float = the float32 forward.
 With case names (fnmatch patterns) after OUT_DIR, writes only those cases (no checkpoints, no images).
 """
 import fnmatch
@@ -38,6 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vision_transformer as timm_ref  # noqa: E402
 import vit_pytorch as lucid_ref  # noqa: E402
 import training  # noqa: E402
+import quantize  # noqa: E402
 from safetensors_io import save_file  # noqa: E402
 
 
@@ -148,6 +152,14 @@ def attention_case(config, input_shape, indices=None, seed=1234):
     assert len(blocks) == len(maps)
     return tensors, describe("timm", VIT, config, kind="attention", mode="eval", seed=seed,
                              indices=json.dumps(indices), blocks=json.dumps(blocks))
+
+
+def int8_case(config, input_shape, seed=1234):
+    model, x, tensors = _eval_vit(config, input_shape, seed)
+    with torch.no_grad():
+        tensors["output_float"] = model(x)
+        tensors["output"] = quantize.quantize_blocks(model)(x)
+    return tensors, describe("timm", VIT, config, kind="int8", mode="eval", seed=seed)
 
 
 def init_case(family, module, config, seed=7):
@@ -278,6 +290,9 @@ CASES = {
     "timm_attention_maps_parallel_scaling": lambda: attention_case(dict(NEW_VIT, depth=3, block_fn="parallel_scaling", qk_norm=True), (1, 3, 12, 12), indices=[1]),
     "timm_attention_maps_diff_parallel_scaling_dynamic": lambda: attention_case(dict(NEW_VIT, block_fn="diff_parallel_scaling", dynamic_img_size=True, reg_tokens=1), (2, 3, 12, 20), indices=None),
     "timm_attention_maps_res_post": lambda: attention_case(dict(NEW_VIT, block_fn="res_post", init_values=0.5), (2, 3, 12, 12), indices=2),
+    # dynamic int8 quantisation of the block GEMMs (InferenceModel's quantize 'int8')
+    "timm_int8_vit": lambda: int8_case(dict(TINY_VIT, embed_dim=96, num_heads=3, depth=3), (3, 3, 32, 32)),
+    "timm_int8_vit_layerscale_qk_norm": lambda: int8_case(dict(TINY_VIT, embed_dim=96, num_heads=3, init_values=0.1, qk_norm=True, reg_tokens=2, global_pool="avg", act_layer="quick_gelu", proj_bias=False), (2, 3, 32, 32)),
     # full-size key layouts of current timm architectures (our kwargs for them: scripts/check_timm.py --dump-args)
     "timm_keys_vit_base_patch16_siglip_224": lambda: keys_case("timm", VIT, {"class_token": False, "global_pool": "map", "num_classes": 0}),
     "timm_keys_vit_base_patch16_xp_224": lambda: keys_case("timm", VIT, {"pre_norm": True, "no_embed_class": True, "norm_layer": "rmsnorm", "block_fn": "parallel_scaling", "qkv_bias": False, "qk_norm": True}),

@@ -55,6 +55,7 @@ torch::Device ModelFlags::torch_device() const {
 
 torch::ScalarType ModelFlags::torch_dtype() const {
   const auto t = dtype() == "bfloat16" ? torch::kBFloat16 : dtype() == "float16" ? torch::kFloat16 : torch::kFloat32;
+  TORCH_CHECK(dtype() != "int8" || !torch_device().is_cuda(), "--dtype int8 runs on the CPU (oneDNN), not --device cuda");
   TORCH_CHECK(t != torch::kFloat16 || torch_device().is_cuda(),
               "--dtype float16 needs --device cuda (LibTorch's CPU kernels lack float16); use bfloat16 on the CPU");
   return t;
@@ -79,9 +80,13 @@ Pretrained ModelFlags::load(std::string* backend_name) const {
     p.weights_format = "none (random weights from the zoo config)";
   }
   // The tool never needs the module's own block weights again: the engine's packed copies replace them.
-  const auto name = backend() == "plain"
-                        ? std::string("plain")
-                        : optimize_for_inference(p, InferenceOptions().backend(backend()).release_module_weights(true));
+  TORCH_CHECK(dtype() != "int8" || backend() == "auto" || backend() == "onednn",
+              "--dtype int8 runs on the oneDNN engine (--backend auto or onednn), not --backend ", backend());
+  const auto name = backend() == "plain" ? std::string("plain")
+                                         : optimize_for_inference(p, InferenceOptions()
+                                                                         .backend(backend())
+                                                                         .quantize(dtype() == "int8" ? "int8" : "none")
+                                                                         .release_module_weights(true));
   if (backend_name) *backend_name = name;
   return p;
 }

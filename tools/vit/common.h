@@ -27,8 +27,9 @@ std::map<std::string, CLI::Option*> add_fields(CLI::App& app, const detail::Fiel
 // The flags of every command that runs a model (--model itself is each command's).
 #define VIT_CLI_MODEL_FLAGS(X)                                                                                   \
   X(torch::Device, device, torch::kCPU, Any(), "cpu or cuda[:N]")                                                 \
-  X(std::string, dtype, "float32", OneOf("float32", "bfloat16", "float16"),                                       \
-    "weights converted once at load, input cast (float16: CUDA only)")                                            \
+  X(std::string, dtype, "float32", OneOf("float32", "bfloat16", "float16", "int8"),                               \
+    "weights converted once at load, input cast (float16: CUDA only; int8: the block GEMMs quantised, CPU with "   \
+    "oneDNN, the rest float32)")                                                                                 \
   X(std::optional<int64_t>, threads, std::nullopt, Range(1, 4096), "CPU threads; unset: every core")              \
   X(std::string, backend, "auto", OneOf("auto", "onednn", "torch", "plain"),                                      \
     "auto (an InferenceModel: oneDNN on the CPU when built with it, else LibTorch ops), onednn, torch, or plain "  \
@@ -45,6 +46,7 @@ struct ModelFlags {
   void add(CLI::App& app, bool zoo, const std::vector<std::string>& only = {});
   /// --device, checked to exist.
   torch::Device torch_device() const;
+  /// The model's dtype: --dtype, except float32 for int8 (whose InferenceModel quantises the blocks).
   torch::ScalarType torch_dtype() const;
   /// Sets LibTorch's threads, loads the model in the dtype on the device and puts it on --backend;
   /// returns the backend's name ("plain" for the module's own forward).
@@ -67,5 +69,6 @@ void add_embed(CLI::App& app);
 void add_info(CLI::App& app);
 void add_run(CLI::App& app);
 void add_train(CLI::App& app);
+void add_evaluate(CLI::App& app);
 
 }  // namespace vit::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   vit::cli::add_bench(app);
   vit::cli::add_convert(app);
   vit::cli::add_train(app);
+  vit::cli::add_evaluate(app);
   if (argc < 2) {
     std::cerr << "vit: missing command (see 'vit --help')\n";
     return 2;
