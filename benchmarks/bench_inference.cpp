@@ -73,15 +73,21 @@ BENCHMARK(Model)
     ->UseRealTime();
 
 // The GEMM of ViT-B/16's MLP at batch 8 (1576 x 768 x 3072): LibTorch's linear and vitcpp's
-// oneDNN GEMM with prepacked weights (args: bfloat16 0/1).
+// oneDNN GEMM with prepacked weights (args: float32 0, bfloat16 1, int8 2: oneDNN's s8 x s8 -> s32,
+// as the int8 engine runs it).
 void Gemm(benchmark::State& state) {
   torch::set_num_threads(threads());
-  const auto dtype = state.range(0) ? torch::kBFloat16 : torch::kFloat32;
+  const torch::ScalarType dtypes[] = {torch::kFloat32, torch::kBFloat16, torch::kInt8};
+  const auto dtype = dtypes[state.range(0)];
+  if (dtype == torch::kInt8 && !vit::onednn_available()) {
+    state.SkipWithError("int8 needs vitcpp built with oneDNN");
+    return;
+  }
   double gflops = 0;
   for (auto _ : state) gflops = vit::measure_gemm_gflops(dtype, torch::kCPU, 1576, 768, 3072, 0.5);
   state.counters["GFLOP/s (best of LibTorch, oneDNN)"] = gflops;
 }
-BENCHMARK(Gemm)->Arg(0)->Arg(1)->ArgNames({"bf16"})->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(Gemm)->Arg(0)->Arg(1)->Arg(2)->ArgNames({"dtype"})->Iterations(3)->Unit(benchmark::kMillisecond);
 
 // The chip's bfloat16 ceiling, which no GEMM passes: independent AVX512-BF16 dot products
 // (vdpbf16ps, 16 lanes x 2 products x 2 FLOP) into 16 accumulators, on every thread at once.
@@ -116,6 +122,38 @@ void Bf16DotProductPeak(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(flop / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(Bf16DotProductPeak)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The chip's int8 ceiling: independent AVX512-VNNI dot products (vpdpbusd, 16 lanes x 4 u8 x s8
+// products x 2 OP) into 16 accumulators, on every thread at once.
+__attribute__((target("avx512f,avx512vnni"))) int int8_dot_products(int64_t rounds) {
+  __m512i acc[16];
+  for (auto& a : acc) a = _mm512_setzero_si512();
+  __m512i one = _mm512_set1_epi8(1);
+  for (int64_t r = 0; r < rounds; ++r) {
+    for (auto& a : acc) a = _mm512_dpbusd_epi32(a, one, one);
+    asm volatile("" : "+v"(one));
+  }
+  int sum = 0;
+  for (auto& a : acc) sum += _mm512_reduce_add_epi32(a);
+  return sum;
+}
+
+void Int8DotProductPeak(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512vnni")) {
+    state.SkipWithError("this CPU has no AVX512-VNNI");
+    return;
+  }
+  const int n = threads();
+  constexpr int64_t kRounds = 100'000'000;
+  for (auto _ : state) {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < n; ++t) pool.emplace_back([] { benchmark::DoNotOptimize(int8_dot_products(kRounds)); });
+    for (auto& t : pool) t.join();
+  }
+  const double ops = static_cast<double>(n) * kRounds * 16 * 128;
+  state.counters["GOP/s"] = benchmark::Counter(ops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(Int8DotProductPeak)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
 #endif
 
 // ViT-B/16 with one block (197 tokens, batch 1) through each backend: the block dominates, the

@@ -23,8 +23,9 @@ namespace vit {
     "oneDNN: reorder the block weights once into the layout its GEMMs prefer (faster, a copy of the block "       \
     "weights); false reads the module's own tensors")                                                            \
   X(bool, release_module_weights, false, Any(),                                                                   \
-    "oneDNN with prepack: free the module's own copies of the block Linear weights, which the engine no longer "  \
-    "reads (half the weights' memory; the module can then no longer run its plain forward, train or be saved)")   \
+    "oneDNN with prepack (or int8): free the module's own copies of the block Linear weights the engine holds "   \
+    "its own packed or quantised copies of (half the weights' memory; the module can then no longer run its "    \
+    "plain forward, train or be saved)")                                                                         \
   X(bool, fused_attention, true, Any(),                                                                           \
     "oneDNN, bfloat16: attention in vitcpp's fused kernel on CPUs with AVX512-BF16 and head_dim a multiple of 16 " \
     "(float32 scores, no (B, H, N, N) tensor); false, or another CPU, runs oneDNN's matmul and softmax")          \

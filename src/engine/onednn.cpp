@@ -21,6 +21,7 @@
 #include <ATen/Parallel.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -190,7 +191,17 @@ class Gemm {
       : k_(k), n_(n), compute_(compute), epilogue_(epilogue), bias_(bias), gamma_(gamma), prepack_(prepack), act_(act) {
     const memory::desc plain({k, n}, compute, tag::ba);  // torch's (out, in) row-major weight
     weights_desc_ = prepack ? descriptor(rows_hint, memory::desc({k, n}, compute, tag::any)).weights_desc() : plain;
+    // oneDNN 3.7's float32 brgemm computes wrong products from its own packed layout when n is not a
+    // multiple of 64 (seen on AVX-512: n = 48, 144): a packed layout is used only once it agrees with
+    // the plain one on test data
+    if (prepack_ && !packed_layout_agrees(rows_hint)) {
+      prepack_ = false;
+      weights_desc_ = plain;
+    }
   }
+
+  /// Whether weights() returns an engine-owned packed copy (prepack, and the packed layout checked out).
+  bool packed() const { return prepack_; }
 
   /// The block's weight (out, in) in the layout the primitives read: an engine-owned reordered copy
   /// when prepacking, else a view of the tensor (kept alive by `keep`).
@@ -249,6 +260,40 @@ class Gemm {
     attr.set_post_ops(ops);
     const memory::desc bias({1, n_}, dt::f32, tag::ab);
     return matmul_desc(src, weights, bias_ ? &bias : nullptr, dst, attr);
+  }
+
+  /// The product of pseudo-random (m x k) and (k x n) matrices through the packed weights equals the
+  /// one through the plain weights (float: within 1e-3 of the largest value; int8: exactly).
+  bool packed_layout_agrees(int64_t rows) const {
+    const int64_t m = std::clamp<int64_t>(rows, 1, 64);
+    const auto type = compute_ == dt::f32 ? torch::kFloat32 : compute_ == dt::bf16 ? torch::kBFloat16 : torch::kInt8;
+    const auto data = [&](int64_t r, int64_t c, double step) {  // deterministic, without the global RNG
+      const auto i = torch::arange(r * c, torch::kFloat64).view({r, c});
+      return type == torch::kInt8 ? (i * 37 + step).fmod(255).sub(127).to(type) : (i * step).sin().to(type);
+    };
+    const auto w = data(n_, k_, 0.37).contiguous(), src = data(m, k_, 0.11).contiguous();
+    const dt out = compute_ == dt::s8 ? dt::s32 : dt::f32;
+    const memory::desc src_desc({m, k_}, compute_, tag::ab), dst_desc({m, n_}, out, tag::ab);
+    const memory plain = wrap(memory::desc({k_, n_}, compute_, tag::ba), w.data_ptr());
+    dnnl::stream stream(cpu_engine());
+    torch::Tensor results[2];
+    for (int packed = 0; packed < 2; ++packed) {
+      const auto pd = matmul_desc(src_desc, packed ? weights_desc_ : plain.get_desc(), nullptr, dst_desc, user_scratchpad());
+      memory weights = plain;
+      if (packed) {
+        weights = memory(weights_desc_, cpu_engine());
+        reorder(stream, plain, weights);
+      }
+      results[packed] = torch::zeros({m, n_}, out == dt::s32 ? torch::kInt32 : torch::kFloat32);
+      dnnl::matmul(pd).execute(stream, {{DNNL_ARG_SRC, wrap(src_desc, src.data_ptr())},
+                                        {DNNL_ARG_WEIGHTS, weights},
+                                        {DNNL_ARG_DST, wrap(dst_desc, results[packed].data_ptr())},
+                                        {DNNL_ARG_SCRATCHPAD, scratchpad(pd.scratchpad_desc())}});
+      stream.wait();
+    }
+    if (out == dt::s32) return torch::equal(results[0], results[1]);
+    const double largest = results[0].abs().max().item<double>();
+    return (results[0] - results[1]).abs().max().item<double>() <= 1e-3 * std::max(largest, 1.);
   }
 
   const Primitive& primitive(int64_t m) const {
@@ -435,9 +480,11 @@ class OneDnnBlocks final : public Blocks {
         out.ls2 = b.ls2.to(torch::kFloat32).contiguous();
       }
       blocks_.push_back(std::move(out));
-      if (prepack && release) {
-        for (auto* l : {&b.qkv, &b.proj, &b.fc1, &b.fc2})
-          if (l->defined()) l->weight.set_(torch::empty({0}, l->weight.options()));
+      if (release) {  // only weights the engine holds its own copy of (packed, or quantised)
+        const std::pair<BlockWeights::Linear*, const Gemm*> layers[] = {
+            {&b.qkv, qkv_.get()}, {&b.proj, proj_.get()}, {&b.fc1, fc1_.get()}, {&b.fc2, fc2_.get()}};
+        for (const auto& [l, gemm] : layers)
+          if (l->defined() && gemm && (int8 || gemm->packed())) l->weight.set_(torch::empty({0}, l->weight.options()));
       }
     }
   }
