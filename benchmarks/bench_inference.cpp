@@ -3,7 +3,7 @@
 // "onednn-unfused" is oneDNN with fused_attention(false): bfloat16 attention through oneDNN's
 // primitives instead of vitcpp's fused kernel (the same as "onednn" in float32).
 // Not a test: run build/benchmarks/bench_inference [--benchmark_filter=...]; threads from VITCPP_THREADS
-// (default: all cores). The side-by-side comparison with PyTorch-Python is compare_pytorch.py.
+// (default: all cores). The side-by-side comparison with PyTorch, torch.compile and ONNX Runtime is compare.py.
 #include <benchmark/benchmark.h>
 #include <vit/vit.h>
 
