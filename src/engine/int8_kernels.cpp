@@ -226,7 +226,8 @@ bool avx512() { return false; }
 
 }  // namespace
 
-void quantize_rows(const float* x, int64_t rows, int64_t cols, int8_t* q, float* scales) {
+template <typename In>
+void quantize_rows_impl(const In* x, int64_t rows, int64_t cols, int8_t* q, float* scales) {
   at::parallel_for(0, rows, 4, [&](int64_t r0, int64_t r1) {
 #ifdef VITCPP_INT8_AVX512
     if (avx512()) {
@@ -238,16 +239,12 @@ void quantize_rows(const float* x, int64_t rows, int64_t cols, int8_t* q, float*
   });
 }
 
+void quantize_rows(const float* x, int64_t rows, int64_t cols, int8_t* q, float* scales) {
+  quantize_rows_impl(x, rows, cols, q, scales);
+}
+
 void quantize_rows(const c10::BFloat16* x, int64_t rows, int64_t cols, int8_t* q, float* scales) {
-  at::parallel_for(0, rows, 4, [&](int64_t r0, int64_t r1) {
-#ifdef VITCPP_INT8_AVX512
-    if (avx512()) {
-      for (int64_t r = r0; r < r1; ++r) quantize_row512(x + r * cols, cols, q + r * cols, scales + r);
-      return;
-    }
-#endif
-    quantize_range(x, r0, r1, cols, q, scales);
-  });
+  quantize_rows_impl(x, rows, cols, q, scales);
 }
 
 template <typename Out>
