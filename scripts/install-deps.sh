@@ -6,6 +6,7 @@ packages=(
   libtorch-dev           # LibTorch 1.13 (CPU), found by find_package(Torch)
   libopenblas0-openmp    # without it Debian's torch falls back to the reference BLAS (~30x slower)
   libdnnl-dev            # oneDNN 2.6, the fast CPU backend of InferenceModel (LibTorch uses the same library)
+  libgloo-dev            # Gloo headers, which LibTorch's c10d ProcessGroupGloo needs: data parallelism over processes
   ocl-icd-opencl-dev     # ... whose CMake package requires OpenCL
   libbenchmark-dev       # Google Benchmark programs in benchmarks/
   nlohmann-json3-dev     # JSON for safetensors headers and configs

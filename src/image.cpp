@@ -259,8 +259,36 @@ torch::Tensor preprocess(const Image& image, const PretrainedCfg& cfg) {
   // ref: crop_top = int(round((h - th) / 2.0)), Python's round half to even
   const auto top = static_cast<int64_t>(std::nearbyint((resized.height - H) / 2.0));
   const auto left = static_cast<int64_t>(std::nearbyint((resized.width - W) / 2.0));
-  auto pixels = torch::from_blob(const_cast<uint8_t*>(resized.rgb.data()), {resized.height, resized.width, 3}, torch::kUInt8);
-  auto x = pixels.narrow(0, top, H).narrow(1, left, W).permute({2, 0, 1}).to(torch::kFloat32).div(255);
+  return to_tensor(crop(resized, left, top, W, H), cfg);
+}
+
+Image crop(const Image& image, int64_t left, int64_t top, int64_t width, int64_t height) {
+  TORCH_CHECK(left >= 0 && top >= 0 && width > 0 && height > 0 && left + width <= image.width && top + height <= image.height,
+              "[crop] the box ", width, "x", height, " at (", left, ", ", top, ") is not inside the ", image.width, "x",
+              image.height, " image");
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.rgb.resize(static_cast<size_t>(width * height * 3));
+  for (int64_t y = 0; y < height; ++y)
+    std::memcpy(out.rgb.data() + y * width * 3, image.rgb.data() + ((top + y) * image.width + left) * 3,
+                static_cast<size_t>(width * 3));
+  return out;
+}
+
+Image flip_left_right(const Image& image) {
+  Image out = image;
+  for (int64_t y = 0; y < image.height; ++y)
+    for (int64_t x = 0; x < image.width; ++x)
+      std::memcpy(out.rgb.data() + (y * image.width + x) * 3, image.rgb.data() + (y * image.width + image.width - 1 - x) * 3, 3);
+  return out;
+}
+
+torch::Tensor to_tensor(const Image& image, const PretrainedCfg& cfg) {
+  TORCH_CHECK(image.width > 0 && image.height > 0 && image.rgb.size() == static_cast<size_t>(image.width * image.height * 3),
+              "[to_tensor] not an RGB image of ", image.width, "x", image.height);
+  auto pixels = torch::from_blob(const_cast<uint8_t*>(image.rgb.data()), {image.height, image.width, 3}, torch::kUInt8);
+  auto x = pixels.permute({2, 0, 1}).to(torch::kFloat32).div(255);
   const auto mean = torch::tensor({cfg.mean()[0], cfg.mean()[1], cfg.mean()[2]}, torch::kFloat32).view({3, 1, 1});
   const auto std = torch::tensor({cfg.std()[0], cfg.std()[1], cfg.std()[2]}, torch::kFloat32).view({3, 1, 1});
   return x.sub(mean).div(std).contiguous();

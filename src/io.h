@@ -44,4 +44,8 @@ MappedFile map_file(const std::string& path, bool writable, const std::string& w
 /// "`what` cannot write ..." and leaves no partial file behind.
 void write_atomically(const std::string& path, const std::function<void(std::ostream&)>& write, const std::string& what);
 
+/// splitmix64 of (seed, stream, index): independent seeds for each random stream of a run (epoch
+/// order, augmentation, dropout, ...), so that every draw depends on the seed and its position only.
+uint64_t mix_seed(uint64_t seed, uint64_t stream, uint64_t index);
+
 }  // namespace vit::detail

@@ -108,6 +108,32 @@ HubConfig read_config(const fs::path& path) {
   return out;
 }
 
+// Another num_classes than the checkpoint's (timm's load_pretrained with num_classes): the
+// checkpoint's classifier tensors are dropped and the model's are initialised as timm's
+// init_weights does (normal std 0.02 truncated at +-2, bias 0). Returns their names.
+std::vector<std::string> new_classifier(Model& model, StateDict& state, bool num_classes_given) {
+  if (!num_classes_given) return {};
+  const auto classifier = model.classifier();
+  const auto inside = [&](const std::string& key) {
+    return std::any_of(classifier.begin(), classifier.end(), [&](const std::string& c) { return key.rfind(c + ".", 0) == 0; });
+  };
+  auto params = model.named_parameters();
+  const bool differs = std::any_of(state.begin(), state.end(), [&](const auto& kv) {
+    return inside(kv.first) && (!params.contains(kv.first) || params[kv.first].sizes() != kv.second.sizes());
+  }) || std::none_of(state.begin(), state.end(), [&](const auto& kv) { return inside(kv.first); });
+  if (!differs) return {};
+  state.erase(std::remove_if(state.begin(), state.end(), [&](const auto& kv) { return inside(kv.first); }), state.end());
+  std::vector<std::string> out;
+  torch::NoGradGuard no_grad;
+  for (auto& p : params) {
+    if (!inside(p.key())) continue;
+    if (p.value().dim() > 1) trunc_normal_(p.value(), 0., .02);
+    else p.value().zero_();
+    out.push_back(p.key());
+  }
+  return out;
+}
+
 }  // namespace
 
 Pretrained load_pretrained(const std::string& path_, const LoadOptions& options, std::optional<torch::ScalarType> dtype) {
@@ -126,6 +152,9 @@ Pretrained load_pretrained(const std::string& path_, const LoadOptions& options,
   // Top-level num_classes / global_pool are defaults that model_args override, as in timm's hub loader.
   for (const auto& key : detail::family(arch.family).hub_keys)
     if (config.top_level_args.contains(key) && !config.model_args.contains(key)) config.model_args[key] = config.top_level_args[key];
+  const auto overrides = detail::parse_json(options.model_args(), "[load_pretrained] model_args:");
+  TORCH_CHECK(overrides.is_object(), "[load_pretrained] model_args must be a JSON object, got ", detail::json_excerpt(overrides));
+  for (const auto& [key, value] : overrides.items()) config.model_args[key] = value;
   // the pretrained_cfg is checked before the weights are touched; its input size defaults to the model's
   auto cfg = pretrained_cfg_from_json(config.pretrained_cfg.dump(), arch.pretrained_cfg, what);
 
@@ -145,7 +174,14 @@ Pretrained load_pretrained(const std::string& path_, const LoadOptions& options,
   }
   out.module->to(target);  // what the model's layers allocated in float32 (norms, the patch conv)
   out.module->adapt_checkpoint(state);
-  load_state_dict(*out.module, std::move(state), /*strict=*/true, "[load_pretrained] '" + out.weights_file + "':");
+  const auto fresh = new_classifier(*out.module, state, overrides.contains("num_classes"));
+  const auto report = load_state_dict(*out.module, std::move(state), /*strict=*/fresh.empty(),
+                                      "[load_pretrained] '" + out.weights_file + "':");
+  const bool only_fresh = report.unexpected.empty() && report.mismatched.empty() &&
+                          std::all_of(report.missing.begin(), report.missing.end(), [&](const std::string& key) {
+                            return std::find(fresh.begin(), fresh.end(), key) != fresh.end();
+                          });
+  TORCH_CHECK(only_fresh, "[load_pretrained] '", out.weights_file, "': ", report.str());
   out.module->to(options.device());
   out.module->eval();
 
@@ -155,6 +191,7 @@ Pretrained load_pretrained(const std::string& path_, const LoadOptions& options,
               " has ", cfg.input_size()[0], " channels, the model takes ", size[0]);
   cfg.num_classes(out.module->num_classes());
   out.pretrained_cfg = cfg;
+  if (!fresh.empty()) config.label_names.clear();  // they named the checkpoint's classes
   TORCH_CHECK(config.label_names.empty() || static_cast<int64_t>(config.label_names.size()) == out.num_classes(), what,
               " label_names has ", config.label_names.size(), " entries, the model has ", out.num_classes(), " classes");
   out.label_names = std::move(config.label_names);

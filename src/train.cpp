@@ -7,12 +7,14 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <numeric>
 #include <sstream>
 #include <type_traits>
 
@@ -22,61 +24,54 @@ using detail::Json;
 
 namespace {
 
-// splitmix64: independent seeds for (seed, stream, index).
-uint64_t mix(uint64_t seed, uint64_t stream, uint64_t index) {
-  uint64_t z = seed ^ (stream * 0x9E3779B97F4A7C15ull) ^ (index * 0xBF58476D1CE4E5B9ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+using detail::mix_seed;
 enum Stream : uint64_t { kEpochOrder = 1, kAugment = 2, kModel = 3 };
 
-// Images in [0, 1] (B, C0, H, W) -> normalised (B, C, H, W) on `device`.
-torch::Tensor normalise(const torch::Tensor& x, const PretrainedCfg& cfg, const torch::Device& device) {
-  const auto& size = cfg.input_size();
-  const int64_t C = size[0];
-  TORCH_CHECK(x.dim() == 4 && (x.size(1) == 1 || x.size(1) == C) && x.size(2) == size[1] && x.size(3) == size[2],
-              "[Trainer] images ", x.sizes(), " do not fit the model input ", C, "x", size[1], "x", size[2]);
-  TORCH_CHECK(C <= 3, "[Trainer] the model takes ", C, " channels (1 to 3 supported)");
-  const auto mean = torch::tensor(std::vector<double>(cfg.mean().begin(), cfg.mean().begin() + C), torch::kFloat32);
-  const auto std = torch::tensor(std::vector<double>(cfg.std().begin(), cfg.std().begin() + C), torch::kFloat32);
-  const auto y = x.to(device).expand({x.size(0), C, x.size(2), x.size(3)});
-  return y.sub(mean.to(device).view({1, C, 1, 1})).div(std.to(device).view({1, C, 1, 1}));
-}
-
-// Whether the module draws random numbers in training (active dropout or DropPath).
-bool stochastic(const torch::nn::Module& module) {
-  for (const auto& m : module.modules()) {
-    if (const auto* d = m->as<torch::nn::DropoutImpl>(); d && d->options.p() > 0.) return true;
-    if (const auto* d = m->as<DropPathImpl>(); d && d->options.drop_prob() > 0.) return true;
+// bfloat16 autocast on this thread (autocast's state is per thread) while alive, when `on`.
+class AutocastGuard {
+ public:
+  AutocastGuard(bool on, const torch::Device& device) : on_(on), type_(device.type()) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    previous_ = at::autocast::is_autocast_enabled(type_);
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type_, true);
+#else
+    TORCH_CHECK(type_ == at::kCPU || type_ == at::kCUDA, "[Trainer] amp: autocast on ", device, " needs LibTorch 2.4+");
+    previous_ = type_ == at::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
+    if (type_ == at::kCPU) {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    } else {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    }
+#endif
+    at::autocast::increment_nesting();
   }
-  return false;
-}
-
-// A replica takes the model's parameters and buffers (values only) and drops its gradients.
-void copy_into(const torch::nn::Module& from, torch::nn::Module& to) {
-  torch::NoGradGuard no_grad;
-  const auto src = from.parameters(), dst = to.parameters();
-  for (size_t i = 0; i < src.size(); ++i) {
-    dst[i].copy_(src[i]);
-    dst[i].mutable_grad() = torch::Tensor();
+  ~AutocastGuard() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(type_, previous_);
+#else
+    if (type_ == at::kCPU) at::autocast::set_cpu_enabled(previous_);
+    else at::autocast::set_enabled(previous_);
+#endif
   }
-  const auto src_buffers = from.buffers(), dst_buffers = to.buffers();
-  for (size_t i = 0; i < src_buffers.size(); ++i) dst_buffers[i].copy_(src_buffers[i]);
-  to.train(from.is_training());
-}
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
 
-// model.grad += replica.grad, parameter by parameter.
-void add_gradients(const torch::nn::Module& replica, torch::nn::Module& model) {
-  torch::NoGradGuard no_grad;
-  const auto src = replica.parameters();
-  auto dst = model.parameters();
-  for (size_t i = 0; i < src.size(); ++i) {
-    const auto& g = src[i].grad();
-    if (!g.defined()) continue;
-    if (dst[i].grad().defined()) dst[i].mutable_grad().add_(g);
-    else dst[i].mutable_grad() = g.clone();
-  }
+ private:
+  bool on_, previous_ = false;
+  at::DeviceType type_;
+};
+
+// Parameters outside `trainable` stop requiring gradients (all train when it is empty).
+void freeze_except(torch::nn::Module& module, const std::vector<std::string>& trainable) {
+  if (trainable.empty()) return;
+  for (auto& p : module.named_parameters())
+    p.value().set_requires_grad(std::find(trainable.begin(), trainable.end(), p.key()) != trainable.end());
 }
 
 // The optimizer's per-parameter state is keyed by the parameter's TensorImpl: by its address printed
@@ -108,14 +103,34 @@ double warmup_cosine_lr(int64_t step, int64_t total, int64_t warmup, double lr, 
   return min_lr + 0.5 * (lr - min_lr) * (1. + std::cos(M_PI * t));
 }
 
-std::pair<std::vector<std::string>, std::vector<std::string>> weight_decay_groups(const Model& model) {
+std::vector<ParamGroup> param_groups(const Model& model, double weight_decay, double layer_decay, bool freeze) {
+  TORCH_CHECK(layer_decay > 0. && layer_decay <= 1. && weight_decay >= 0., "[param_groups] layer_decay ", layer_decay,
+              " must be in (0, 1] and weight_decay ", weight_decay, " >= 0");
   const auto no_decay = model.no_weight_decay();
-  std::pair<std::vector<std::string>, std::vector<std::string>> out;
-  for (const auto& p : model.named_parameters()) {
+  const auto classifier = model.classifier();
+  const auto params = model.named_parameters();
+  const auto in_classifier = [&](const std::string& name) {
+    return std::any_of(classifier.begin(), classifier.end(), [&](const std::string& c) { return name.rfind(c + ".", 0) == 0; });
+  };
+  // ref: timm param_groups_layer_decay: num_layers = max(layer_map.values()) + 1, scale = decay^(max - id)
+  int64_t layer_max = 0;
+  for (const auto& p : params) layer_max = std::max(layer_max, model.layer_id(p.key()));
+  std::vector<ParamGroup> out;
+  std::map<std::pair<int64_t, bool>, size_t> index;  // (layer, decayed) -> group
+  for (const auto& p : params) {
     const auto& name = p.key();
+    if (freeze && !in_classifier(name)) continue;
+    // ref: param_groups_weight_decay: ndim <= 1 or name.endswith(".bias") or name in no_weight_decay_list
     const bool decay = p.value().dim() > 1 && !no_decay.count(name) &&
                        !(name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
-    (decay ? out.first : out.second).push_back(name);
+    const int64_t layer = layer_decay < 1. ? model.layer_id(name) : 0;
+    const auto key = std::make_pair(layer, decay);
+    if (!index.count(key)) {
+      index[key] = out.size();
+      out.push_back({{}, std::pow(layer_decay, static_cast<double>(layer_max - layer)), decay ? weight_decay : 0.});
+      if (layer_decay == 1.) out.back().lr_scale = 1.;
+    }
+    out[index[key]].names.push_back(name);
   }
   return out;
 }
@@ -152,12 +167,7 @@ torch::Tensor distillation_loss(const torch::Tensor& cls, const torch::Tensor& d
   return base * (1. - alpha) + kd * alpha;
 }
 
-torch::Tensor model_input(const torch::Tensor& images, const PretrainedCfg& cfg, const torch::Device& device) {
-  TORCH_CHECK(images.scalar_type() == torch::kUInt8, "[model_input] expected uint8 images, got ", images.scalar_type());
-  return normalise(images.to(torch::kFloat32).div(255.), cfg, device);
-}
-
-EvalStats evaluate(const Pretrained& model, const ImageDataset& data, int64_t batch_size) {
+EvalStats evaluate(const Pretrained& model, const Dataset& data, int64_t batch_size) {
   TORCH_CHECK(batch_size > 0 && data.size() > 0, "[evaluate] needs images and a positive batch size");
   auto& module = *model.module;
   const bool was_training = module.is_training();
@@ -170,9 +180,13 @@ EvalStats evaluate(const Pretrained& model, const ImageDataset& data, int64_t ba
   double loss = 0.;
   int64_t correct = 0, cls_correct = 0, dist_correct = 0;
   for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
-    const int64_t n = std::min(batch_size, data.size() - begin);
-    const auto x = model_input(data.images.narrow(0, begin, n), model.pretrained_cfg, device).to(dtype);
-    const auto labels = data.labels.narrow(0, begin, n).to(device);
+    std::vector<int64_t> indices(static_cast<size_t>(std::min(batch_size, data.size() - begin)));
+    std::iota(indices.begin(), indices.end(), begin);
+    const auto batch = data.batch(indices, model.pretrained_cfg, nullptr, 0);
+    const int64_t n = batch.labels.size(0);
+    if (n == 0) continue;
+    const auto x = batch.images.to(device, dtype);
+    const auto labels = batch.labels.to(device);
     torch::Tensor logits;
     if (distilled) {
       const auto heads = module.forward_distilled(x);
@@ -185,10 +199,11 @@ EvalStats evaluate(const Pretrained& model, const ImageDataset& data, int64_t ba
     logits = logits.to(torch::kFloat32);
     loss += smoothed_cross_entropy(logits, labels, 0.).item<double>() * static_cast<double>(n);
     correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+    out.images += n;
   }
   module.train(was_training);
-  const auto N = static_cast<double>(data.size());
-  out.images = data.size();
+  TORCH_CHECK(out.images > 0, "[evaluate] none of the ", data.size(), " images could be read");
+  const auto N = static_cast<double>(out.images);
   out.loss = loss / N;
   out.accuracy = static_cast<double>(correct) / N;
   if (distilled) {
@@ -201,15 +216,23 @@ EvalStats evaluate(const Pretrained& model, const ImageDataset& data, int64_t ba
 // ---- Trainer ------------------------------------------------------------------------------------
 
 Trainer::Trainer(Pretrained model, ImageDataset train, TrainOptions options)
+    : Trainer(std::move(model), std::make_shared<const ImageDataset>(std::move(train)), std::move(options)) {}
+
+Trainer::Trainer(Trainer&&) noexcept = default;
+Trainer::~Trainer() = default;  // a batch still being made is waited for (std::async's future)
+
+Trainer::Trainer(Pretrained model, std::shared_ptr<const Dataset> train, TrainOptions options)
     : model_(std::move(model)), train_(std::move(train)), options_(std::move(options)) {
   const auto& o = options_;
   TORCH_CHECK(model_.module, "[Trainer] model is null");
+  TORCH_CHECK(train_, "[Trainer] training data is null");
   check_options(o, "[Trainer]");
-  TORCH_CHECK(train_.size() >= o.batch_size(), "[Trainer] ", train_.size(), " training images are fewer than a batch of ",
+  TORCH_CHECK(train_->size() >= o.batch_size(), "[Trainer] ", train_->size(), " training images are fewer than a batch of ",
               o.batch_size());
-  TORCH_CHECK(train_.images.scalar_type() == torch::kUInt8 && train_.images.dim() == 4 &&
-                  train_.labels.scalar_type() == torch::kInt64 && train_.labels.size(0) == train_.size(),
-              "[Trainer] expected uint8 images (N, C, H, W) and int64 labels (N)");
+  const auto targets = train_->targets();
+  TORCH_CHECK(targets.defined() && targets.scalar_type() == torch::kInt64 && targets.dim() == 1 &&
+                  targets.size(0) == train_->size(),
+              "[Trainer] expected int64 labels (N)");
   if (o.distillation() == "auto") options_.distillation(o.teacher().empty() ? "none" : "hard");
   const bool distilled = model_.module->distilled();
   TORCH_CHECK(o.distillation() == "none" || distilled, "[Trainer] distillation '", o.distillation(),
@@ -218,16 +241,8 @@ Trainer::Trainer(Pretrained model, ImageDataset train, TrainOptions options)
               "[Trainer] a distilled model trains with a teacher: set teacher and distillation 'hard' or 'soft'");
   const int64_t classes = model_.num_classes();
   TORCH_CHECK(classes > 0, "[Trainer] the model has no classification head");
-  TORCH_CHECK(train_.labels.min().item<int64_t>() >= 0 && train_.labels.max().item<int64_t>() < classes,
+  TORCH_CHECK(targets.min().item<int64_t>() >= 0 && targets.max().item<int64_t>() < classes,
               "[Trainer] labels must be in [0, ", classes, ")");
-  TORCH_CHECK(o.workers() <= o.batch_size(), "[Trainer] workers must be in [0, batch_size ", o.batch_size(), "], got ",
-              o.workers());
-#ifdef _OPENMP
-  const int64_t concurrent_workers = o.device().is_cpu() ? std::min<int64_t>(at::get_num_threads(), o.batch_size()) : 1;
-#else
-  const int64_t concurrent_workers = 1;  // built without OpenMP (see CMakeLists.txt): workers could only take turns
-#endif
-  if (o.workers() == 0) options_.workers(concurrent_workers);
 
   if (!o.teacher().empty()) {
     const auto teacher = std::make_shared<const Pretrained>(load_pretrained(o.teacher(), o.device()));
@@ -242,113 +257,179 @@ Trainer::Trainer(Pretrained model, ImageDataset train, TrainOptions options)
   model_.engine = nullptr;  // trained weights change: the plain forward
   model_.module->to(o.device());
   model_.module->train();
-  for (int64_t w = 1; w < o.workers(); ++w) replicas_.push_back(model_.module->clone_model());
+  const auto groups = param_groups(*model_.module, o.weight_decay(), o.layer_decay(), o.freeze());
+  std::vector<std::string> trainable;
+  if (o.freeze())
+    for (const auto& g : groups) trainable.insert(trainable.end(), g.names.begin(), g.names.end());
+  TORCH_CHECK(!o.freeze() || !trainable.empty(), "[Trainer] freeze: the model has no classifier to train");
+  freeze_except(*model_.module, trainable);
   const auto params = model_.module->named_parameters();
-  const auto [decay, no_decay] = weight_decay_groups(*model_.module);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  for (const auto& [names, wd] : {std::make_pair(decay, o.weight_decay()), std::make_pair(no_decay, 0.)}) {
-    if (names.empty()) continue;
-    std::vector<torch::Tensor> group;
-    for (const auto& name : names) {
-      group.push_back(params[name]);
+  std::vector<torch::optim::OptimizerParamGroup> optimizer_groups;
+  for (const auto& g : groups) {
+    std::vector<torch::Tensor> tensors;
+    for (const auto& name : g.names) {
+      tensors.push_back(params[name]);
       named_params_.emplace_back(name, params[name]);
     }
-    groups.emplace_back(group, std::make_unique<torch::optim::AdamWOptions>(
-                                   torch::optim::AdamWOptions(o.lr()).weight_decay(wd)));
+    optimizer_groups.emplace_back(tensors, std::make_unique<torch::optim::AdamWOptions>(
+                                               torch::optim::AdamWOptions(o.lr()).weight_decay(g.weight_decay)));
+    lr_scales_.push_back(g.lr_scale);
   }
-  optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(o.lr()));
+  optimizer_ = std::make_unique<torch::optim::AdamW>(optimizer_groups, torch::optim::AdamWOptions(o.lr()));
 }
 
-int64_t Trainer::steps_per_epoch() const { return train_.size() / options_.batch_size(); }
+int64_t Trainer::steps_per_epoch() const { return train_->size() / options_.batch_size(); }
 
 void Trainer::set_teacher(std::function<torch::Tensor(const torch::Tensor&)> teacher) { teacher_ = std::move(teacher); }
+
+std::pair<int64_t, int64_t> Trainer::batch_rows() const {
+  const int64_t B = options_.batch_size(), W = group_ ? group_->world_size() : 1, r = group_ ? group_->rank() : 0;
+  return {B * r / W, B * (r + 1) / W};
+}
+
+std::vector<int64_t> Trainer::batch_indices(int64_t step) {
+  const auto& o = options_;
+  const int64_t spe = steps_per_epoch(), epoch = step / spe, position = step % spe;
+  if (order_epoch_ != epoch) {
+    order_ = torch::randperm(train_->size(), at::make_generator<at::CPUGeneratorImpl>(mix_seed(o.seed(), kEpochOrder, epoch)),
+                             torch::kInt64);
+    order_epoch_ = epoch;
+  }
+  const auto [first, last] = batch_rows();
+  const auto* begin = order_.data_ptr<int64_t>() + position * o.batch_size();
+  return {begin + first, begin + last};
+}
+
+void Trainer::distribute(std::shared_ptr<ProcessGroup> group) {
+  TORCH_CHECK(group, "[Trainer] distribute: no process group");
+  TORCH_CHECK(!group_, "[Trainer] distribute: already distributed");
+  TORCH_CHECK(group->world_size() <= options_.batch_size(), "[Trainer] a batch of ", options_.batch_size(),
+              " cannot be split over ", group->world_size(), " ranks");
+  if (prefetched_.valid()) prefetched_.wait();  // made for the whole batch
+  prefetched_ = {};
+  group_ = std::move(group);
+  order_epoch_ = -1;
+  // Rank 0's weights, buffers and optimizer state everywhere (each rank built or loaded its own).
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> state;
+  for (const auto& p : model_.module->parameters()) state.push_back(p);
+  for (const auto& b : model_.module->buffers()) state.push_back(b);
+  for (const auto& [name, p] : named_params_) {
+    const auto it = optimizer_->state().find(key_of(p));
+    if (it == optimizer_->state().end()) continue;  // no step yet: the same on every rank
+    auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+    state.push_back(s.exp_avg());
+    state.push_back(s.exp_avg_sq());
+  }
+  std::vector<torch::Tensor> cpu;
+  for (const auto& t : state) cpu.push_back(t.to(torch::kCPU, /*non_blocking=*/false, /*copy=*/!t.is_cpu()).contiguous());
+  group_->broadcast(cpu);
+  for (size_t i = 0; i < state.size(); ++i)
+    if (!state[i].is_cpu() || !state[i].is_contiguous()) state[i].copy_(cpu[i]);
+  std::vector<torch::Tensor> trained;
+  for (const auto& [name, p] : named_params_) trained.push_back(p);
+  reducer_ = std::make_unique<GradientReducer>(group_, trained, group_->options().bucket_mb());
+}
+
+Batch Trainer::make_batch(int64_t step) {
+  const auto& o = options_;
+  const Augmentation augment{o.crop_padding(), o.flip(), o.crop_scale()};
+  return train_->batch(batch_indices(step), model_.pretrained_cfg, &augment, mix_seed(o.seed(), kAugment, step),
+                       batch_rows().first);
+}
+
+Batch Trainer::next_batch() {
+  Batch batch;
+  if (prefetched_.valid() && prefetched_step_ == step_) {
+    batch = prefetched_.get();
+  } else {
+    if (prefetched_.valid()) prefetched_.wait();  // a batch for another step (resumed elsewhere): dropped
+    prefetched_ = {};
+    batch = make_batch(step_);
+  }
+  if (step_ + 1 < total_steps()) {
+    const auto& o = options_;
+    const Augmentation augment{o.crop_padding(), o.flip(), o.crop_scale()};
+    prefetched_step_ = step_ + 1;
+    prefetched_ = std::async(std::launch::async, [data = train_, indices = batch_indices(prefetched_step_),
+                                                  cfg = model_.pretrained_cfg, augment,
+                                                  seed = mix_seed(o.seed(), kAugment, prefetched_step_),
+                                                  offset = batch_rows().first] {
+      return data->batch(indices, cfg, &augment, seed, offset);
+    });
+  }
+  return batch;
+}
 
 StepStats Trainer::train_step() {
   const auto& o = options_;
   TORCH_CHECK(!done(), "[Trainer] training is done (", total_steps(), " steps)");
   TORCH_CHECK(o.distillation() == "none" || teacher_, "[Trainer] distillation '", o.distillation(),
               "' needs a teacher (TrainOptions::teacher or set_teacher)");
-  const int64_t spe = steps_per_epoch(), epoch = step_ / spe, position = step_ % spe;
   const auto step = static_cast<uint64_t>(step_);
-  if (order_epoch_ != epoch) {
-    order_ = torch::randperm(train_.size(), at::make_generator<at::CPUGeneratorImpl>(mix(o.seed(), kEpochOrder, epoch)),
-                             torch::kInt64);
-    order_epoch_ = epoch;
-  }
-  const auto index = order_.narrow(0, position * o.batch_size(), o.batch_size());
-  auto x = train_.images.index_select(0, index).to(torch::kFloat32).div(255.);
-  if (o.crop_padding() > 0 || o.flip())
-    x = random_crop_flip(x, o.crop_padding(), o.flip(), at::make_generator<at::CPUGeneratorImpl>(mix(o.seed(), kAugment, step)));
-  x = normalise(x, model_.pretrained_cfg, o.device());
-  const auto labels = train_.labels.index_select(0, index).to(o.device());
+  const auto batch = next_batch();
+  const int64_t B = batch.labels.size(0);
+  TORCH_CHECK(B > 0, "[Trainer] no image of step ", step_, "'s batch could be read");
+  const auto x = batch.images.to(o.device());
+  const auto labels = batch.labels.to(o.device());
 
   StepStats stats;
+  const int64_t spe = steps_per_epoch();
   const int64_t warmup = static_cast<int64_t>(std::llround(o.warmup_epochs() * static_cast<double>(spe)));
   stats.lr = warmup_cosine_lr(step_, total_steps(), std::min(warmup, total_steps()), o.lr(), o.min_lr());
-  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(stats.lr);
+  auto& groups = optimizer_->param_groups();
+  for (size_t g = 0; g < groups.size(); ++g)
+    static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(stats.lr * lr_scales_[g]);
 
   torch::Tensor teacher;
   if (o.distillation() != "none") {
     torch::NoGradGuard no_grad;
-    teacher = teacher_(x);  // the whole batch at once, outside the workers
+    teacher = teacher_(x);
   }
   model_.module->train();
   optimizer_->zero_grad();
-  for (auto& replica : replicas_) copy_into(*model_.module, *replica);
-
-  // Worker w computes rows [B w / W, B (w + 1) / W) on its replica; its mean loss is weighted by its
-  // share of the batch, so the summed gradients are the whole batch's.
-  const int64_t W = o.workers(), B = o.batch_size();
-  std::vector<double> losses(W);  // each worker's share of the batch's mean loss
-  std::vector<int64_t> correct(W);
-  const bool concurrent = W > 1 && o.device().is_cpu() && !stochastic(*model_.module);
-  const auto run = [&](int64_t w) {
-    auto& model = w == 0 ? *model_.module : *replicas_[w - 1];
-    const int64_t begin = B * w / W, n = B * (w + 1) / W - begin;
-    if (!concurrent) torch::manual_seed(mix(o.seed(), kModel, step * W + w));  // dropout and DropPath
-    const auto xw = x.narrow(0, begin, n), labels_w = labels.narrow(0, begin, n);
-    torch::Tensor loss, logits;
+  // This rank's rows of the global batch: its mean loss is weighted by its share of the batch, so
+  // the gradients summed over the ranks are the whole batch's.
+  const int64_t W = group_ ? group_->world_size() : 1, r = group_ ? group_->rank() : 0;
+  int64_t global = B;  // the images of the whole batch (fewer than batch_size when some were unreadable)
+  if (group_) {
+    auto count = torch::tensor({static_cast<double>(B)}, torch::kFloat64);
+    group_->all_reduce({count});
+    global = static_cast<int64_t>(count.item<double>());
+  }
+  torch::manual_seed(mix_seed(o.seed(), kModel, step * static_cast<uint64_t>(W) + static_cast<uint64_t>(r)));  // dropout, DropPath
+  torch::Tensor loss, logits;
+  {
+    const AutocastGuard autocast(o.amp(), o.device());
     if (teacher.defined()) {
-      const auto heads = model.forward_distilled(xw);
-      loss = distillation_loss(heads.cls, heads.dist, labels_w, teacher.narrow(0, begin, n), o.distillation(), o.alpha(),
-                               o.tau(), o.label_smoothing());
+      const auto heads = model_.module->forward_distilled(x);
+      loss = distillation_loss(heads.cls, heads.dist, labels, teacher, o.distillation(), o.alpha(), o.tau(),
+                               o.label_smoothing());
       logits = heads.mean();
     } else {
-      logits = model.forward(xw);
-      loss = smoothed_cross_entropy(logits, labels_w, o.label_smoothing());
+      logits = model_.module->forward(x);
+      loss = smoothed_cross_entropy(logits, labels, o.label_smoothing());
     }
-    losses[w] = loss.item<double>();
-    TORCH_CHECK(std::isfinite(losses[w]), "[Trainer] the loss became ", losses[w], " at step ", step_,
-                " (learning rate ", stats.lr, ")");
-    const double share = static_cast<double>(n) / static_cast<double>(B);
-    losses[w] *= share;
-    (loss * share).backward();
-    correct[w] = logits.argmax(1).eq(labels_w).sum().item<int64_t>();
-  };
-  if (concurrent) {
-    // One thread per worker, each running LibTorch's ops single-threaded. Its thread count must say
-    // so too: oneDNN's convolution backward splits its weight-gradient reduction over
-    // omp_get_max_threads() partial buffers, and inside a parallel region only one thread fills them
-    // (garbage gradients, measured). get_num_threads first, as LibTorch's lazy per-thread init would
-    // later reset the count. Without OpenMP (see CMakeLists.txt) this is a loop.
-    at::parallel_for(0, W, 1, [&](int64_t w0, int64_t w1) {
-#ifdef _OPENMP
-      at::get_num_threads();
-      omp_set_num_threads(1);
-#endif
-      for (int64_t w = w0; w < w1; ++w) run(w);
-    });
-  } else {
-    for (int64_t w = 0; w < W; ++w) run(w);
   }
-  for (const auto& replica : replicas_) add_gradients(*replica, *model_.module);
-  if (o.clip_grad_norm() > 0.) stats.grad_norm = torch::nn::utils::clip_grad_norm_(model_.module->parameters(), o.clip_grad_norm());
+  const double local_loss = loss.item<double>();
+  TORCH_CHECK(std::isfinite(local_loss), "[Trainer] the loss became ", local_loss, " at step ", step_, " (learning rate ",
+              stats.lr, ")");
+  const double share = static_cast<double>(B) / static_cast<double>(global);
+  if (reducer_) reducer_->prepare();
+  (loss * share).backward();
+  if (reducer_) reducer_->finish();
+  // the step's loss and accuracy over the whole batch
+  auto sums = torch::tensor({local_loss * share, logits.argmax(1).eq(labels).sum().item<double>()}, torch::kFloat64);
+  if (group_) group_->all_reduce({sums});
+  stats.loss = sums[0].item<double>();
+  stats.accuracy = sums[1].item<double>() / static_cast<double>(global);
+  if (o.clip_grad_norm() > 0.) {
+    std::vector<torch::Tensor> trained;
+    for (const auto& [name, p] : named_params_) trained.push_back(p);
+    stats.grad_norm = torch::nn::utils::clip_grad_norm_(trained, o.clip_grad_norm());
+  }
   optimizer_->step();
   ++step_;
-  for (int64_t w = 0; w < W; ++w) {
-    stats.loss += losses[w];
-    stats.accuracy += static_cast<double>(correct[w]) / static_cast<double>(B);
-  }
   return stats;
 }
 
@@ -365,19 +446,25 @@ void Trainer::save(const std::string& dir) const {
     moments.emplace_back(name + ".step", torch::tensor(s.step(), torch::kInt64));
   }
   save_safetensors(dir + "/optimizer.safetensors", moments, {{"format", "vitcpp AdamW state"}});
-  const Json trainer = {{"step", step_}, {"train_images", train_.size()},
+  const Json trainer = {{"step", step_}, {"train_images", train_->size()},
                         {"options", detail::parse_json(options_to_json(options_), "[Trainer]")}};
   const std::string path = dir + "/trainer.json";
   detail::write_atomically(path, [&](std::ostream& out) { out << trainer.dump(2) << "\n"; }, "[Trainer] '" + path + "':");
 }
 
 Trainer Trainer::resume(const std::string& dir, ImageDataset train, std::optional<torch::Device> device) {
+  return resume(dir, std::make_shared<const ImageDataset>(std::move(train)), device);
+}
+
+Trainer Trainer::resume(const std::string& dir, std::shared_ptr<const Dataset> train, std::optional<torch::Device> device) {
   const std::string path = dir + "/trainer.json", what = "[Trainer::resume] '" + path + "':";
   const auto trainer = detail::read_json_file(path, what);
   TORCH_CHECK(trainer.is_object() && trainer.contains("options") && trainer["options"].is_object() &&
                   trainer.contains("step") && trainer["step"].is_number_integer(),
               what, " needs an object 'options' and an integer 'step' (not a directory written by Trainer::save?)");
-  auto options = options_from_json(trainer["options"].dump(), TrainOptions(), what + " options:");
+  auto stored = trainer["options"];
+  stored.erase("workers");  // written before data parallelism moved to processes (Trainer::distribute)
+  auto options = options_from_json(stored.dump(), TrainOptions(), what + " options:");
   if (device) options.device(*device);
   Trainer out(load_pretrained(dir, options.device()), std::move(train), options);
   const auto step = trainer["step"].get<int64_t>();
@@ -385,8 +472,8 @@ Trainer Trainer::resume(const std::string& dir, ImageDataset train, std::optiona
               " steps");
   out.step_ = step;
   const auto images = trainer.value("train_images", int64_t(-1));
-  TORCH_CHECK(images == out.train_.size(), what, " the run trained on ", images, " images, this dataset has ",
-              out.train_.size());
+  TORCH_CHECK(images == out.train_->size(), what, " the run trained on ", images, " images, this dataset has ",
+              out.train_->size());
   const std::string moments_path = dir + "/optimizer.safetensors";
   const auto moments = load_safetensors(moments_path);
   auto& state = out.optimizer_->state();
@@ -405,13 +492,20 @@ Trainer Trainer::resume(const std::string& dir, ImageDataset train, std::optiona
   return out;
 }
 
-EvalStats fit(Trainer& trainer, const ImageDataset& test, const std::string& dir, int64_t max_steps,
+EvalStats fit(Trainer& trainer, const Dataset& test, const std::string& dir, int64_t max_steps,
               const FitCallbacks& callbacks) {
   using clock = std::chrono::steady_clock;
   const auto seconds_since = [](clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); };
   const auto stopped = [&] { return trainer.done() || (max_steps >= 0 && trainer.step() >= max_steps); };
+  // In a data-parallel run, rank 0 alone evaluates, saves and reports epochs; the others wait for it
+  // at their next step's all-reduce.
+  const bool leader = !trainer.group() || trainer.group()->rank() == 0;
+  const auto save = [&] {
+    if (leader) trainer.save(dir);
+  };
   EvalStats last;
-  if (trainer.done()) last = evaluate(trainer.model(), test);
+  const auto evaluate_test = [&] { return leader && test.size() > 0 ? evaluate(trainer.model(), test) : EvalStats(); };
+  if (trainer.done()) last = evaluate_test();
   while (!stopped()) {
     const int64_t epoch = trainer.epoch(), batch = trainer.options().batch_size();
     const auto start = clock::now();
@@ -419,15 +513,15 @@ EvalStats fit(Trainer& trainer, const ImageDataset& test, const std::string& dir
     while (trainer.epoch() == epoch && !stopped()) {
       const auto stats = trainer.train_step();
       ++steps;
-      if (callbacks.on_step) callbacks.on_step(trainer, stats, static_cast<double>(steps * batch) / seconds_since(start));
+      if (callbacks.on_step && leader) callbacks.on_step(trainer, stats, static_cast<double>(steps * batch) / seconds_since(start));
     }
     if (trainer.epoch() == epoch) {  // stopped mid-epoch by max_steps
-      trainer.save(dir);
+      save();
       return EvalStats();
     }
-    last = evaluate(trainer.model(), test);
-    trainer.save(dir);
-    if (callbacks.on_epoch) callbacks.on_epoch(trainer, last, seconds_since(start));
+    last = evaluate_test();
+    save();
+    if (callbacks.on_epoch && leader) callbacks.on_epoch(trainer, last, seconds_since(start));
   }
   return last;
 }

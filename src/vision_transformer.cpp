@@ -294,6 +294,25 @@ std::set<std::string> VisionTransformerImpl::no_weight_decay() const {
   return {"pos_embed", "cls_token", "dist_token", "reg_token"};
 }
 
+std::vector<std::string> VisionTransformerImpl::classifier() const {
+  if (options.distilled()) return {"head", "head_dist"};
+  return {"head"};
+}
+
+int64_t VisionTransformerImpl::layer_id(const std::string& name) const {
+  // ref: group_matcher: stem r'^cls_token|reg_token|pos_embed|patch_embed' (deit's adds dist_token),
+  // blocks (r'^blocks\.(\d+)', None), (r'^norm', MATCH_PREV_GROUP); unmatched: the last layer
+  const auto starts = [&](const char* prefix) { return name.rfind(prefix, 0) == 0; };
+  if (starts("cls_token") || starts("reg_token") || starts("pos_embed") || starts("patch_embed") || starts("dist_token"))
+    return 0;
+  if (starts("blocks.")) {
+    const auto end = name.find('.', 7);
+    return 1 + std::stoll(name.substr(7, end - 7));
+  }
+  if (starts("norm")) return num_blocks();  // the final norm (and norm_pre, as the regex has it) joins the last block
+  return num_blocks() + 1;
+}
+
 namespace {
 
 void replace_all(std::string& s, const std::string& from, const std::string& to) {

@@ -232,6 +232,19 @@ void ViTImpl::reset() {
   }
 }
 
+std::vector<std::string> ViTImpl::classifier() const { return {head ? "mlp_head" : "mlp_head.1"}; }
+
+int64_t ViTImpl::layer_id(const std::string& name) const {
+  const auto starts = [&](const char* prefix) { return name.rfind(prefix, 0) == 0; };
+  if (starts("to_patch_embedding") || starts("cls_token") || starts("pos_embedding")) return 0;
+  if (starts("transformer.layers.")) {
+    const auto end = name.find('.', 19);
+    return 1 + std::stoll(name.substr(19, end - 19));
+  }
+  if (starts("transformer.norm")) return num_blocks();
+  return num_blocks() + 1;
+}
+
 torch::Tensor ViTImpl::forward_embed(const torch::Tensor& img) {
   TORCH_CHECK(img.dim() == 4 && img.size(1) == options.channels(), "[vit_pytorch::ViT] expected images (B, ",
               options.channels(), ", H, W), got ", img.sizes());

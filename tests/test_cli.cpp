@@ -1,6 +1,7 @@
 // Tests of the `vit` command-line tool (tools/vit/main.cpp): `vit run` on checkpoint directories
 // written by Python reproduces the reference logits; errors are one line with exit status 1 or 2.
 #include <vit/image.h>
+#include <vit/distributed.h>
 #include <vit/inference.h>
 #include <vit/pretrained.h>
 #include <vit/safetensors.h>
@@ -12,6 +13,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
+#include <csignal>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -241,22 +245,35 @@ TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
     GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
   const std::filesystem::path tmp = testing::scratch_path("train_cli");
   const std::string whole = (tmp / "whole").string(), split = (tmp / "split").string(), student = (tmp / "student").string();
+  const std::string pair = (tmp / "pair").string();
   const std::string common = " --limit 256 --batch-size 64 --epochs 2 --dim 32 --depth 1 --heads 2";
-  // Two workers at once on 2 threads, stopped mid-epoch, then resumed on 1 thread, where the stored
-  // 2 workers take turns: the same model as the uninterrupted run. Average pooling and augmentation.
-  const std::string settings = " --pool avg --crop-padding 1 --flip 1 --threads 2 --workers 2";
-  ASSERT_EQ(vit_cli("train --out " + whole + common + settings).status, 0);
-  const auto stopped = vit_cli("train --out " + split + common + settings + " --max-steps 3");
-  ASSERT_EQ(stopped.status, 0) << stopped.err;
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "2 threads, 2 workers", stopped.err);
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "stopped at step 3 (--max-steps)", stopped.err);
-  const auto resumed = vit_cli("train --resume " + split + " --limit 256 --threads 1");
-  ASSERT_EQ(resumed.status, 0) << resumed.err;
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "resumed at step 3", resumed.err);
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "1 thread, 2 workers", resumed.err);
-  const auto a = load_safetensors(whole + "/model.safetensors"), b = load_safetensors(split + "/model.safetensors");
-  ASSERT_EQ(a.tensors.size(), b.tensors.size());
-  for (const auto& [name, tensor] : a.tensors) EXPECT_TRUE(testing::all_close(b.at(name), tensor, 1e-6)) << name;
+  // One process on 2 threads; 2 processes (c10d on loopback) of 1 thread each; 2 processes stopped
+  // mid-epoch and resumed as 1: the same weights. Average pooling and augmentation.
+  const std::string settings = " --pool avg --crop-padding 1 --flip 1";
+  ASSERT_EQ(vit_cli("train --out " + whole + common + settings + " --threads 2").status, 0);
+  if (distributed_available()) {
+    const auto two = vit_cli("train --out " + pair + common + settings + " --nproc 2");
+    ASSERT_EQ(two.status, 0) << two.err;
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "2 processes x 1 thread", two.err);
+    const auto stopped = vit_cli("train --out " + split + common + settings + " --nproc 2 --max-steps 3");
+    ASSERT_EQ(stopped.status, 0) << stopped.err;
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "stopped at step 3 (--max-steps)", stopped.err);
+    const auto resumed = vit_cli("train --resume " + split + " --limit 256 --threads 1");
+    ASSERT_EQ(resumed.status, 0) << resumed.err;
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "resumed at step 3", resumed.err);
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "1 process x 1 thread", resumed.err);
+    const auto a = load_safetensors(whole + "/model.safetensors");
+    for (const auto& dir : {pair, split}) {
+      const auto b = load_safetensors(dir + "/model.safetensors");
+      ASSERT_EQ(a.tensors.size(), b.tensors.size());
+      for (const auto& [name, tensor] : a.tensors) EXPECT_TRUE(testing::all_close(b.at(name), tensor, 1e-5)) << dir << " " << name;
+    }
+  } else {
+    ASSERT_EQ(vit_cli("train --out " + split + common + settings + " --max-steps 3").status, 0);
+    const auto no_c10d = vit_cli("train --out " + pair + common + " --nproc 2");
+    EXPECT_EQ(no_c10d.status, 1);
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "needs a vitcpp built with c10d", no_c10d.err);
+  }
 
   // vit evaluate: the test accuracy train reported for the model it saved last, and the same in int8
   const auto trained = vit_cli("train --out " + whole + "_eval --limit 256 --batch-size 64 --epochs 1 --dim 32 --depth 1 --heads 2 --threads 2");
@@ -303,7 +320,124 @@ TEST(VitCli, TrainResumesToTheSameModelWhoseCheckpointClassifies) {
   }
   const auto no_data = vit_cli("train --out " + student + " --data /nonexistent");
   EXPECT_EQ(no_data.status, 1);
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "[read_idx] '/nonexistent/train-images-idx3-ubyte.gz': cannot open", no_data.err);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "[ImageFolder] '/nonexistent': not a directory", no_data.err);
+  std::filesystem::remove_all(tmp);
+}
+
+// vit train --model NAME|DIR --data FOLDER: fine-tuning on an image folder (train/ + val/) from a zoo
+// architecture, then from the checkpoint it saved (linear probing), which classifies with the
+// folder's class names.
+TEST(VitCli, FineTunesOnAnImageFolderAndClassifiesWithItsClassNames) {
+  const std::filesystem::path tmp = testing::scratch_path("fine_tune_cli");
+  std::filesystem::remove_all(tmp);
+  for (const char* split : {"train", "val"}) {
+    for (int c = 0; c < 2; ++c) {
+      const auto dir = tmp / "data" / split / (c == 0 ? "cat" : "dog");
+      std::filesystem::create_directories(dir);
+      for (int i = 0; i < 6; ++i) {
+        Image image;
+        image.width = 20;
+        image.height = 18 + i;
+        image.rgb.assign(static_cast<size_t>(image.width * image.height * 3), static_cast<uint8_t>(40 + 30 * i));
+        for (size_t p = static_cast<size_t>(c); p < image.rgb.size(); p += 3) image.rgb[p] = 250;
+        write_png((dir / (std::to_string(i) + ".png")).string(), image);
+      }
+    }
+  }
+  const std::string data = (tmp / "data").string(), first = (tmp / "first").string(), probe = (tmp / "probe").string();
+  const std::string args = R"('{"img_size": 16, "patch_size": 4, "embed_dim": 32, "depth": 1, "num_heads": 2}')";
+  const auto trained = vit_cli("train --model vit_tiny_patch16_224 --model-args " + args + " --data " + data + " --out " + first +
+                               " --epochs 2 --batch-size 4 --threads 2 --layer-decay 0.75 --amp 1 --loader-threads 2");
+  ASSERT_EQ(trained.status, 0) << trained.err;
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "test accuracy", trained.out);
+  const auto probed = vit_cli("train --model " + first + " --data " + data + " --out " + probe + " --epochs 1 --batch-size 4 --freeze 1");
+  ASSERT_EQ(probed.status, 0) << probed.err;
+  const auto a = load_safetensors(first + "/model.safetensors"), b = load_safetensors(probe + "/model.safetensors");
+  EXPECT_TRUE(b.at("blocks.0.mlp.fc1.weight").equal(a.at("blocks.0.mlp.fc1.weight")));
+  EXPECT_FALSE(b.at("head.weight").equal(a.at("head.weight")));
+  const auto classified = vit_cli("classify --topk 2 --model " + probe + " " + data + "/val/dog/0.png");
+  ASSERT_EQ(classified.status, 0) << classified.err;
+  for (const char* label : {"cat", "dog"}) EXPECT_NE(classified.out.find(label), std::string::npos) << classified.out;
+  const auto evaluated = vit_cli("evaluate --model " + probe + " --data " + data);
+  ASSERT_EQ(evaluated.status, 0) << evaluated.err;
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "(12 test images)", evaluated.out);
+  for (const auto& [flags, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--model-args '{}'", "--model-args needs --model"},
+           {"--model " + first + " --dim 8", "--dim shapes the built-in recipe; not with --model or --resume"},
+           {"--limit 3", "--limit takes the first Fashion-MNIST images; not with an image folder"},
+           {"--model " + first + " --model-args 7", "--model-args must be a JSON object, got '7'"}}) {
+    const auto r = vit_cli("train --data " + data + " --out " + probe + " " + flags);
+    EXPECT_EQ(r.status, 2) << flags << "\n" << r.err;
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, message, r.err) << flags;
+  }
+  std::filesystem::create_directories(tmp / "data" / "train" / "empty");
+  const auto empty = vit_cli("train --model " + first + " --data " + data + " --out " + probe);
+  EXPECT_EQ(empty.status, 1);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "class folder 'empty' has no images", empty.err);
+  std::filesystem::remove_all(tmp);
+}
+
+// Ranks started as torchrun starts them (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT): when rank 1
+// is killed mid-run, rank 0 ends with status 1 and an error naming rank 1, within the timeout; a
+// rank whose peer never arrives ends the same way.
+TEST(VitCli, ALostRankEndsTheRunWithAnErrorNamingIt) {
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed";
+  if (!distributed_available()) GTEST_SKIP() << "built without c10d";
+  const std::filesystem::path tmp = testing::scratch_path("lost_rank");
+  std::filesystem::create_directories(tmp);
+  const int port = 20000 + static_cast<int>(::getpid() % 20000);
+  const auto start = [&](int rank, int world, const std::string& timeout) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
+      ::setenv("RANK", std::to_string(rank).c_str(), 1);
+      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+      ::setenv("MASTER_PORT", std::to_string(port + world).c_str(), 1);
+      const std::string err = (tmp / ("err" + std::to_string(world) + std::to_string(rank))).string();
+      const std::string out = (tmp / ("out" + std::to_string(rank))).string();
+      if (!std::freopen(err.c_str(), "w", stderr) || !std::freopen(out.c_str(), "w", stdout)) std::_Exit(126);
+      ::execl(VITCPP_VIT_BINARY, VITCPP_VIT_BINARY, "train", "--out", (tmp / "run").c_str(), "--limit", "256", "--batch-size", "32",
+              "--epochs", "500", "--dim", "16", "--depth", "1", "--heads", "2", "--threads", "1", "--timeout", timeout.c_str(),
+              static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }
+    return pid;
+  };
+  const auto wait_for = [](pid_t pid, double seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    int status = 0;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        return -1;  // hung
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  };
+  const auto read = [](const std::filesystem::path& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const pid_t rank0 = start(0, 2, "20"), rank1 = start(1, 2, "20");
+  // wait until the run is under way: rank 0 has finished an epoch
+  for (int i = 0; i < 1200 && read(tmp / "err20").find("epoch 1/500:") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_NE(read(tmp / "err20").find("epoch 1/500:"), std::string::npos) << read(tmp / "err20") << read(tmp / "err21");
+  ::kill(rank1, SIGKILL);
+  ::waitpid(rank1, nullptr, 0);
+  const auto killed = std::chrono::steady_clock::now();
+  EXPECT_EQ(wait_for(rank0, 40.), 1);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count(), 25.);
+  const auto err = read(tmp / "err20");
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "lost rank 1 of 2", err);
+  EXPECT_EQ(err.find("Exception raised from"), std::string::npos) << err;
+
+  const pid_t alone = start(0, 3, "2");
+  EXPECT_EQ(wait_for(alone, 30.), 1);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "ranks 1 and 2 of 3 did not arrive", read(tmp / "err30"));
   std::filesystem::remove_all(tmp);
 }
 

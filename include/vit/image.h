@@ -29,6 +29,15 @@ Image read_image(const std::string& path);
 /// `filter`: "bicubic" or "bilinear".
 Image resize(const Image& image, int64_t width, int64_t height, const std::string& filter = "bicubic");
 
+/// The rectangle (left, top) + (width, height) of `image`, inside it: PIL's crop((left, top, left + width, top + height)).
+Image crop(const Image& image, int64_t left, int64_t top, int64_t width, int64_t height);
+
+/// `image` mirrored left to right (PIL's transpose(FLIP_LEFT_RIGHT)).
+Image flip_left_right(const Image& image);
+
+/// torchvision's ToTensor then Normalize with `cfg`'s mean and std: a float32 tensor (3, H, W).
+torch::Tensor to_tensor(const Image& image, const PretrainedCfg& cfg);
+
 /// timm's eval transform for `cfg` (input_size, crop_pct, crop_mode "center" or "squash",
 /// interpolation, mean, std; validated first): a float32 tensor (3, H, W).
 torch::Tensor preprocess(const Image& image, const PretrainedCfg& cfg);

@@ -156,6 +156,13 @@ class Model : public torch::nn::Module {
   virtual std::string engine_unsupported() const { return ""; }
   /// Parameters AdamW must not decay beyond the 1-D ones (tokens, position embeddings): timm's no_weight_decay().
   virtual std::set<std::string> no_weight_decay() const = 0;
+  /// The classifier's modules (timm's pretrained_cfg 'classifier'): what a checkpoint for another
+  /// number of classes leaves out, and what `--freeze` trains.
+  virtual std::vector<std::string> classifier() const = 0;
+  /// timm's group_matcher(coarse=False) resolved for one parameter, the layer that layer-wise
+  /// learning-rate decay scales by: 0 for the stem (patch embedding, tokens, position embedding),
+  /// 1 + i for block i (the final norm with the last block), num_blocks() + 1 for the rest (head).
+  virtual int64_t layer_id(const std::string& parameter) const = 0;
   /// The Python keyword arguments that build this model (a JSON object of every option).
   virtual std::string model_args() const = 0;
   /// The family's name in the zoo's registry ("vision_transformer", "vit_pytorch").

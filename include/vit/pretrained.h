@@ -40,10 +40,15 @@ struct Pretrained {
 #define VIT_LOAD_OPTIONS(X)                                                                                    \
   X(torch::Device, device, torch::kCPU, Any(), "where the model's parameters go")                              \
   X(int64_t, max_parameters, kDefaultMaxParameters, Range(1, 1e15),                                            \
-    "the largest model config.json may ask for; a larger one is an error before anything is allocated")
+    "the largest model config.json may ask for; a larger one is an error before anything is allocated")          \
+  X(std::string, model_args, "{}", Any(),                                                                       \
+    "a JSON object of keyword arguments over config.json's model_args, as timm's create_model(pretrained=True, **kwargs): " \
+    "another num_classes leaves the checkpoint's classifier out and initialises the model's (timm's init: normal std " \
+    "0.02, bias 0); another img_size resamples the position embedding")
 
 /// Options for load_pretrained (besides the dtype).
-/// Example: `vit::load_pretrained(dir, vit::LoadOptions().device(torch::kCUDA), torch::kBFloat16)`
+/// Example: `vit::load_pretrained(dir, vit::LoadOptions().device(torch::kCUDA), torch::kBFloat16)`;
+/// to fine-tune on 10 classes at 384 px: `vit::LoadOptions().model_args(R"({"num_classes": 10, "img_size": 384})")`
 struct LoadOptions {
   VIT_OPTIONS(LoadOptions, VIT_LOAD_OPTIONS)
 };

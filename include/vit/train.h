@@ -1,16 +1,20 @@
 #pragma once
-// Training: AdamW with timm's weight-decay groups, linear warm-up + cosine learning rate, label
-// smoothing, DeiT distillation (hard and soft), gradient clipping, augmentation, checkpoints that
-// resume exactly, and fit(), the epoch loop `vit train` runs; the Fashion-MNIST recipe it trains.
+// Training: AdamW with timm's weight-decay and layer-decay groups, linear warm-up + cosine learning
+// rate, label smoothing, DeiT distillation (hard and soft), gradient clipping, augmentation,
+// bfloat16 autocast, linear probing, checkpoints that resume exactly, and fit(), the epoch loop
+// `vit train` runs, on any vit::Dataset (Fashion-MNIST, image folders); the Fashion-MNIST recipe.
 // Tests: tests/test_train.cpp; Python counterpart: tests/reference/training.py.
 
 #include "vit/data.h"
+#include "vit/distributed.h"
 #include "vit/options.h"
 #include "vit/pretrained.h"
 
 #include <torch/torch.h>
 
 #include <functional>
+#include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -30,7 +34,12 @@ namespace vit {
     "AdamW's decoupled weight decay, on every weight but biases, norms, LayerScale and the model's no_weight_decay() (timm's param_groups_weight_decay)") \
   X(double, label_smoothing, 0.1, Range(0., 0.99), "label smoothing of the cross-entropy")                         \
   X(double, clip_grad_norm, 1., Range(0., 1e6), "clip the global gradient L2 norm to this; 0: no clipping")        \
-  X(int64_t, crop_padding, 0, Range(0, 1024), "augmentation: zero-pad by this much and crop back at a random offset; 0: off") \
+  X(double, layer_decay, 1., Range(1e-6, 1.),                                                                      \
+    "layer-wise learning-rate decay (BEiT/DeiT fine-tuning, timm's param_groups_layer_decay): layer i of n trains at lr * layer_decay^(n - 1 - i); 1: off") \
+  X(bool, freeze, false, Any(), "train the classifier only, every other weight frozen (linear probing)")           \
+  X(bool, amp, false, Any(), "bfloat16 autocast for the forward and the loss (weights and optimizer stay float32)") \
+  X(int64_t, crop_padding, 0, Range(0, 1024), "augmentation of tensor images: zero-pad by this much and crop back at a random offset; 0: off") \
+  X(double, crop_scale, 0.08, Range(0.01, 1.), "augmentation of image files: RandomResizedCrop's smallest area fraction (ratio 3/4 to 4/3)") \
   X(bool, flip, true, Any(), "augmentation: random left-right flips")                                              \
   X(uint64_t, seed, 0, Any(),                                                                                      \
     "every random draw (epoch order, augmentation, dropout, DropPath; the recipe's initial weights) derives from (seed, step), so a resumed run repeats an uninterrupted one") \
@@ -40,12 +49,10 @@ namespace vit {
   X(double, tau, 1., Range(1e-3, 1e3), "soft distillation temperature")                                            \
   X(std::string, teacher, "", Any(),                                                                               \
     "checkpoint directory of the distillation teacher (its logits on the same input; the student must be distilled)") \
-  X(torch::Device, device, torch::kCPU, Any(), "cpu or cuda[:N]")                                                  \
-  X(int64_t, workers, 0, Range(0, 1 << 20),                                                                        \
-    "data parallelism: each batch is split over this many model replicas, run at once on the CPU's intra-op threads, their gradients summed in order; 0: one per thread on the CPU (1 on other devices or without OpenMP)")
+  X(torch::Device, device, torch::kCPU, Any(), "cpu or cuda[:N]")
 
-/// Options for Trainer. `distillation` "auto" and `workers` 0 are resolved when the Trainer is
-/// built, and stored so, so that a resumed run does what the original did.
+/// Options for Trainer. `distillation` "auto" is resolved when the Trainer is built, and stored so,
+/// so that a resumed run does what the original did.
 /// Example: `vit::TrainOptions().epochs(10).lr(1e-3).crop_padding(2)`
 struct TrainOptions {
   VIT_OPTIONS(TrainOptions, VIT_TRAIN_OPTIONS)
@@ -55,10 +62,19 @@ struct TrainOptions {
 /// steps, then a cosine from lr (first step after the warm-up) down to min_lr (last step).
 double warmup_cosine_lr(int64_t step, int64_t total, int64_t warmup, double lr, double min_lr);
 
-/// timm's param_groups_weight_decay: {decayed, not decayed} parameter names. 1-D parameters (biases,
-/// norms, LayerScale gammas) and the model's no_weight_decay() set (tokens, position embeddings)
-/// are not decayed.
-std::pair<std::vector<std::string>, std::vector<std::string>> weight_decay_groups(const Model& model);
+/// One optimizer parameter group: its parameters' names, learning-rate scale and weight decay.
+struct ParamGroup {
+  std::vector<std::string> names;
+  double lr_scale = 1., weight_decay = 0.;
+};
+
+/// timm's parameter groups, in order of first appearance: with layer_decay 1, param_groups_weight_decay
+/// ({decayed, not decayed}); below 1, param_groups_layer_decay (a group per layer and decay, lr_scale
+/// layer_decay^(max layer - Model::layer_id)). 1-D parameters (biases, norms, LayerScale gammas) and
+/// the model's no_weight_decay() set (tokens, position embeddings) are not decayed. With `freeze`,
+/// only the classifier's parameters (Model::classifier). Empty groups are left out.
+std::vector<ParamGroup> param_groups(const Model& model, double weight_decay, double layer_decay = 1.,
+                                     bool freeze = false);
 
 /// Cross-entropy with label smoothing (PyTorch's: smoothing spread over all classes), mean over the batch.
 torch::Tensor smoothed_cross_entropy(const torch::Tensor& logits, const torch::Tensor& labels, double smoothing);
@@ -81,14 +97,17 @@ struct EvalStats {
   int64_t images = 0;
 };
 
-/// Accuracy and loss of `model` on `data` in eval mode, batch by batch, on the model's device.
-EvalStats evaluate(const Pretrained& model, const ImageDataset& data, int64_t batch_size = 500);
+/// Accuracy and loss of `model` on `data` (its evaluation transform) in eval mode, batch by batch, on
+/// the model's device. Images that cannot be read are left out (`images` counts the rest).
+EvalStats evaluate(const Pretrained& model, const Dataset& data, int64_t batch_size = 500);
 
-/// Images (B, 1, H, W) uint8 -> the model's normalised float input on `device`, with the channel
-/// replicated to the model's input channels (pretrained_cfg mean/std and input_size).
-torch::Tensor model_input(const torch::Tensor& images, const PretrainedCfg& cfg, const torch::Device& device);
-
-/// Trains a Pretrained model (any family) on an ImageDataset, one step at a time.
+/// Trains a Pretrained model (any family) on a Dataset, one step at a time. The next step's batch is
+/// made on a background thread while this one trains (a queue of one batch: image files are decoded
+/// and augmented there); each batch depends on the seed and the step only. After distribute(), the
+/// Trainer is one rank of a data-parallel run: each step's batch (batch_size, the global batch) is
+/// split over the ranks, each reading and computing its own rows, and the gradients are summed
+/// over the ranks (GradientReducer) before the same optimizer step on every rank, so that N
+/// processes train the same weights as one.
 /// Example:
 ///   vit::Trainer trainer(model, vit::load_fashion_mnist(vit::kFashionMnistDir, true), options);
 ///   while (!trainer.done()) trainer.train_step();
@@ -97,10 +116,22 @@ class Trainer {
  public:
   /// With options.teacher() set, the teacher checkpoint is loaded (it must take the student's input
   /// and classes) and distillation defaults to "hard".
+  Trainer(Pretrained model, std::shared_ptr<const Dataset> train, TrainOptions options);
   Trainer(Pretrained model, ImageDataset train, TrainOptions options);
+  Trainer(Trainer&&) noexcept;
+  ~Trainer();
 
   /// Reloads a directory written by save(): model, options, optimizer state and step (and the teacher).
+  static Trainer resume(const std::string& dir, std::shared_ptr<const Dataset> train,
+                        std::optional<torch::Device> device = std::nullopt);
   static Trainer resume(const std::string& dir, ImageDataset train, std::optional<torch::Device> device = std::nullopt);
+
+  /// Makes this Trainer rank group->rank() of a data-parallel run: the model's weights (and the
+  /// optimizer's state) are broadcast from rank 0, and every step's gradients summed over the
+  /// ranks. Every rank must call it before its first step, with the same options and data.
+  void distribute(std::shared_ptr<ProcessGroup> group);
+  /// The process group after distribute(), or null.
+  const ProcessGroup* group() const { return group_.get(); }
 
   /// Replaces the distillation teacher: images (model input, on the options' device) -> logits, run
   /// without gradients.
@@ -120,18 +151,28 @@ class Trainer {
 
   const Pretrained& model() const { return model_; }
   const TrainOptions& options() const { return options_; }
+  const Dataset& data() const { return *train_; }
 
  private:
+  std::pair<int64_t, int64_t> batch_rows() const;   // this rank's rows [first, last) of every global batch
+  std::vector<int64_t> batch_indices(int64_t step);  // this rank's examples of `step`, from its epoch's order
+  Batch make_batch(int64_t step);                     // on this thread
+  Batch next_batch();                                 // this step's, prefetched or made now; starts the next
+
   Pretrained model_;
-  ImageDataset train_;
+  std::shared_ptr<const Dataset> train_;
   TrainOptions options_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
-  std::vector<ModelPtr> replicas_;  // workers - 1 copies of the model, synchronised every step
+  std::vector<double> lr_scales_;  // per optimizer group
+  std::shared_ptr<ProcessGroup> group_;
+  std::unique_ptr<GradientReducer> reducer_;
   std::vector<std::pair<std::string, torch::Tensor>> named_params_;  // in optimizer order
   std::function<torch::Tensor(const torch::Tensor&)> teacher_;
   int64_t step_ = 0;
   torch::Tensor order_;  // this epoch's permutation
   int64_t order_epoch_ = -1;
+  std::future<Batch> prefetched_;  // the batch of step prefetched_step_
+  int64_t prefetched_step_ = -1;
 };
 
 /// What fit reports as it goes; every callback is optional.
@@ -143,9 +184,11 @@ struct FitCallbacks {
 };
 
 /// The epoch policy of `vit train`: runs `trainer` to the end of its epochs, evaluating on `test`
-/// and saving to `dir` after each; with `max_steps` >= 0 it stops at that step and saves there
-/// (Trainer::resume continues). Returns the last evaluation (`images` 0 when stopped mid-epoch).
-EvalStats fit(Trainer& trainer, const ImageDataset& test, const std::string& dir, int64_t max_steps = -1,
+/// (unless it is empty) and saving to `dir` after each; with `max_steps` >= 0 it stops at that step
+/// and saves there (Trainer::resume continues). Returns the last evaluation (`images` 0 when
+/// stopped mid-epoch or without test images). In a data-parallel run only rank 0 evaluates, saves
+/// and calls the callbacks.
+EvalStats fit(Trainer& trainer, const Dataset& test, const std::string& dir, int64_t max_steps = -1,
               const FitCallbacks& callbacks = {});
 
 // ---- the Fashion-MNIST recipe ---------------------------------------------------------------------

@@ -128,6 +128,8 @@ class VisionTransformerImpl : public Model {
   std::vector<BlockWeights> block_weights() const override;
   std::string engine_unsupported() const override;
   std::set<std::string> no_weight_decay() const override;
+  std::vector<std::string> classifier() const override;
+  int64_t layer_id(const std::string& parameter) const override;
   std::string model_args() const override { return options_to_json(options); }
   std::string family() const override { return "vision_transformer"; }
   std::shared_ptr<Model> fresh() const override { return std::make_shared<VisionTransformerImpl>(options); }

@@ -1,7 +1,8 @@
 #pragma once
 // vitcpp: Vision Transformers for LibTorch. One include for the whole library.
 
-#include "vit/data.h"                // read_idx, load_fashion_mnist, random_crop_flip
+#include "vit/data.h"                // Dataset, ImageFolder, load_fashion_mnist, training transforms
+#include "vit/distributed.h"         // ProcessGroup, GradientReducer: data parallelism on c10d
 #include "vit/device.h"              // default_device()
 #include "vit/image.h"               // read_image, resize, preprocess (timm eval transform)
 #include "vit/inference.h"           // InferenceModel: fast inference (oneDNN on the CPU)

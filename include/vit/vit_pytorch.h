@@ -229,6 +229,11 @@ class ViTImpl : public Model {
   int64_t count_macs(int64_t height, int64_t width) const override;
   std::vector<BlockWeights> block_weights() const override;
   std::set<std::string> no_weight_decay() const override { return {"pos_embedding", "cls_token"}; }
+  /// "mlp_head" (layout "current": a Linear) or its Linear "mlp_head.1".
+  std::vector<std::string> classifier() const override;
+  /// vit-pytorch has no group_matcher; the same grouping as timm's: the patch embedding, cls_token and
+  /// pos_embedding 0, transformer.layers.i 1 + i, transformer.norm with the last layer, mlp_head last.
+  int64_t layer_id(const std::string& parameter) const override;
   std::string model_args() const override { return options_to_json(options); }
   std::string family() const override { return "vit_pytorch"; }
   std::shared_ptr<Model> fresh() const override { return std::make_shared<ViTImpl>(options); }

@@ -326,6 +326,16 @@ CASES = {
     # ---- training (tests/test_train.cpp) ----
     "training_losses": lambda: training_losses_case(),
     "training_steps": lambda: training_steps_case(),
+    "training_param_groups_timm_layer_decay": lambda: param_groups_case(
+        "timm", VIT, dict(SMALL_VIT, depth=3, reg_tokens=2, class_token=False, global_pool="avg", fc_norm=True, init_values=0.1),
+        layer_decay=0.75),
+    "training_param_groups_timm_pre_norm_map": lambda: param_groups_case(
+        "timm", VIT, dict(SMALL_VIT, pre_norm=True, global_pool="map"), layer_decay=0.6),
+    "training_param_groups_deit_distilled": lambda: param_groups_case("timm", VIT, dict(SMALL_VIT, distilled=True), layer_decay=0.65),
+    "training_param_groups_deit_freeze": lambda: param_groups_case("timm", VIT, dict(SMALL_VIT, distilled=True), freeze=True),
+    "training_param_groups_vit_pytorch": lambda: param_groups_case("vit_pytorch", "ViT", dict(TINY_LUCID, layout="current"), layer_decay=0.8),
+    "training_random_resized_crop": lambda: random_resized_crop_case(),
+    "training_buckets": lambda: buckets_case(),
 }
 
 # ---- checkpoint directories in the Hugging Face hub layout, written by real torch.save ----------
@@ -499,6 +509,79 @@ def training_steps_case(seed=22):
     tensors.update({"after/" + k: v for k, v in model.state_dict().items()})
     tensors.update(images=images, labels=labels, losses=losses)
     return tensors, describe("timm", VIT, config, kind="training", seed=seed, train=json.dumps(train))
+
+
+def param_groups_case(family, module, config, layer_decay=1., freeze=False, weight_decay=0.05):
+    """Each trained parameter's learning-rate scale and weight decay (timm's layer-decay groups)."""
+    model = build(family, module, config)
+    distilled = bool(config.get("distilled"))
+    classifier = ("head", "head_dist") if distilled else ("head",) if family == "timm" else ("mlp_head",)
+    groups = training.param_groups(model, family, weight_decay, layer_decay, freeze, classifier, distilled)
+    names = list(groups)
+    tensors = dict(lr_scale=torch.tensor([groups[n][0] for n in names], dtype=torch.float64),
+                   weight_decay=torch.tensor([groups[n][1] for n in names], dtype=torch.float64))
+    return tensors, describe(family, module, config, kind="param_groups", names=json.dumps(names),
+                             options=json.dumps(dict(weight_decay=weight_decay, layer_decay=layer_decay, freeze=freeze)))
+
+
+def random_resized_crop_case(seed=23):
+    """RandomResizedCrop boxes for images of many sizes and scales, from given uniform numbers (one
+    row each: up to 10 tries of two, then two offsets), and the whole training transform of two
+    images (crop, resize to a non-square size with both filters, flip) from given numbers."""
+    from PIL import Image
+    gen = torch.Generator().manual_seed(seed)
+    sizes = torch.randint(1, 400, (300, 2), generator=gen)
+    sizes[::7, 0] = sizes[::7, 1] * 9  # very wide: the center-crop fallback
+    sizes[3::7, 1] = sizes[3::7, 0] * 9  # very tall
+    scales = torch.tensor([0.08, 0.3, 0.9, 1.0], dtype=torch.float64)[torch.randint(0, 4, (300,), generator=gen)]
+    uniforms = torch.rand(300, 22, generator=gen, dtype=torch.float64)
+    boxes = []
+    for (w, h), lo, us in zip(sizes.tolist(), scales.tolist(), uniforms.tolist()):
+        it = iter(us)
+        boxes.append(training.random_resized_crop_box(w, h, (lo, 1.), (3 / 4, 4 / 3), lambda: next(it)))
+    tensors = dict(sizes=sizes, scales=scales, uniforms=uniforms, boxes=torch.tensor(boxes, dtype=torch.int64))
+    images_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden", "images")
+    transforms = []
+    for k, (name, interpolation, crop_scale) in enumerate([("rgb_tall.jpg", "bicubic", 0.08), ("rgb_wide.png", "bilinear", 0.5),
+                                                           ("rgba.png", "bicubic", 1.0)]):
+        us = torch.rand(22, generator=gen, dtype=torch.float64)
+        it = iter(us.tolist())
+        img = Image.open(os.path.join(images_dir, name)).convert("RGB")
+        tensors[f"transform{k}/uniforms"] = us
+        tensors[f"transform{k}/pixels"] = training.train_transform(img, (24, 40), crop_scale, True, lambda: next(it), interpolation,
+                                                                  mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+        transforms.append(dict(image=name, interpolation=interpolation, crop_scale=crop_scale))
+    return tensors, describe("timm", "RandomResizedCrop", dict(ratio=[3 / 4, 4 / 3], input_size=[3, 24, 40], mean=[0.5, 0.4, 0.3],
+                                                              std=[0.2, 0.25, 0.3]),
+                             kind="training", seed=seed, transforms=json.dumps(transforms))
+
+
+def buckets_case(seed=24):
+    """DDP's bucket assignment of a small ViT's parameters at a 4 KiB cap, and the bucketed sum of two
+    ranks' gradients (one batch each), which must be the plain sum."""
+    config = dict(img_size=28, patch_size=7, in_chans=3, num_classes=10, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.)
+    gen = torch.Generator().manual_seed(seed)
+    model = build("timm", VIT, config)
+    randomize(model, gen)
+    images = torch.randint(0, 256, (2, 4, 1, 28, 28), generator=gen, dtype=torch.uint8)
+    labels = torch.randint(0, 10, (2, 4), generator=gen)
+    grads = []
+    for r in range(2):
+        model.zero_grad()
+        x = training.normalise(images[r], 0.2860, 0.3530)
+        training.smoothed_cross_entropy(model(x), labels[r], 0.1).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    numels = [p.numel() for p in model.parameters()]
+    buckets = training.bucket_assignment(numels, 4096)
+    summed = training.bucketed_sum(grads, buckets)
+    for a, b, c in zip(summed, grads[0], grads[1]):
+        assert torch.allclose(a, b + c, rtol=0, atol=1e-6)
+    tensors = {"param/" + k: v.clone() for k, v in model.state_dict().items()}
+    tensors.update(images=images, labels=labels)
+    names = [n for n, _ in model.named_parameters()]
+    tensors.update({"sum/" + n: g for n, g in zip(names, summed)})
+    return tensors, describe("timm", VIT, config, kind="training", seed=seed, cap_bytes="4096",
+                             buckets=json.dumps(buckets))
 
 
 def main():
