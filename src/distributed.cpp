@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <sstream>
 #include <thread>
+#include <type_traits>
+#include <utility>
 
 namespace vit {
 
@@ -61,6 +63,18 @@ struct ProcessGroup::Impl {
 
 namespace {
 
+// LibTorch 2.4+ asks for TCPStore's libuv backend by default, which Debian's LibTorch 2.6 is built
+// without ("use_libuv was requested but PyTorch was build without libuv support"): ask for the
+// classic backend where the option exists.
+template <typename T, typename = void>
+struct HasLibUV : std::false_type {};
+template <typename T>
+struct HasLibUV<T, std::void_t<decltype(std::declval<T&>().useLibUV)>> : std::true_type {};
+template <typename T>
+void classic_backend(T& options) {
+  if constexpr (HasLibUV<T>::value) options.useLibUV = false;
+}
+
 std::string arrived_key(int64_t rank) { return "vitcpp/arrived/" + std::to_string(rank); }
 std::string failed_key(int64_t rank) { return "vitcpp/failed/" + std::to_string(rank); }
 
@@ -80,6 +94,7 @@ ProcessGroup::ProcessGroup(DistributedOptions options) : options_(std::move(opti
     store.numWorkers = static_cast<size_t>(o.world_size());
     store.waitWorkers = false;  // the arrival keys below say who is missing
     store.timeout = timeout;
+    classic_backend(store);
     impl_->store = c10::make_intrusive<c10d::TCPStore>(o.master_addr(), store);
   } catch (const std::exception& e) {
     TORCH_CHECK(false, who, " cannot ", o.rank() == 0 ? "serve" : "reach", " the rendezvous store at ", where, " within ",

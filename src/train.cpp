@@ -417,7 +417,11 @@ StepStats Trainer::train_step() {
   const double share = static_cast<double>(B) / static_cast<double>(global);
   if (reducer_) reducer_->prepare();
   (loss * share).backward();
-  if (reducer_) reducer_->finish();
+  if (reducer_) {
+    const auto start = std::chrono::steady_clock::now();
+    reducer_->finish();
+    stats.sync_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
   // the step's loss and accuracy over the whole batch
   auto sums = torch::tensor({local_loss * share, logits.argmax(1).eq(labels).sum().item<double>()}, torch::kFloat64);
   if (group_) group_->all_reduce({sums});

@@ -88,6 +88,7 @@ torch::Tensor distillation_loss(const torch::Tensor& cls, const torch::Tensor& d
 
 struct StepStats {
   double loss = 0., accuracy = 0., lr = 0., grad_norm = 0.;
+  double sync_seconds = 0.;  ///< data-parallel runs: waiting for the gradient all-reduce after backward
 };
 
 struct EvalStats {

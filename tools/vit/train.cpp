@@ -256,23 +256,27 @@ void add_train(CLI::App& app) {
     const bool tty = ::isatty(2);
     const auto start = std::chrono::steady_clock::now();
     int64_t epoch_of_sums = -1, steps = 0;
-    double loss = 0., correct = 0.;
+    double loss = 0., correct = 0., sync = 0.;
     FitCallbacks callbacks;
     callbacks.on_step = [&](const Trainer& t, const StepStats& stats, double rate) {
       const int64_t spe = t.steps_per_epoch(), epoch = (t.step() - 1) / spe, done = t.step() - epoch * spe;
       if (epoch != epoch_of_sums) {
         epoch_of_sums = epoch;
         steps = 0;
-        loss = correct = 0.;
+        loss = correct = sync = 0.;
       }
       ++steps;
       loss += stats.loss;
       correct += stats.accuracy;
+      sync += stats.sync_seconds;
       if (!tty && done != spe) return;
       std::cerr << "\repoch " << epoch + 1 << "/" << o.epochs() << " " << bar(done, spe, 24) << "  loss "
                 << fixed(loss / steps, 4) << "  acc " << fixed(100. * correct / steps, 2) << "%  lr " << std::scientific
                 << std::setprecision(2) << stats.lr << std::defaultfloat << "  " << fixed(rate, 0) << " img/s  ETA "
-                << clock_time(static_cast<double>((spe - done) * o.batch_size()) / rate) << "   " << std::flush;
+                << clock_time(static_cast<double>((spe - done) * o.batch_size()) / rate);
+      // the share of the epoch rank 0 spent waiting for gradient all-reduces after its backward
+      if (ranks > 1) std::cerr << "  sync " << fixed(100. * sync * rate / static_cast<double>(steps * o.batch_size()), 1) << "%";
+      std::cerr << "   " << std::flush;
       if (done == spe) std::cerr << "\n";
     };
     callbacks.on_epoch = [&](const Trainer& t, const EvalStats& e, double seconds) {
