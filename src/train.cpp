@@ -1,12 +1,10 @@
 #include "vit/train.h"
 
 #include "vit/safetensors.h"
-#include "vit/vision_transformer.h"  // DropPath
 
 #include "io.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
