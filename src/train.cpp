@@ -126,7 +126,6 @@ std::vector<ParamGroup> param_groups(const Model& model, double weight_decay, do
     if (!index.count(key)) {
       index[key] = out.size();
       out.push_back({{}, std::pow(layer_decay, static_cast<double>(layer_max - layer)), decay ? weight_decay : 0.});
-      if (layer_decay == 1.) out.back().lr_scale = 1.;
     }
     out[index[key]].names.push_back(name);
   }
@@ -306,7 +305,6 @@ void Trainer::distribute(std::shared_ptr<ProcessGroup> group) {
   if (prefetched_.valid()) prefetched_.wait();  // made for the whole batch
   prefetched_ = {};
   group_ = std::move(group);
-  order_epoch_ = -1;
   // Rank 0's weights, buffers and optimizer state everywhere (each rank built or loaded its own).
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> state;
