@@ -20,7 +20,7 @@ T& ref(const Field& f) {
 }
 
 bool integral(Kind k) {
-  return k == Kind::kInt || k == Kind::kUInt || k == Kind::kSize2 || k == Kind::kOptInt || k == Kind::kInt3;
+  return k == Kind::kInt || k == Kind::kUInt || k == Kind::kSize2 || k == Kind::kOptInt || k == Kind::kOptSize2 || k == Kind::kInt3;
 }
 
 const char* expected_type(Kind kind) {
@@ -34,6 +34,7 @@ const char* expected_type(Kind kind) {
     case Kind::kOptInt: return "an integer or null";
     case Kind::kOptDouble: return "a number or null";
     case Kind::kOptBool: return "true, false or null";
+    case Kind::kOptSize2: return "an int, [h, w] or null";
     case Kind::kInt3: return "a list of 3 integers";
     case Kind::kDouble3: return "a list of 3 numbers";
     case Kind::kDevice: return "a device ('cpu', 'cuda' or 'cuda:N')";
@@ -68,6 +69,10 @@ std::vector<double> numbers(const Field& f) {
       const auto& o = ref<std::optional<double>>(f);
       return o ? std::vector<double>{*o} : std::vector<double>{};
     }
+    case Kind::kOptSize2: {
+      const auto& o = ref<std::optional<Size2>>(f);
+      return o ? std::vector<double>{static_cast<double>((*o)->at(0)), static_cast<double>((*o)->at(1))} : std::vector<double>{};
+    }
     case Kind::kInt3: {
       const auto& a = ref<Int3>(f);
       return {static_cast<double>(a[0]), static_cast<double>(a[1]), static_cast<double>(a[2])};
@@ -83,7 +88,7 @@ std::vector<double> numbers(const Field& f) {
 // The value for a range error: the number, or a pair or triple as [a, b(, c)].
 std::string numbers_text(const Field& f) {
   const auto values = numbers(f);
-  const bool list = f.kind == Kind::kSize2 || f.kind == Kind::kInt3 || f.kind == Kind::kDouble3;
+  const bool list = f.kind == Kind::kSize2 || f.kind == Kind::kOptSize2 || f.kind == Kind::kInt3 || f.kind == Kind::kDouble3;
   std::string out;
   for (const double v : values) out += (out.empty() ? "" : ", ") + number(v, integral(f.kind));
   return list ? "[" + out + "]" : out;
@@ -111,6 +116,11 @@ Json value_of(const Field& f) {
     case Kind::kOptBool: {
       const auto& o = ref<std::optional<bool>>(f);
       return o ? Json(*o) : Json();
+    }
+    case Kind::kOptSize2: {
+      const auto& o = ref<std::optional<Size2>>(f);
+      if (!o) return Json();
+      return (*o)->at(0) == (*o)->at(1) ? Json((*o)->at(0)) : Json::array({(*o)->at(0), (*o)->at(1)});
     }
     case Kind::kInt3: return ref<Int3>(f);
     case Kind::kDouble3: return ref<Double3>(f);
@@ -169,13 +179,18 @@ void set_json(const Field& f, const Json& v, const std::string& who) {
       ref<std::string>(f) = v.get<std::string>();
       break;
     case Kind::kSize2:
+    case Kind::kOptSize2: {
+      std::optional<Size2> size;
       if (is_int64(v)) {
-        ref<Size2>(f) = Size2(v.get<int64_t>());
-      } else {
+        size = Size2(v.get<int64_t>());
+      } else if (!v.is_null() || f.kind == Kind::kSize2) {
         if (!v.is_array() || v.size() != 2 || !is_int64(v[0]) || !is_int64(v[1])) wrong();
-        ref<Size2>(f) = Size2({v[0].get<int64_t>(), v[1].get<int64_t>()});
+        size = Size2({v[0].get<int64_t>(), v[1].get<int64_t>()});
       }
+      if (f.kind == Kind::kSize2) ref<Size2>(f) = *size;
+      else ref<std::optional<Size2>>(f) = size;
       break;
+    }
     case Kind::kOptInt:
       if (!v.is_null() && !is_int64(v)) wrong();
       ref<std::optional<int64_t>>(f) = v.is_null() ? std::nullopt : std::optional<int64_t>(v.get<int64_t>());
@@ -262,13 +277,18 @@ void set_from_string(const Field& f, const std::string& text, const std::string&
       else v = text;
       break;
     case Kind::kSize2:
+    case Kind::kOptSize2:
     case Kind::kInt3:
     case Kind::kDouble3: {
+      if (f.kind == Kind::kOptSize2 && (text == "none" || text == "None" || text == "null")) {
+        v = nullptr;
+        break;
+      }
       std::stringstream parts(text);
       std::string part;
       v = Json::array();
       while (std::getline(parts, part, ',')) v.push_back(parse_number(part));
-      if (v.size() == 1 && f.kind == Kind::kSize2) v = v[0];
+      if (v.size() == 1 && (f.kind == Kind::kSize2 || f.kind == Kind::kOptSize2)) v = v[0];
       break;
     }
     default:

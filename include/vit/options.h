@@ -50,7 +50,7 @@ Check OneOf(S... choices) {
 
 namespace detail {
 
-enum class Kind { kInt, kUInt, kDouble, kBool, kString, kSize2, kOptInt, kOptDouble, kOptBool, kInt3, kDouble3, kDevice };
+enum class Kind { kInt, kUInt, kDouble, kBool, kString, kSize2, kOptInt, kOptDouble, kOptBool, kOptSize2, kInt3, kDouble3, kDevice };
 
 template <typename T>
 struct KindOf;  // the types an option may have
@@ -63,6 +63,7 @@ template <> struct KindOf<Size2> { static constexpr Kind value = Kind::kSize2; }
 template <> struct KindOf<std::optional<int64_t>> { static constexpr Kind value = Kind::kOptInt; };
 template <> struct KindOf<std::optional<double>> { static constexpr Kind value = Kind::kOptDouble; };
 template <> struct KindOf<std::optional<bool>> { static constexpr Kind value = Kind::kOptBool; };
+template <> struct KindOf<std::optional<Size2>> { static constexpr Kind value = Kind::kOptSize2; };
 template <> struct KindOf<Int3> { static constexpr Kind value = Kind::kInt3; };
 template <> struct KindOf<Double3> { static constexpr Kind value = Kind::kDouble3; };
 template <> struct KindOf<torch::Device> { static constexpr Kind value = Kind::kDevice; };
