@@ -29,6 +29,7 @@ import functools
 import inspect
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -450,16 +451,21 @@ def check_cpp(binary, d, case, backends, timeout, extra):
     return out
 
 
-# ---- main ----------------------------------------------------------------------------------------
+# ---- the driver (scripts/check_timm_eva.py's main uses it too) -------------------------------------
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def driver_parser(doc, reference_help):
+    """(parser, its mode group) with --reference and --cpp, described by doc's first paragraph; the
+    caller adds its other modes, then add_driver_options."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--reference", action="store_true", help="check tests/reference/vision_transformer.py")
+    mode.add_argument("--reference", action="store_true", help=reference_help)
     mode.add_argument("--cpp", metavar="VIT_BINARY", help="check `VIT_BINARY run`")
-    mode.add_argument("--dump-args", metavar="FILE",
-                      help="write {name: {class, timm kwargs (repr), our kwargs, pretrained_cfg}} of full-size names")
+    return parser, mode
+
+
+def add_driver_options(parser):
+    """The options the driver reads, and the name patterns."""
     parser.add_argument("--timm-src", default="/work/timm-src", help="timm's source tree (imported from there)")
     parser.add_argument("--backends", default="plain,auto",
                         help="comma-separated `vit run --backend` values (each compared on the logits)")
@@ -469,16 +475,129 @@ def main():
     parser.add_argument("--vit-args", default="", help="extra arguments for `vit run`, e.g. '--threads 2'")
     parser.add_argument("--keep", metavar="DIR", help="write the hub directories here (default: a temp dir, removed)")
     parser.add_argument("names", nargs="*", help="fnmatch patterns of names to check (default: all)")
+
+
+def timm_banner(timm, timm_src):
+    """Prints timm's version, source tree and commit, and torch's version."""
+    try:
+        commit = subprocess.run(["git", "-C", timm_src, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown (not a git checkout)"
+    print(f"timm {timm.__version__} at {os.path.abspath(timm_src)}, commit {commit}; torch {torch.__version__}")
+
+
+def cpp_backends(args):
+    """The --cpp columns: the --backends entries, and "features" unless --no-features or the binary lacks it."""
+    backends = [b for b in args.backends.split(",") if b]
+    if not args.no_features:
+        if supports_features(args.cpp):
+            backends.append("features")
+        else:
+            print(f"{args.cpp} run has no --features: the pooled features are not checked")
+    return backends
+
+
+def _maybe_traceback():
+    if os.environ.get("CHECK_TIMM_TRACEBACK"):
+        traceback.print_exc()
+
+
+def check_names(names, width, make_case, check_reference, write_hub_dir, args, tmp_prefix):
+    """The per-name table. --reference: check_reference(make_case(name)) -> (max error, notes), raising
+    on a mismatch. --cpp: write_hub_dir(d, name, case), then check_cpp on d for each cpp_backends(args)
+    column, d being name's folder under --keep or under a temporary directory (prefix tmp_prefix,
+    removed after). Prints a row per name and the summary; returns how many names match."""
+    backends = cpp_backends(args) if args.cpp else []
+    keep_dir = (args.keep or tempfile.mkdtemp(prefix=tmp_prefix)) if args.cpp else None
+    if args.reference:
+        print(f"{'name':<{width}}  status  max_err   notes")
+    else:
+        print(f"{'name':<{width}}  " + "  ".join(f"{b + ':status':<14} {'max_err':<9}" for b in backends))
+    matched, worst, worst_name = 0, 0., ""
+    failures = []
+    start = time.time()
+    for name in names:
+        try:
+            case = make_case(name)
+        except Exception as e:  # noqa: BLE001 - reported per name
+            failures.append(name)
+            print(f"{name:<{width}}  TIMM-ERROR {type(e).__name__}: {str(e)[:160]}", flush=True)
+            _maybe_traceback()
+            continue
+        if args.reference:
+            try:
+                err, notes = check_reference(case)
+            except Mismatch as e:
+                failures.append(name)
+                print(f"{name:<{width}}  FAIL    {'':<9} {e}", flush=True)
+                continue
+            except Exception as e:  # noqa: BLE001 - reported per name
+                failures.append(name)
+                print(f"{name:<{width}}  ERROR   {'':<9} {type(e).__name__}: {str(e)[:200]}", flush=True)
+                _maybe_traceback()
+                continue
+            print(f"{name:<{width}}  ok      {err:<9.2e} {'; '.join(notes)}", flush=True)
+            errors = [err]
+        else:
+            d = os.path.join(keep_dir, name)
+            try:
+                write_hub_dir(d, name, case)
+                results = check_cpp(args.cpp, d, case, backends, args.timeout, args.vit_args.split())
+            except Exception as e:  # noqa: BLE001 - reported per name
+                results = {b: (f"error: {type(e).__name__}: {e}"[:200], None) for b in backends}
+            cells = [f"{(status if status == 'ok' else 'FAIL'):<14} {'' if err is None else f'{err:.2e}':<9}"
+                     for status, err in (results[b] for b in backends)]
+            problems = [f"{b}: {s}" for b, (s, _) in results.items() if s != "ok"]
+            print(f"{name:<{width}}  " + "  ".join(cells) + ("  " + " | ".join(problems) if problems else ""),
+                  flush=True)
+            if problems:
+                failures.append(name)
+                continue
+            errors = [err for _, err in results.values()]
+        matched += 1
+        for err in errors:
+            if err >= worst:
+                worst, worst_name = err, name
+    print(f"{matched}/{len(names)} match (rtol {RTOL:g}; worst max |diff| of the matches {worst:.2e}"
+          f"{f' ({worst_name})' if worst_name else ''}; {time.time() - start:.0f}s)")
+    if failures:
+        print("not matching: " + " ".join(failures))
+    if args.cpp and not args.keep:
+        shutil.rmtree(keep_dir, ignore_errors=True)
+    elif args.cpp:
+        print(f"hub directories kept in {keep_dir}")
+    return matched
+
+
+def check_extras(extras, run_one, width):
+    """A row per configuration, its label being extra[0]: run_one(extra) -> (max error, notes), raising
+    on a mismatch. Returns how many failed."""
+    failed = 0
+    for extra in extras:
+        label = extra[0]
+        try:
+            err, notes = run_one(extra)
+            print(f"{label:<{width}}  ok      {err:<9.2e} {'; '.join(notes)}", flush=True)
+        except Exception as e:  # noqa: BLE001 - reported per configuration
+            failed += 1
+            print(f"{label:<{width}}  FAIL    {'':<9} {type(e).__name__}: {str(e)[:200]}", flush=True)
+            _maybe_traceback()
+    return failed
+
+
+# ---- main ----------------------------------------------------------------------------------------
+
+def main():
+    parser, mode = driver_parser(__doc__, "check tests/reference/vision_transformer.py")
+    mode.add_argument("--dump-args", metavar="FILE",
+                      help="write {name: {class, timm kwargs (repr), our kwargs, pretrained_cfg}} of full-size names")
+    add_driver_options(parser)
     args = parser.parse_args()
 
     sys.path.insert(0, os.path.abspath(args.timm_src))
     import timm
-    try:
-        commit = subprocess.run(["git", "-C", args.timm_src, "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown (not a git checkout)"
-    print(f"timm {timm.__version__} at {os.path.abspath(args.timm_src)}, commit {commit}; torch {torch.__version__}")
+    timm_banner(timm, args.timm_src)
     torch.set_num_threads(1)
 
     names = list(dict.fromkeys(timm.list_models(module="vision_transformer") + timm.list_models(module="deit")))
@@ -504,84 +623,14 @@ def main():
         print(f"wrote {args.dump_args}")
         return 0
 
-    backends = [b for b in args.backends.split(",") if b]
-    if args.cpp and not args.no_features:
-        if supports_features(args.cpp):
-            backends.append("features")
-        else:
-            print(f"{args.cpp} run has no --features: the pooled features are not checked")
-    keep_dir = args.keep or tempfile.mkdtemp(prefix="check_timm_")
     width = max(len(n) for n in names) if names else 10
-    if args.reference:
-        print(f"{'name':<{width}}  status  max_err   notes")
-    else:
-        print(f"{'name':<{width}}  " + "  ".join(f"{b + ':status':<14} {'max_err':<9}" for b in backends))
-    matched, worst = 0, 0.
-    failures = []
-    start = time.time()
-    for name in names:
-        try:
-            case = timm_case(timm, name)
-        except Exception as e:  # noqa: BLE001 - reported per name
-            failures.append(name)
-            print(f"{name:<{width}}  TIMM-ERROR {type(e).__name__}: {str(e)[:160]}", flush=True)
-            continue
-        if args.reference:
-            try:
-                err, notes = check_reference(case)
-                matched += 1
-                worst = max(worst, err)
-                print(f"{name:<{width}}  ok      {err:<9.2e} {'; '.join(notes)}", flush=True)
-            except Mismatch as e:
-                failures.append(name)
-                print(f"{name:<{width}}  FAIL    {'':<9} {e}", flush=True)
-            except Exception as e:  # noqa: BLE001 - reported per name
-                failures.append(name)
-                print(f"{name:<{width}}  ERROR   {'':<9} {type(e).__name__}: {str(e)[:200]}", flush=True)
-                if os.environ.get("CHECK_TIMM_TRACEBACK"):
-                    traceback.print_exc()
-        else:
-            d = os.path.join(keep_dir, name)
-            try:
-                write_hub_dir(d, name, case)
-                results = check_cpp(args.cpp, d, case, backends, args.timeout, args.vit_args.split())
-            except Exception as e:  # noqa: BLE001 - reported per name
-                results = {b: (f"error: {type(e).__name__}: {e}"[:200], None) for b in backends}
-            ok = all(status == "ok" for status, _ in results.values())
-            matched += ok
-            if ok:
-                worst = max([worst] + [err for _, err in results.values()])
-            else:
-                failures.append(name)
-            cells = []
-            for b in backends:
-                status, err = results[b]
-                cells.append(f"{(status if status == 'ok' else 'FAIL'):<14} {'' if err is None else f'{err:.2e}':<9}")
-            line = f"{name:<{width}}  " + "  ".join(cells)
-            problems = [f"{b}: {s}" for b, (s, _) in results.items() if s != "ok"]
-            print(line + ("  " + " | ".join(problems) if problems else ""), flush=True)
-    print(f"{matched}/{len(names)} match (rtol {RTOL:g}; worst max |diff| of the matches {worst:.2e}; "
-          f"{time.time() - start:.0f}s)")
-    if failures:
-        print("not matching: " + " ".join(failures))
+    matched = check_names(names, width, lambda name: timm_case(timm, name), check_reference, write_hub_dir, args,
+                          tmp_prefix="check_timm_")
     extras_failed = 0
     if args.reference and not args.names:
         print("\nconfigurations no registered name has (timm's classes built directly):")
-        for label, make_kwargs, hw, distilled in EXTRAS:
-            try:
-                err, notes = check_reference(extra_case(timm, label, make_kwargs, hw, distilled))
-                print(f"{label:<{width}}  ok      {err:<9.2e} {'; '.join(notes)}", flush=True)
-            except Exception as e:  # noqa: BLE001 - reported per configuration
-                extras_failed += 1
-                print(f"{label:<{width}}  FAIL    {'':<9} {type(e).__name__}: {str(e)[:200]}", flush=True)
-                if os.environ.get("CHECK_TIMM_TRACEBACK"):
-                    traceback.print_exc()
+        extras_failed = check_extras(EXTRAS, lambda extra: check_reference(extra_case(timm, *extra)), width)
         print(f"{len(EXTRAS) - extras_failed}/{len(EXTRAS)} extra configurations match")
-    if not args.reference and not args.keep:
-        import shutil
-        shutil.rmtree(keep_dir, ignore_errors=True)
-    elif not args.reference:
-        print(f"hub directories kept in {keep_dir}")
     return 0 if matched == len(names) and not extras_failed else 1
 
 

@@ -40,5 +40,9 @@ void vit_pytorch_args_from_weights(StateDict& state, Json& args);
 /// The VisionTransformer's keys from OpenAI CLIP / open_clip / DINOv2 (Meta) / TIPSv2 / BEiT3 /
 /// AIMv2 checkpoints (unchanged when already timm's).
 void vision_transformer_convert_layout(StateDict& state);
+void eva_args_from_weights(StateDict& state, Json& args);
+/// The Eva family's keys from EVA / EVA02 originals, open_clip towers, Meta's PE and DINOv3
+/// checkpoints (unchanged when already timm's).
+void eva_convert_layout(StateDict& state);
 
 }  // namespace vit::detail

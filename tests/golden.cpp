@@ -1,5 +1,9 @@
 #include "golden.h"
 
+#include <vit/eva.h>
+#include <vit/vision_transformer.h>
+#include <vit/zoo.h>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,15 +47,24 @@ Golden load_golden(const std::string& name) {
 }
 
 std::vector<std::string> golden_cases(const std::string& family, const std::string& kind) {
+  // Every test process asks for several lists at start-up: the directory is read once.
+  struct Case {
+    std::string name, family, kind;
+  };
+  static const std::vector<Case> all = [] {
+    std::vector<Case> cases;
+    const std::filesystem::path dir = golden_dir();
+    if (!std::filesystem::is_directory(dir)) return cases;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      if (entry.path().extension() != ".safetensors") continue;
+      const auto meta = load_safetensors(entry.path().string()).metadata;
+      cases.push_back({entry.path().stem().string(), meta.at("family"), meta.at("kind")});
+    }
+    return cases;
+  }();
   std::vector<std::string> names;
-  const std::filesystem::path dir = golden_dir();
-  if (!std::filesystem::is_directory(dir)) return names;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().extension() != ".safetensors") continue;
-    const auto name = entry.path().stem().string();
-    const auto meta = load_safetensors(entry.path().string()).metadata;
-    if (meta.at("family") == family && meta.at("kind") == kind) names.push_back(name);
-  }
+  for (const auto& c : all)
+    if (c.family == family && c.kind == kind) names.push_back(c.name);
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -114,6 +127,119 @@ void check_init(const std::string& name, const Builder& build) {
 void check_keys(const std::string& name, const Builder& build) {
   const auto golden = load_golden(name);
   expect_same_keys(*build(golden).module, golden.keys());
+}
+
+ModelPtr golden_model(const Golden& g) {
+  const auto config = g.config.dump();
+  const auto what = "[golden " + g.name + "]";
+  ModelPtr m;
+  if (g.family == "eva") m = Eva(options_from_json(config, EvaOptions(), what)).ptr();
+  else m = VisionTransformer(options_from_json(config, VisionTransformerOptions(), what)).ptr();
+  load_params(*m, g);
+  m->eval();
+  return m;
+}
+
+namespace {
+
+// Python's indices argument (None, an int n: the last n, or a list) as the C++ list.
+std::vector<int64_t> indices_of(const json& v, int64_t blocks) {
+  if (v.is_null()) return {};
+  if (v.is_number_integer()) return take_indices(blocks, {}, v.get<int64_t>());
+  return v.get<std::vector<int64_t>>();
+}
+
+}  // namespace
+
+void check_intermediates(const std::string& name) {
+  const auto g = load_golden(name);
+  auto m = golden_model(g);
+  auto call = json::parse(g.file.metadata.at("call"));
+  const auto indices = indices_of(call.value("indices", json()), m->num_blocks());
+  call.erase("indices");
+  const auto options = options_from_json(call.dump(), IntermediatesOptions(), "[golden " + g.name + "]");
+  torch::NoGradGuard no_grad;
+  const auto out = m->forward_intermediates(g.tensor("input"), indices, options);
+  const auto blocks = json::parse(g.file.metadata.at("blocks")).get<std::vector<int64_t>>();
+  ASSERT_EQ(out.intermediates.size(), blocks.size());
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    EXPECT_TRUE(all_close(out.intermediates[i], g.tensor("intermediates/" + std::to_string(i)), 1e-5)) << i;
+    const auto prefix = "prefix/" + std::to_string(i);
+    if (g.has(prefix)) {
+      ASSERT_EQ(out.prefix_tokens.size(), blocks.size());
+      EXPECT_TRUE(all_close(out.prefix_tokens[i], g.tensor(prefix), 1e-5)) << i;
+    }
+  }
+  if (!g.has("prefix/0")) {
+    EXPECT_TRUE(out.prefix_tokens.empty());
+  }
+  EXPECT_EQ(out.features.defined(), g.has("output"));
+  if (g.has("output")) {
+    EXPECT_TRUE(all_close(out.features, g.tensor("output"), 1e-5));
+  }
+}
+
+void check_prune(const std::string& name) {
+  const auto g = load_golden(name);
+  auto m = golden_model(g);
+  const auto prune = json::parse(g.file.metadata.at("prune"));
+  const auto take = m->prune_intermediate_layers(indices_of(prune.at("indices"), m->num_blocks()), prune.value("prune_norm", false),
+                                                 prune.value("prune_head", true));
+  EXPECT_EQ(take, json::parse(g.file.metadata.at("take")).get<std::vector<int64_t>>());
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(all_close(m->forward(g.tensor("input")), g.tensor("output"), 1e-5));
+  // model_args describes what is left: a model built from it holds exactly the remaining tensors
+  const auto rebuilt = m->clone_model();
+  EXPECT_EQ(count_parameters(*rebuilt), count_parameters(*m));
+  EXPECT_TRUE(all_close(rebuilt->forward(g.tensor("input")), g.tensor("output"), 1e-5));
+}
+
+void check_attention_maps(const std::string& name) {
+  const auto g = load_golden(name);
+  auto m = golden_model(g);
+  const auto indices = indices_of(json::parse(g.file.metadata.at("indices")), m->num_blocks());
+  torch::NoGradGuard no_grad;
+  const auto maps = m->attention_maps(g.tensor("input"), indices);
+  const auto blocks = json::parse(g.file.metadata.at("blocks")).get<std::vector<int64_t>>();
+  ASSERT_EQ(maps.size(), blocks.size());
+  for (size_t i = 0; i < maps.size(); ++i) EXPECT_TRUE(all_close(maps[i], g.tensor("attention/" + std::to_string(i)), 1e-5)) << i;
+  // the heat map of the last block: the class token's row (or rollout), over the patch grid
+  const auto heat = attention_heatmap(*m, g.tensor("input"));
+  const auto grid = m->feat_size(g.tensor("input").size(2), g.tensor("input").size(3));
+  EXPECT_EQ(heat.sizes(), (std::vector<int64_t>{g.tensor("input").size(0), grid[0], grid[1]}));
+  EXPECT_TRUE(torch::isfinite(heat).all().item<bool>());
+}
+
+StateDict golden_state(const Golden& golden, const std::function<std::string(std::string)>& rename) {
+  StateDict state;
+  for (const auto& [key, tensor] : golden.with_prefix("param/")) {
+    const auto name = rename(key);
+    if (!name.empty()) state.emplace_back(name, tensor);
+  }
+  return state;
+}
+
+std::string replaced(std::string s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
+void check_timm_counts(const std::string& family, const std::vector<TimmCount>& counts,
+                       const std::function<int64_t(const std::string&)>& count) {
+  std::set<std::string> names;
+  for (const auto& c : counts) {
+    SCOPED_TRACE(c.name);
+    names.insert(c.name);
+    EXPECT_EQ(count(resolve_model_args(c.name)), c.parameters);  // the full model, from its options
+    const auto shrunk = json{{"depth", 2}, {"embed_dim", c.shrunk_embed_dim}, {"num_heads", 4}, {"num_classes", 7}};
+    const auto model = create_model(c.name, shrunk.dump());  // built
+    EXPECT_EQ(count_parameters(*model), c.shrunk_parameters);
+    EXPECT_EQ(model->family(), family);
+  }
+  std::set<std::string> zoo_names;
+  for (const auto& name : list_models())
+    if (architecture(name).family == family) zoo_names.insert(name);
+  EXPECT_EQ(names, zoo_names);  // the zoo has every name of the family's timm module(s), and no other
 }
 
 double tolerance(const torch::Device& device) { return device.is_cuda() ? 1e-4 : 1e-5; }

@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <vit/model.h>
 #include <vit/options.h>
 #include <vit/safetensors.h>
 
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -130,6 +132,36 @@ void check_init(const std::string& name, const Builder& build);
 /// A "keys" golden: named_parameters() equal the Python state_dict keys and shapes.
 void check_keys(const std::string& name, const Builder& build);
 
+/// The model of a whole-model golden (family "timm": VisionTransformer, "eva": Eva) built from its
+/// config, with its weights, in eval mode.
+ModelPtr golden_model(const Golden& golden);
+/// An "intermediates" golden: forward_intermediates(input, indices, options) equals Python's.
+void check_intermediates(const std::string& name);
+/// A "prune" golden: the pruned model's forward, and a model rebuilt from its model_args, equal Python's.
+void check_prune(const std::string& name);
+/// An "attention" golden: attention_maps equal Python's; the heat map has the patch grid's shape.
+void check_attention_maps(const std::string& name);
+
+/// The golden's weights (param/<key>) as a state dict, each key renamed by `rename` (an empty name
+/// drops the tensor): a checkpoint of another layout, for the families' adapt_checkpoint tests.
+StateDict golden_state(const Golden& golden, const std::function<std::string(std::string)>& rename);
+/// `s` with every `from` replaced by `to`.
+std::string replaced(std::string s, const std::string& from, const std::string& to);
+
+/// timm's parameter count of a zoo name (timm.create_model(name)) and of the name built with
+/// model_args {"depth": 2, "embed_dim": shrunk_embed_dim, "num_heads": 4, "num_classes": 7}.
+struct TimmCount {
+  const char* name;
+  int64_t parameters;
+  int64_t shrunk_embed_dim;
+  int64_t shrunk_parameters;
+};
+/// Each name's full count from its resolved keyword arguments (`count`: JSON -> the family's
+/// count_parameters of its options; nothing built) and its shrunk build's count equal timm's, and the
+/// zoo's names of `family` are exactly those of `counts`.
+void check_timm_counts(const std::string& family, const std::vector<TimmCount>& counts,
+                       const std::function<int64_t(const std::string&)>& count);
+
 /// The message of the c10::Error that `f` throws (without backtrace), or "<no error>".
 template <typename F>
 std::string error_of(F&& f) {
@@ -154,6 +186,32 @@ struct ThreadsGuard {
 };
 
 }  // namespace vit::testing
+
+/// The golden-driven suites of a model family whose goldens carry `family` (e.g. "timm") and whose
+/// modules `build` (a Builder) constructs: <Prefix>Reference (every "forward" case on every device),
+/// <Prefix>KeysReference ("keys"), and for whole models <Prefix>Intermediates, <Prefix>Prune and
+/// <Prefix>AttentionMaps (kinds "intermediates", "prune", "attention"; built by golden_model).
+#define VIT_GOLDEN_MODEL_TESTS(Prefix, family, build)                                                      \
+  class Prefix##Reference : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};    \
+  TEST_P(Prefix##Reference, MatchesPython) { ::vit::testing::check_reference(GetParam(), build); }       \
+  INSTANTIATE_TEST_SUITE_P(Golden, Prefix##Reference,                                                    \
+                           ::testing::Combine(::testing::ValuesIn(::vit::testing::golden_cases(family, "forward")), \
+                                              ::testing::ValuesIn(::vit::testing::test_devices())),      \
+                           ::vit::testing::case_name);                                                   \
+  class Prefix##KeysReference : public ::testing::TestWithParam<std::string> {};                         \
+  TEST_P(Prefix##KeysReference, NamedParametersEqualPythonStateDict) { ::vit::testing::check_keys(GetParam(), build); } \
+  INSTANTIATE_TEST_SUITE_P(Golden, Prefix##KeysReference, ::testing::ValuesIn(::vit::testing::golden_cases(family, "keys"))); \
+  class Prefix##Intermediates : public ::testing::TestWithParam<std::string> {};                         \
+  TEST_P(Prefix##Intermediates, MatchPython) { ::vit::testing::check_intermediates(GetParam()); }        \
+  INSTANTIATE_TEST_SUITE_P(Golden, Prefix##Intermediates,                                                \
+                           ::testing::ValuesIn(::vit::testing::golden_cases(family, "intermediates")));  \
+  class Prefix##Prune : public ::testing::TestWithParam<std::string> {};                                 \
+  TEST_P(Prefix##Prune, PrunedModelMatchesPython) { ::vit::testing::check_prune(GetParam()); }           \
+  INSTANTIATE_TEST_SUITE_P(Golden, Prefix##Prune, ::testing::ValuesIn(::vit::testing::golden_cases(family, "prune"))); \
+  class Prefix##AttentionMaps : public ::testing::TestWithParam<std::string> {};                         \
+  TEST_P(Prefix##AttentionMaps, MatchPython) { ::vit::testing::check_attention_maps(GetParam()); }       \
+  INSTANTIATE_TEST_SUITE_P(Golden, Prefix##AttentionMaps,                                                \
+                           ::testing::ValuesIn(::vit::testing::golden_cases(family, "attention")))
 
 /// Expects `statement` to throw a c10::Error whose message contains `text`.
 #define EXPECT_ERROR(statement, text) \

@@ -1,6 +1,7 @@
 // Tests of include/vit/options.h: one field table per options struct drives JSON in and out,
 // validation, printing and command-line values. (Each module's own options are checked against the
 // Python reference through it: the golden tests build every module with options_from_json.)
+#include <vit/eva.h>
 #include <vit/inference.h>
 #include <vit/pretrained.h>
 #include <vit/train.h>
@@ -36,6 +37,31 @@ TEST(Options, EveryStructRoundTripsThroughJson) {
   expect_round_trip(InferenceOptions().backend("torch").prepack(false));
   expect_round_trip(PretrainedCfg().input_size({1, 28, 28}).mean({0.1, 0.2, 0.3}));
   expect_round_trip(LoadOptions().max_parameters(12345));
+  expect_round_trip(EvaOptions().ref_feat_shape(Size2({16, 24})).use_fc_norm(false).attn_pool_num_heads(8));
+  expect_round_trip(EvaOptions().ref_feat_shape(Size2(16)));
+  expect_round_trip(RotaryEmbeddingOptions().rope_type("mixed"));
+}
+
+TEST(Options, OptionalSizesAreNullAnIntOrAPair) {
+  // timm's ref_feat_shape: None, 16 or (16, 24)
+  EXPECT_FALSE(options_from_json(R"({"ref_feat_shape": null})", EvaOptions().ref_feat_shape(Size2(3))).ref_feat_shape());
+  EXPECT_EQ(**options_from_json(R"({"ref_feat_shape": 16})", EvaOptions()).ref_feat_shape(), (std::array<int64_t, 2>{16, 16}));
+  const auto o = options_from_json(R"({"ref_feat_shape": [16, 24]})", EvaOptions());
+  EXPECT_EQ(**o.ref_feat_shape(), (std::array<int64_t, 2>{16, 24}));
+  EXPECT_EQ(nlohmann::json::parse(options_to_json(o)).at("ref_feat_shape"), nlohmann::json::parse("[16, 24]"));
+  EXPECT_EQ(nlohmann::json::parse(options_to_json(EvaOptions())).at("ref_feat_shape"), nullptr);
+  EXPECT_NE(c10::str(*Eva(EvaOptions().embed_dim(32).depth(0).num_heads(2).ref_feat_shape(Size2({4, 5})))).find("ref_feat_shape=(4, 5)"),
+            std::string::npos);
+  EXPECT_ERROR(options_from_json(R"({"ref_feat_shape": [0, 4]})", EvaOptions(), "[Eva]"), "[Eva] 'ref_feat_shape' must be in [1, 65536], got [0, 4]");
+  EXPECT_ERROR(options_from_json(R"({"ref_feat_shape": "16"})", EvaOptions(), "[Eva]"), "[Eva] 'ref_feat_shape' must be an int, [h, w] or null");
+  auto e = EvaOptions();
+  for (const auto& f : e.fields()) {
+    if (std::string(f.name) != "ref_feat_shape") continue;
+    detail::set_from_string(f, "8,12", "--ref-feat-shape");
+    EXPECT_EQ(**e.ref_feat_shape(), (std::array<int64_t, 2>{8, 12}));
+    detail::set_from_string(f, "None", "--ref-feat-shape");
+    EXPECT_FALSE(e.ref_feat_shape());
+  }
 }
 
 TEST(Options, JsonValuesOfEveryKind) {

@@ -65,18 +65,10 @@ Built build(const Golden& g) {
   return built;
 }
 
-using CaseAndDevice = std::tuple<std::string, std::string>;
+// ---- outputs and gradients, state_dict keys of full-size models, forward_intermediates,
+// prune_intermediate_layers and attention maps equal the Python reference ---------------------------
 
-// ---- outputs and gradients equal the Python reference (every module, every option) -----------
-
-class TimmReference : public ::testing::TestWithParam<CaseAndDevice> {};
-
-TEST_P(TimmReference, MatchesPython) { testing::check_reference(GetParam(), build); }
-
-INSTANTIATE_TEST_SUITE_P(Golden, TimmReference,
-                         ::testing::Combine(::testing::ValuesIn(testing::golden_cases("timm", "forward")),
-                                            ::testing::ValuesIn(testing::test_devices())),
-                         testing::case_name);
+VIT_GOLDEN_MODEL_TESTS(Timm, "timm", build);
 
 // ---- seeded construction draws the same initial weights as Python (init parity) ---------------
 
@@ -85,103 +77,6 @@ class TimmInitReference : public ::testing::TestWithParam<std::string> {};
 TEST_P(TimmInitReference, SameInitialWeightsAsPythonForTheSameSeed) { testing::check_init(GetParam(), build); }
 
 INSTANTIATE_TEST_SUITE_P(Golden, TimmInitReference, ::testing::ValuesIn(testing::golden_cases("timm", "init")));
-
-// ---- full-size models have exactly timm's state_dict keys and shapes ---------------------------
-
-class TimmKeysReference : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(TimmKeysReference, NamedParametersEqualPythonStateDict) { testing::check_keys(GetParam(), build); }
-
-INSTANTIATE_TEST_SUITE_P(Golden, TimmKeysReference, ::testing::ValuesIn(testing::golden_cases("timm", "keys")));
-
-// ---- forward_intermediates, prune_intermediate_layers, attention maps ---------------------------
-
-// A golden's model with its weights, in eval mode.
-VisionTransformer golden_model(const Golden& g) {
-  VisionTransformer m(options_from_json(g.config.dump(), VisionTransformerOptions(), "[golden " + g.name + "]"));
-  testing::load_params(*m, g);
-  m->eval();
-  return m;
-}
-
-// Python's indices argument (None, an int n: the last n, or a list) as the C++ list.
-std::vector<int64_t> indices_of(const testing::json& v, int64_t blocks) {
-  if (v.is_null()) return {};
-  if (v.is_number_integer()) return take_indices(blocks, {}, v.get<int64_t>());
-  return v.get<std::vector<int64_t>>();
-}
-
-class TimmIntermediates : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(TimmIntermediates, MatchPython) {
-  const auto g = testing::load_golden(GetParam());
-  auto m = golden_model(g);
-  auto call = testing::json::parse(g.file.metadata.at("call"));
-  const auto indices = indices_of(call.value("indices", testing::json()), m->num_blocks());
-  call.erase("indices");
-  const auto options = options_from_json(call.dump(), IntermediatesOptions(), "[golden " + g.name + "]");
-  torch::NoGradGuard no_grad;
-  const auto out = m->forward_intermediates(g.tensor("input"), indices, options);
-  const auto blocks = testing::json::parse(g.file.metadata.at("blocks")).get<std::vector<int64_t>>();
-  ASSERT_EQ(out.intermediates.size(), blocks.size());
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    EXPECT_TRUE(testing::all_close(out.intermediates[i], g.tensor("intermediates/" + std::to_string(i)), 1e-5)) << i;
-    const auto prefix = "prefix/" + std::to_string(i);
-    if (g.has(prefix)) {
-      ASSERT_EQ(out.prefix_tokens.size(), blocks.size());
-      EXPECT_TRUE(testing::all_close(out.prefix_tokens[i], g.tensor(prefix), 1e-5)) << i;
-    }
-  }
-  if (!g.has("prefix/0")) {
-    EXPECT_TRUE(out.prefix_tokens.empty());
-  }
-  EXPECT_EQ(out.features.defined(), g.has("output"));
-  if (g.has("output")) {
-    EXPECT_TRUE(testing::all_close(out.features, g.tensor("output"), 1e-5));
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Golden, TimmIntermediates, ::testing::ValuesIn(testing::golden_cases("timm", "intermediates")));
-
-class TimmPrune : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(TimmPrune, PrunedModelMatchesPython) {
-  const auto g = testing::load_golden(GetParam());
-  auto m = golden_model(g);
-  const auto prune = testing::json::parse(g.file.metadata.at("prune"));
-  const auto take = m->prune_intermediate_layers(indices_of(prune.at("indices"), m->num_blocks()), prune.value("prune_norm", false),
-                                                 prune.value("prune_head", true));
-  EXPECT_EQ(take, testing::json::parse(g.file.metadata.at("take")).get<std::vector<int64_t>>());
-  torch::NoGradGuard no_grad;
-  EXPECT_TRUE(testing::all_close(m->forward(g.tensor("input")), g.tensor("output"), 1e-5));
-  // model_args describes what is left: a model built from it holds exactly the remaining tensors
-  const auto rebuilt = m->clone_model();
-  EXPECT_EQ(count_parameters(*rebuilt), count_parameters(*m));
-  EXPECT_TRUE(testing::all_close(rebuilt->forward(g.tensor("input")), g.tensor("output"), 1e-5));
-}
-
-INSTANTIATE_TEST_SUITE_P(Golden, TimmPrune, ::testing::ValuesIn(testing::golden_cases("timm", "prune")));
-
-class TimmAttentionMaps : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(TimmAttentionMaps, MatchPython) {
-  const auto g = testing::load_golden(GetParam());
-  auto m = golden_model(g);
-  const auto indices = indices_of(testing::json::parse(g.file.metadata.at("indices")), m->num_blocks());
-  torch::NoGradGuard no_grad;
-  const auto maps = m->attention_maps(g.tensor("input"), indices);
-  const auto blocks = testing::json::parse(g.file.metadata.at("blocks")).get<std::vector<int64_t>>();
-  ASSERT_EQ(maps.size(), blocks.size());
-  for (size_t i = 0; i < maps.size(); ++i)
-    EXPECT_TRUE(testing::all_close(maps[i], g.tensor("attention/" + std::to_string(i)), 1e-5)) << i;
-  // the heat map of the last block: the class token's row (or rollout), over the patch grid
-  const auto heat = attention_heatmap(*m, g.tensor("input"));
-  const auto grid = m->feat_size(g.tensor("input").size(2), g.tensor("input").size(3));
-  EXPECT_EQ(heat.sizes(), (std::vector<int64_t>{g.tensor("input").size(0), grid[0], grid[1]}));
-  EXPECT_TRUE(torch::isfinite(heat).all().item<bool>());
-}
-
-INSTANTIATE_TEST_SUITE_P(Golden, TimmAttentionMaps, ::testing::ValuesIn(testing::golden_cases("timm", "attention")));
 
 TEST(TimmGoldens, EveryModuleHasAReferenceCase) {
   std::set<std::string> covered;
@@ -511,27 +406,15 @@ TEST(VisionTransformer, ClassTokenHeatmapIsTheLastBlocksClassRowAveragedOverHead
 
 // ---- checkpoints of other layouts (timm's checkpoint_filter_fn) -----------------------------------
 
-// The golden's weights as a state dict, renamed by `rename` (an empty name drops the tensor).
-StateDict golden_state(const Golden& g, const std::function<std::string(const std::string&)>& rename) {
-  StateDict state;
-  for (const auto& [key, tensor] : g.with_prefix("param/")) {
-    const auto name = rename(key);
-    if (!name.empty()) state.emplace_back(name, tensor);
-  }
-  return state;
-}
-
-std::string replaced(std::string s, const std::string& from, const std::string& to) {
-  const auto at = s.find(from);
-  return at == std::string::npos ? s : s.replace(at, from.size(), to);
-}
+using testing::golden_state;
+using testing::replaced;
 
 TEST(CheckpointLayouts, OpenAIClipVisualTowerLoadsAsTimmKeys) {
   // OpenAI CLIP's visual tower: conv1, class_embedding (D), positional_embedding (N, D), ln_pre,
   // transformer.resblocks.{i}.{ln_1, attn.in_proj_*, attn.out_proj, ln_2, mlp.c_fc, mlp.c_proj},
   // ln_post and a bias-free proj (D, out), all under "visual.".
   const auto g = testing::load_golden("timm_vit_clip_like");
-  auto expected_model = golden_model(g);
+  auto expected_model = std::dynamic_pointer_cast<VisionTransformerImpl>(testing::golden_model(g));
   torch::NoGradGuard no_grad;
   expected_model->head->bias.zero_();  // CLIP's projection has no bias
   const auto expected = expected_model->forward(g.tensor("input"));
@@ -614,15 +497,8 @@ TEST(CheckpointLayouts, ResampledPatchEmbedGivesTheSameProjectionOfResizedPatche
 
 // ---- every zoo name: timm's parameter count ---------------------------------------------------
 
-// timm 1.0.x (commit aa4b5850) parameter counts of timm.create_model(name), and of the name built
-// with model_args {"depth": 2, "embed_dim": E, "num_heads": 4, "num_classes": 7}.
-struct TimmCount {
-  const char* name;
-  int64_t parameters;
-  int64_t shrunk_embed_dim;
-  int64_t shrunk_parameters;
-};
-constexpr TimmCount kTimmCounts[] = {
+// timm 1.0.x (commit aa4b5850) parameter counts of every name of vision_transformer.py and deit.py.
+const std::vector<testing::TimmCount> kTimmCounts = {
     {"aimv2_1b_patch14_224", 1234958336, 64, 155271},
     {"aimv2_1b_patch14_336", 1235613696, 64, 175751},
     {"aimv2_1b_patch14_448", 1236531200, 64, 204423},
@@ -799,21 +675,9 @@ constexpr TimmCount kTimmCounts[] = {
 };
 
 TEST(Zoo, EveryTimmNameHasTimmsParameterCount) {
-  std::set<std::string> names;
-  for (const auto& c : kTimmCounts) {
-    SCOPED_TRACE(c.name);
-    names.insert(c.name);
-    const auto args = nlohmann::json::parse(resolve_model_args(c.name));
-    const auto options = options_from_json(args.dump(), VisionTransformerOptions(), c.name);
-    EXPECT_EQ(count_parameters(options), c.parameters);  // the full model, from its options
-    const auto shrunk = nlohmann::json{{"depth", 2}, {"embed_dim", c.shrunk_embed_dim}, {"num_heads", 4}, {"num_classes", 7}};
-    const auto model = create_model(c.name, shrunk.dump());  // built
-    EXPECT_EQ(count_parameters(*model), c.shrunk_parameters);
-  }
-  std::set<std::string> zoo_names;
-  for (const auto& name : list_models())
-    if (name != "vit_pytorch") zoo_names.insert(name);
-  EXPECT_EQ(names, zoo_names);  // the zoo has every timm name and no other
+  testing::check_timm_counts("vision_transformer", kTimmCounts, [](const std::string& args) {
+    return count_parameters(options_from_json(args, VisionTransformerOptions()));
+  });
 }
 
 }  // namespace

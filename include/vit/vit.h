@@ -4,6 +4,7 @@
 #include "vit/data.h"                // Dataset, ImageFolder, load_fashion_mnist, training transforms
 #include "vit/distributed.h"         // ProcessGroup, GradientReducer: data parallelism on c10d
 #include "vit/device.h"              // default_device()
+#include "vit/eva.h"                 // timm: Eva (EVA02, DINOv3, PE, RoPE-ViT)
 #include "vit/image.h"               // read_image, resize, preprocess (timm eval transform)
 #include "vit/inference.h"           // InferenceModel: fast inference (oneDNN on the CPU)
 #include "vit/init.h"                // trunc_normal_, SkipInitGuard

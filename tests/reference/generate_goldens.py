@@ -2,7 +2,7 @@
 """Writes the golden files that vitcpp's C++ tests compare against (run with Debian's python3-torch:
 /usr/bin/python3 tests/reference/generate_goldens.py OUT_DIR).
 
-One safetensors file per case, named <family>_<case>.safetensors (family: timm | vit_pytorch), with
+One safetensors file per case, named <family>_<case>.safetensors (family: timm | eva | vit_pytorch), with
 metadata {family, module, kind, config (JSON of the Python keyword arguments), mode, seed} and:
   kind "forward": param/<state_dict key> (random values), input, output [, output_dist],
                   and with gradients grad_output, grad/input, grad/<key> (d(sum(output*grad_output))).
@@ -10,7 +10,7 @@ metadata {family, module, kind, config (JSON of the Python keyword arguments), m
                   test reproduces dropout / drop-path masks with the same seed.
   kind "init":    param/<key> as the constructor initialises them after torch.manual_seed(seed).
   kind "keys":    no tensors; metadata "keys" = JSON [[key, shape], ...] of a full-size model.
-  kind "intermediates" (module VisionTransformer, eval): param/<key>, input, and what
+  kind "intermediates" (module VisionTransformer or Eva, eval): param/<key>, input, and what
                   forward_intermediates(input, **call) returns: output (the final norm(x); absent when
                   call.intermediates_only), intermediates/<i> for i = 0..n-1 in returned order, and
                   prefix/<i> when the call returns prefix tokens (return_prefix_tokens and the model has
@@ -18,11 +18,11 @@ metadata {family, module, kind, config (JSON of the Python keyword arguments), m
                   list, norm, output_fmt, intermediates_only, return_prefix_tokens, stop_early; absent
                   ones take forward_intermediates' defaults) and "blocks" = JSON list of the block index
                   of each intermediates/<i>.
-  kind "prune" (module VisionTransformer, eval): param/<key> (the full model's), input, output = the
+  kind "prune" (module VisionTransformer or Eva, eval): param/<key> (the full model's), input, output = the
                   model's forward after prune_intermediate_layers(**prune); metadata "prune" = JSON of
                   its keyword arguments (indices, prune_norm, prune_head), "take" = JSON of what it
                   returned.
-  kind "attention" (module VisionTransformer, eval): param/<key>, input, attention/<i> =
+  kind "attention" (module VisionTransformer or Eva, eval): param/<key>, input, attention/<i> =
                   attention_maps(input, indices)[i]; metadata "indices" = JSON (null | int | list) and
                   "blocks" = JSON list of the block index of each attention/<i>.
   kind "int8" (module VisionTransformer, eval): param/<key>, input, output = the forward with every
@@ -39,6 +39,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vision_transformer as timm_ref  # noqa: E402
+import eva as eva_ref  # noqa: E402
 import vit_pytorch as lucid_ref  # noqa: E402
 import training  # noqa: E402
 import quantize  # noqa: E402
@@ -48,6 +49,8 @@ from safetensors_io import save_file  # noqa: E402
 def build(family, module, config):
     if family == "timm":
         return getattr(timm_ref, module)(**config)
+    if family == "eva":
+        return getattr(eva_ref, module)(**config)
     if module == "PreNorm":
         fn = dict(config["fn"])
         fn_module = fn.pop("module")
@@ -60,12 +63,20 @@ def describe(family, module, config, **extra):
 
 
 def randomize(model, gen):
-    """Distinctive values everywhere (init alone leaves zero biases and unit norms)."""
+    """Distinctive values everywhere (init alone leaves zero biases and unit norms). Eva modules also:
+    LayerScale gamma_1/gamma_2 1 + 0.1 randn, reg_token 0.5 randn, rope.freqs (RoPE-Mixed) their init
+    + 0.05 randn; q_bias/v_bias get the 0.1 randn of every vector."""
+    eva = type(model).__module__ == eva_ref.__name__
     with torch.no_grad():
         norms = {id(m.weight) for m in model.modules() if isinstance(m, (torch.nn.LayerNorm, timm_ref.RmsNorm))}
         for name, p in model.named_parameters():
-            if id(p) in norms:
+            leaf = name.split(".")[-1]
+            if id(p) in norms or (eva and leaf in ("gamma_1", "gamma_2")):
                 p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen))
+            elif eva and leaf == "reg_token":
+                p.copy_(0.5 * torch.randn(p.shape, generator=gen))
+            elif eva and leaf == "freqs":
+                p.add_(0.05 * torch.randn(p.shape, generator=gen))
             elif name.split(".")[-1] in ("cls_token", "dist_token", "pos_embed", "pos_embedding"):
                 p.copy_(0.5 * torch.randn(p.shape, generator=gen))
             elif p.dim() >= 2:
@@ -100,11 +111,12 @@ def forward_case(family, module, config, input_shape, mode="eval", grads=False, 
     return tensors, describe(family, module, config, kind="forward", mode=mode, seed=seed)
 
 
-def _eval_vit(config, input_shape, seed):
-    """A randomized VisionTransformer in eval mode, its input, and the tensors every kind stores."""
+def _eval_vit(config, input_shape, seed, family="timm", module=None):
+    """A randomized model (default timm's VisionTransformer) in eval mode, its input, and the tensors every
+    kind stores."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = build("timm", VIT, config)
+    model = build(family, module or VIT, config)
     randomize(model, gen)
     model.eval()
     x = torch.randn(input_shape, generator=gen)
@@ -113,8 +125,9 @@ def _eval_vit(config, input_shape, seed):
     return model, x, tensors
 
 
-def intermediates_case(config, input_shape, call, seed=1234):
-    model, x, tensors = _eval_vit(config, input_shape, seed)
+def intermediates_case(config, input_shape, call, seed=1234, family="timm", module=None):
+    module = module or VIT
+    model, x, tensors = _eval_vit(config, input_shape, seed, family, module)
     take, _ = timm_ref.feature_take_indices(len(model.blocks), call.get("indices"))
     with torch.no_grad():
         out = model.forward_intermediates(x, **call)
@@ -128,21 +141,23 @@ def intermediates_case(config, input_shape, call, seed=1234):
             tensors[f"intermediates/{i}"] = item
     blocks = sorted(set(take))
     assert len(blocks) == len(items)
-    return tensors, describe("timm", VIT, config, kind="intermediates", mode="eval", seed=seed, call=json.dumps(call),
+    return tensors, describe(family, module, config, kind="intermediates", mode="eval", seed=seed, call=json.dumps(call),
                              blocks=json.dumps(blocks))
 
 
-def prune_case(config, input_shape, prune, seed=1234):
-    model, x, tensors = _eval_vit(config, input_shape, seed)
+def prune_case(config, input_shape, prune, seed=1234, family="timm", module=None):
+    module = module or VIT
+    model, x, tensors = _eval_vit(config, input_shape, seed, family, module)
     take = model.prune_intermediate_layers(**prune)
     with torch.no_grad():
         tensors["output"] = model(x)
-    return tensors, describe("timm", VIT, config, kind="prune", mode="eval", seed=seed, prune=json.dumps(prune),
+    return tensors, describe(family, module, config, kind="prune", mode="eval", seed=seed, prune=json.dumps(prune),
                              take=json.dumps(take))
 
 
-def attention_case(config, input_shape, indices=None, seed=1234):
-    model, x, tensors = _eval_vit(config, input_shape, seed)
+def attention_case(config, input_shape, indices=None, seed=1234, family="timm", module=None):
+    module = module or VIT
+    model, x, tensors = _eval_vit(config, input_shape, seed, family, module)
     take, _ = timm_ref.feature_take_indices(len(model.blocks), indices)
     with torch.no_grad():
         maps = model.attention_maps(x, indices)
@@ -150,7 +165,7 @@ def attention_case(config, input_shape, indices=None, seed=1234):
         tensors[f"attention/{i}"] = m
     blocks = sorted(set(take))
     assert len(blocks) == len(maps)
-    return tensors, describe("timm", VIT, config, kind="attention", mode="eval", seed=seed,
+    return tensors, describe(family, module, config, kind="attention", mode="eval", seed=seed,
                              indices=json.dumps(indices), blocks=json.dumps(blocks))
 
 
@@ -178,6 +193,14 @@ VIT = "VisionTransformer"
 TINY_VIT = {"img_size": 32, "patch_size": 8, "num_classes": 10, "embed_dim": 64, "depth": 2, "num_heads": 4}
 SMALL_VIT = {"img_size": 16, "patch_size": 4, "num_classes": 5, "embed_dim": 32, "depth": 2, "num_heads": 2}
 NEW_VIT = {"img_size": 12, "patch_size": 4, "num_classes": 3, "embed_dim": 16, "depth": 2, "num_heads": 2}  # cases of current timm's options
+EVA = "Eva"
+TINY_EVA = {"img_size": 16, "patch_size": 4, "num_classes": 3, "embed_dim": 16, "depth": 2, "num_heads": 2}  # head_dim 8
+EVA_RECT = dict(TINY_EVA, img_size=[12, 16])  # a 3x4 grid
+EVA_ROPE_CAT = dict(use_rot_pos_emb=True)
+EVA_ROPE_MIXED = dict(use_rot_pos_emb=True, rope_type="mixed", rope_grid_indexing="xy", rope_temperature=10.0, attn_type="rope")
+EVA_DINOV3 = dict(dynamic_img_size=True, use_rot_pos_emb=True, use_abs_pos_emb=False, rope_type="dinov3", rope_temperature=100.0,
+                  rope_rotate_half=True, num_reg_tokens=4, init_values=1e-5, use_fc_norm=False, norm_eps=1e-5)
+EVA_PE = dict(attn_type="rope", use_pre_transformer_norm=True, use_rot_pos_emb=True, rope_grid_offset=1.0, rope_grid_indexing="xy", norm_eps=1e-5)
 TINY_LUCID = {"image_size": 32, "patch_size": 8, "num_classes": 10, "dim": 64, "depth": 2, "heads": 4, "mlp_dim": 128}
 
 CASES = {
@@ -301,6 +324,62 @@ CASES = {
     "timm_keys_vit_dwee_patch16_reg1_gap_256": lambda: keys_case("timm", VIT, {"img_size": 256, "embed_dim": 256, "depth": 14, "num_heads": 4, "init_values": 1e-5, "mlp_ratio": 5, "class_token": False, "no_embed_class": True, "reg_tokens": 1, "global_pool": "avg", "attn_layer": "diff"}),
     "timm_keys_beit3_base_patch16_224": lambda: keys_case("timm", VIT, {"mlp_ratio": 4, "scale_attn_norm": True, "scale_mlp_norm": True, "class_token": True, "global_pool": "avg", "norm_layer": "layernorm", "norm_eps": 1e-5}),
     "timm_keys_vit_base_patch16_rpn_224": lambda: keys_case("timm", VIT, {"qkv_bias": False, "init_values": 1e-5, "class_token": False, "block_fn": "res_post", "global_pool": "avg"}),
+    # ---- eva (timm's Eva family: tests/reference/eva.py, checked against timm by scripts/check_timm_eva.py) ----
+    # RopeApply: a rotary embedding applied to (B, heads, h*w, head_dim) as Eva's attention applies it
+    "eva_rope_cat_ij_ref": lambda: forward_case("eva", "RopeApply", {"rope_type": "cat", "embed_dim": 32, "num_heads": 2, "grid": [3, 4], "ref_feat_shape": [5, 5]}, (2, 2, 12, 16), grads=True),
+    "eva_rope_cat_xy_offset_rect": lambda: forward_case("eva", "RopeApply", {"rope_type": "cat", "embed_dim": 32, "num_heads": 2, "grid": [2, 5], "grid_offset": 1.0, "grid_indexing": "xy", "ref_feat_shape": [4, 6], "temperature": 100.0}, (2, 2, 10, 16)),
+    "eva_rope_mixed_xy": lambda: forward_case("eva", "RopeApply", {"rope_type": "mixed", "embed_dim": 32, "num_heads": 2, "depth": 3, "block": 1, "grid": [3, 4], "grid_indexing": "xy", "temperature": 10.0}, (2, 2, 12, 16), grads=True),
+    "eva_rope_mixed_ij_block0": lambda: forward_case("eva", "RopeApply", {"rope_type": "mixed", "embed_dim": 16, "num_heads": 2, "depth": 2, "block": 0, "grid": [4, 2], "temperature": 10.0}, (2, 2, 8, 8), grads=True),
+    "eva_rope_dinov3_rotate_half_rect": lambda: forward_case("eva", "RopeApply", {"rope_type": "dinov3", "embed_dim": 32, "num_heads": 2, "grid": [3, 5], "temperature": 100.0, "rotate_half": True}, (2, 2, 15, 16), grads=True),
+    "eva_rope_dinov3_interleaved_xy": lambda: forward_case("eva", "RopeApply", {"rope_type": "dinov3", "embed_dim": 16, "num_heads": 2, "grid": [5, 2], "temperature": 100.0, "grid_indexing": "xy"}, (2, 2, 10, 8)),
+    # EvaAttention ('eva' = timm's EvaAttention, 'rope' = timm's AttentionRope), without rope: the projections
+    "eva_attention_fused_qv_bias": lambda: forward_case("eva", "EvaAttention", {"dim": 16, "num_heads": 2, "qkv_bias": True, "qkv_fused": True, "attn_type": "eva"}, (2, 7, 16), grads=True),
+    "eva_attention_fused_no_bias": lambda: forward_case("eva", "EvaAttention", {"dim": 16, "num_heads": 2, "qkv_bias": False, "qkv_fused": True, "attn_type": "eva"}, (2, 5, 16)),
+    "eva_attention_separate_scale_norm": lambda: forward_case("eva", "EvaAttention", {"dim": 24, "num_heads": 3, "qkv_bias": True, "qkv_fused": False, "attn_type": "eva", "scale_norm": True, "norm_eps": 1e-6}, (2, 6, 24), grads=True),
+    "eva_attention_rope_type_fused": lambda: forward_case("eva", "EvaAttention", {"dim": 16, "num_heads": 2, "qkv_bias": True, "qkv_fused": True, "attn_type": "rope"}, (2, 7, 16), grads=True),
+    "eva_attention_rope_type_separate_rms_scale_norm": lambda: forward_case("eva", "EvaAttention", {"dim": 16, "num_heads": 4, "qkv_bias": True, "qkv_fused": False, "attn_type": "rope", "scale_norm": True, "norm_layer": "rmsnorm", "norm_eps": 1e-5}, (2, 5, 16), grads=True),
+    # EvaBlock (pre-norm, or post-norm with use_post_norm)
+    "eva_block_swiglu_scale_mlp": lambda: forward_case("eva", "EvaBlock", {"dim": 16, "num_heads": 2, "qkv_fused": False, "mlp_ratio": 8 / 3, "swiglu_mlp": True, "scale_mlp": True}, (2, 7, 16), grads=True),
+    "eva_block_swiglu_packed_layerscale": lambda: forward_case("eva", "EvaBlock", {"dim": 16, "num_heads": 2, "mlp_ratio": 8 / 3, "swiglu_mlp": True, "init_values": 0.1}, (2, 7, 16), grads=True),
+    "eva_block_swiglu_align_to": lambda: forward_case("eva", "EvaBlock", {"dim": 16, "num_heads": 2, "mlp_ratio": 2.5, "swiglu_mlp": True, "swiglu_align_to": 16, "init_values": 1e-5, "norm_eps": 1e-5}, (2, 5, 16), grads=True),
+    "eva_block_post_norm": lambda: forward_case("eva", "EvaBlock", {"dim": 16, "num_heads": 2, "mlp_ratio": 3.0, "use_post_norm": True}, (2, 7, 16), grads=True),
+    "eva_block_post_norm_swiglu_align_ignored": lambda: forward_case("eva", "EvaBlock", {"dim": 16, "num_heads": 2, "mlp_ratio": 2.5, "use_post_norm": True, "swiglu_mlp": True, "swiglu_align_to": 16, "init_values": 0.5}, (2, 5, 16)),
+    "eva_block_rope_attn_scale_inner": lambda: forward_case("eva", "EvaBlock", {"dim": 16, "num_heads": 2, "attn_type": "rope", "scale_attn_inner": True, "norm_eps": 1e-5}, (2, 7, 16), grads=True),
+    # whole models (<arch>_like: shaped after that timm architecture's kwargs, tiny)
+    "eva_eva02_like": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, qkv_fused=False, mlp_ratio=8 / 3, swiglu_mlp=True, scale_mlp=True, ref_feat_shape=[3, 3]), (2, 3, 16, 16), grads=True),
+    "eva_eva02_clip_like": lambda: forward_case("eva", EVA, dict(EVA_RECT, **EVA_ROPE_CAT, qkv_fused=False, mlp_ratio=8 / 3, swiglu_mlp=True, scale_mlp=True, scale_attn_inner=True, ref_feat_shape=[4, 4], global_pool="token"), (2, 3, 12, 16), grads=True),
+    "eva_giant_like": lambda: forward_case("eva", EVA, dict(TINY_EVA, mlp_ratio=6144 / 1408), (2, 3, 16, 16), grads=True),
+    "eva_eva02_enormous_like": lambda: forward_case("eva", EVA, dict(TINY_EVA, mlp_ratio=15360 / 1792, use_post_norm=True, global_pool="token"), (2, 3, 16, 16), grads=True),
+    "eva_vit_pe_core_like": lambda: forward_case("eva", EVA, dict(EVA_RECT, **EVA_PE, ref_feat_shape=[6, 6], global_pool="map", attn_pool_num_heads=4, attn_pool_mlp_ratio=2.0), (2, 3, 12, 16), grads=True),
+    "eva_vit_pe_lang_like": lambda: forward_case("eva", EVA, dict(EVA_RECT, **EVA_PE, class_token=False, ref_feat_shape=[3, 3], use_post_transformer_norm=False, use_fc_norm=False, init_values=0.1), (2, 3, 12, 16), grads=True),
+    "eva_vit_pe_spatial_like": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_PE, ref_feat_shape=[8, 8], use_post_transformer_norm=False, use_fc_norm=False, num_classes=0), (2, 3, 16, 16)),
+    "eva_vit_dinov3_like": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_DINOV3, qkv_bias=False, swiglu_mlp=True, swiglu_align_to=8, mlp_ratio=2.3), (2, 3, 12, 20), grads=True),
+    "eva_vit_dinov3_qkvb_like": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_DINOV3, qkv_bias=True), (2, 3, 16, 12), grads=True),
+    "eva_vit_rope_mixed_like": lambda: forward_case("eva", EVA, dict(EVA_RECT, **EVA_ROPE_MIXED, init_values=1e-5, global_pool="token", use_abs_pos_emb=False), (2, 3, 12, 16), grads=True),
+    "eva_vit_rope_mixed_ape_like": lambda: forward_case("eva", EVA, dict(EVA_RECT, **EVA_ROPE_MIXED, init_values=1e-5, global_pool="token", no_embed_class=True), (2, 3, 12, 16), grads=True),
+    "eva_vit_rope_ape_like": lambda: forward_case("eva", EVA, dict(EVA_RECT, **EVA_ROPE_CAT, attn_type="rope", init_values=1e-5, global_pool="token", no_embed_class=True, rope_grid_indexing="xy", rope_temperature=100.0), (2, 3, 12, 16)),
+    "eva_vit_rope_reg1_gap_like": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, init_values=1e-5, class_token=False, num_reg_tokens=1, use_abs_pos_emb=False, ref_feat_shape=[3, 3]), (2, 3, 16, 16), grads=True),
+    "eva_dynamic_cat_rope_abs_pos": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, dynamic_img_size=True, ref_feat_shape=[4, 4]), (2, 3, 12, 20), grads=True),
+    "eva_dynamic_img_pad": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, dynamic_img_size=True, dynamic_img_pad=True, num_reg_tokens=1, rope_grid_offset=0.5), (2, 3, 18, 13), grads=True),
+    "eva_max_pool": lambda: forward_case("eva", EVA, dict(TINY_EVA, global_pool="max", qkv_bias=False), (2, 3, 16, 16)),
+    "eva_avgmax_pool_reg_no_embed_class": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, global_pool="avgmax", num_reg_tokens=2, no_embed_class=True), (2, 3, 16, 16), grads=True),
+    "eva_features_num_classes_0": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, num_classes=0), (2, 3, 16, 16)),
+    "eva_no_pool_rmsnorm": lambda: forward_case("eva", EVA, dict(TINY_EVA, global_pool="", norm_layer="rmsnorm", use_pre_transformer_norm=True), (2, 3, 16, 16)),
+    "eva_train": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, depth=3, init_values=0.1, drop_rate=0.2, pos_drop_rate=0.1, proj_drop_rate=0.1, attn_drop_rate=0.1, drop_path_rate=0.3), (4, 3, 16, 16), mode="train", grads=True),
+    # forward_intermediates, prune_intermediate_layers, attention_maps
+    "eva_intermediates_rope_cat_all_nchw": lambda: intermediates_case(dict(EVA_RECT, **EVA_ROPE_CAT, num_reg_tokens=1, ref_feat_shape=[3, 3]), (2, 3, 12, 16), dict(indices=None, norm=False, output_fmt="NCHW"), family="eva", module=EVA),
+    "eva_intermediates_mixed_stop_early_prefix": lambda: intermediates_case(dict(EVA_RECT, **EVA_ROPE_MIXED, depth=3, global_pool="token"), (2, 3, 12, 16), dict(indices=[1], norm=True, output_fmt="NLC", return_prefix_tokens=True, stop_early=True), family="eva", module=EVA),
+    "eva_intermediates_dinov3_last2_prefix": lambda: intermediates_case(dict(TINY_EVA, **EVA_DINOV3, depth=3), (2, 3, 12, 20), dict(indices=2, norm=True, output_fmt="NCHW", return_prefix_tokens=True, intermediates_only=True), family="eva", module=EVA),
+    "eva_prune_mixed": lambda: prune_case(dict(EVA_RECT, **EVA_ROPE_MIXED, depth=3, global_pool="token"), (2, 3, 12, 16), dict(indices=[-2], prune_norm=True, prune_head=True), family="eva", module=EVA),
+    "eva_prune_map_head": lambda: prune_case(dict(EVA_RECT, **EVA_PE, depth=3, ref_feat_shape=[6, 6], global_pool="map", attn_pool_num_heads=4, attn_pool_mlp_ratio=2.0), (2, 3, 12, 16), dict(indices=[0], prune_norm=False, prune_head=True), family="eva", module=EVA),
+    "eva_attention_maps_rope_cat": lambda: attention_case(dict(TINY_EVA, **EVA_ROPE_CAT, qkv_fused=False, ref_feat_shape=[3, 3]), (2, 3, 16, 16), family="eva", module=EVA),
+    "eva_attention_maps_mixed": lambda: attention_case(dict(EVA_RECT, **EVA_ROPE_MIXED, depth=3, global_pool="token"), (2, 3, 12, 16), indices=[-1, 0], family="eva", module=EVA),
+    "eva_attention_maps_dinov3_reg": lambda: attention_case(dict(TINY_EVA, **EVA_DINOV3, depth=3), (2, 3, 12, 20), indices=1, family="eva", module=EVA),
+    # full-size key layouts (our kwargs of each name: scripts/check_timm_eva.py --dump-zoo)
+    "eva_keys_eva02_base_patch14_224": lambda: keys_case("eva", EVA, {"img_size": 224, "patch_size": 14, "embed_dim": 768, "depth": 12, "num_heads": 12, "qkv_fused": False, "mlp_ratio": 4 * 2 / 3, "swiglu_mlp": True, "scale_mlp": True, "use_rot_pos_emb": True, "ref_feat_shape": [16, 16], "num_classes": 0}),
+    "eva_keys_vit_pe_core_large_patch14_336": lambda: keys_case("eva", EVA, {"img_size": [336, 336], "patch_size": 14, "embed_dim": 1024, "depth": 24, "num_heads": 16, "mlp_ratio": 4.0, "global_pool": "map", "attn_type": "rope", "use_pre_transformer_norm": True, "use_rot_pos_emb": True, "ref_feat_shape": [24, 24], "rope_grid_offset": 1.0, "rope_grid_indexing": "xy", "attn_pool_num_heads": 8, "attn_pool_mlp_ratio": 4.0, "norm_eps": 1e-5, "num_classes": 1024}),
+    "eva_keys_vit_base_patch16_dinov3_qkvb": lambda: keys_case("eva", EVA, {"img_size": [256, 256], "patch_size": 16, "dynamic_img_size": True, "embed_dim": 768, "depth": 12, "num_heads": 12, "qkv_bias": True, "init_values": 1e-5, "rope_type": "dinov3", "rope_temperature": 100, "rope_rotate_half": True, "use_rot_pos_emb": True, "use_abs_pos_emb": False, "num_reg_tokens": 4, "use_fc_norm": False, "norm_eps": 1e-5, "num_classes": 0}),
+    "eva_keys_vit_base_patch16_rope_mixed_224": lambda: keys_case("eva", EVA, {"img_size": [224, 224], "patch_size": 16, "embed_dim": 768, "depth": 12, "num_heads": 12, "mlp_ratio": 4, "qkv_bias": True, "attn_type": "rope", "init_values": 1e-5, "class_token": True, "global_pool": "token", "use_abs_pos_emb": False, "use_rot_pos_emb": True, "rope_grid_indexing": "xy", "rope_temperature": 10.0, "rope_type": "mixed", "num_classes": 1000}),
     # ---- vit-pytorch (0.35.x, and the 1.0.x and current layouts) ----
     "vit_pytorch_patch_rearrange": lambda: forward_case("vit_pytorch", "PatchRearrange", {"p1": 4, "p2": 8}, (2, 3, 16, 32)),
     "vit_pytorch_prenorm_feedforward": lambda: forward_case("vit_pytorch", "PreNorm", {"dim": 32, "fn": {"module": "FeedForward", "hidden_dim": 64}}, (2, 5, 32), grads=True),

@@ -92,6 +92,21 @@ def feature_take_indices(num_features, indices=None):
     return take, max(take)
 
 
+def format_intermediates(intermediates, num_prefix_tokens, output_fmt, grid, return_prefix_tokens):
+    """forward_intermediates' outputs from the blocks' token sequences (B, N, D): prefix tokens split
+    off; output_fmt "NCHW" (B, D, h, w) for the patch grid `grid` (h, w) or "NLC" (B, h*w, D); with
+    return_prefix_tokens, (spatial, prefix (B, num_prefix_tokens, D)) pairs when there are prefix tokens."""
+    npt = num_prefix_tokens
+    prefix = [y[:, :npt] for y in intermediates] if npt else None
+    intermediates = [y[:, npt:] for y in intermediates]
+    if output_fmt == 'NCHW':
+        h, w = grid
+        intermediates = [y.reshape(y.shape[0], h, w, -1).permute(0, 3, 1, 2).contiguous() for y in intermediates]
+    if return_prefix_tokens and prefix is not None:
+        intermediates = list(zip(intermediates, prefix))
+    return intermediates
+
+
 class PatchEmbed(nn.Module):
     """norm_layer: False / "" (none), True (LayerNorm, eps 1e-5: the timm 0.5.x flag), "layernorm" or
     "rmsnorm" (eps norm_eps). dynamic_img_pad pads the input right/bottom to a multiple of the patch;
@@ -810,7 +825,7 @@ class VisionTransformer(nn.Module):
         the blocks after the last one taken (then the final tokens are those of that block)."""
         assert output_fmt in ('NCHW', 'NLC'), 'Output format must be one of NCHW or NLC.'
         take, max_index = feature_take_indices(len(self.blocks), indices)
-        b, _, height, width = x.shape
+        height, width = x.shape[2:]
         x = self._embed(x)
         blocks = self.blocks[:max_index + 1] if stop_early else self.blocks
         intermediates = []
@@ -818,14 +833,8 @@ class VisionTransformer(nn.Module):
             x = blk(x)
             if i in take:
                 intermediates.append(self.norm(x) if norm else x)
-        npt = self.num_prefix_tokens
-        prefix = [y[:, :npt] for y in intermediates] if npt else None
-        intermediates = [y[:, npt:] for y in intermediates]
-        if output_fmt == 'NCHW':
-            h, w = self.patch_embed.feat_size(height, width)
-            intermediates = [y.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous() for y in intermediates]
-        if return_prefix_tokens and prefix is not None:
-            intermediates = list(zip(intermediates, prefix))
+        intermediates = format_intermediates(intermediates, self.num_prefix_tokens, output_fmt,
+                                             self.patch_embed.feat_size(height, width), return_prefix_tokens)
         if intermediates_only:
             return intermediates
         return self.norm(x), intermediates
