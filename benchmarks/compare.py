@@ -42,13 +42,35 @@ TRIXIE = ["bash", os.path.join(ROOT, "scripts", "test-trixie.sh"), "--exec"]
 TRIXIE_VIT = "/build-trixie/tools/vit"
 ONNX_DIR = "/tmp/vitcpp-onnx"  # inside the chroot
 
-# timm's configs (embed_dim, depth, num_heads) of the models compared
+# The models compared: the reference module (tests/reference/) and the keyword arguments of timm's
+# config, and the input size. The Eva models (rotary embeddings) run as vitcpp's module layers, in
+# float32 and bfloat16 only (no int8 engine, no ONNX export here).
 MODELS = {
-    "vit_tiny_patch16_224": (192, 12, 3),
-    "vit_small_patch16_224": (384, 12, 6),
-    "vit_base_patch16_224": (768, 12, 12),
-    "vit_large_patch16_224": (1024, 24, 16),
+    "vit_tiny_patch16_224": ("vision_transformer", dict(embed_dim=192, depth=12, num_heads=3), 224),
+    "vit_small_patch16_224": ("vision_transformer", dict(embed_dim=384, depth=12, num_heads=6), 224),
+    "vit_base_patch16_224": ("vision_transformer", dict(embed_dim=768, depth=12, num_heads=12), 224),
+    "vit_large_patch16_224": ("vision_transformer", dict(embed_dim=1024, depth=24, num_heads=16), 224),
+    "eva02_small_patch14_224": ("eva", dict(img_size=224, patch_size=14, embed_dim=384, depth=12, num_heads=6,
+                                            mlp_ratio=4 * 2 / 3, swiglu_mlp=True, use_rot_pos_emb=True,
+                                            ref_feat_shape=[16, 16], num_classes=0), 224),
+    "vit_small_patch16_rope_mixed_224": ("eva", dict(embed_dim=384, depth=12, num_heads=6, attn_type="rope",
+                                                     init_values=1e-5, global_pool="token", use_abs_pos_emb=False,
+                                                     use_rot_pos_emb=True, rope_type="mixed", rope_grid_indexing="xy",
+                                                     rope_temperature=10.), 224),
+    "vit_small_patch16_dinov3": ("eva", dict(img_size=256, embed_dim=384, depth=12, num_heads=6, qkv_bias=False,
+                                             init_values=1e-5, rope_type="dinov3", rope_temperature=100,
+                                             rope_rotate_half=True, use_rot_pos_emb=True, use_abs_pos_emb=False,
+                                             num_reg_tokens=4, use_fc_norm=False, norm_eps=1e-5, num_classes=0,
+                                             dynamic_img_size=True), 256),
 }
+
+
+def dtypes(model, side):
+    """The dtypes `side` runs `model` in."""
+    if MODELS[model][0] == "eva":
+        return [] if side == "ORT" else [d for d in SIDES[side][1] if d != "int8"]
+    return SIDES[side][1]
+
 
 # side -> (platform, dtypes)
 SIDES = {
@@ -65,10 +87,11 @@ SIDES = {
 
 def reference_model(model, torch):
     sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
-    from vision_transformer import VisionTransformer
-    dim, depth, heads = MODELS[model]
+    import eva
+    import vision_transformer
+    module, kwargs, _ = MODELS[model]
     torch.manual_seed(0)
-    return VisionTransformer(embed_dim=dim, depth=depth, num_heads=heads).eval()
+    return (eva.Eva if module == "eva" else vision_transformer.VisionTransformer)(**kwargs).eval()
 
 
 def timed(call, iters, warmup):
@@ -98,7 +121,8 @@ def worker(kind, model, batch, dtype, threads, iters, warmup):
     import torch
     torch.set_num_threads(threads)
     m = reference_model(model, torch).to(getattr(torch, dtype))
-    x = torch.randn(batch, 3, 224, 224).to(getattr(torch, dtype))
+    size = MODELS[model][2]
+    x = torch.randn(batch, 3, size, size).to(getattr(torch, dtype))
     if kind == "compile":
         m = torch.compile(m)
     with torch.inference_mode():
@@ -175,7 +199,7 @@ def main():
     for model in models:
         if model not in MODELS:
             sys.exit(f"error: unknown model {model!r}; known: {', '.join(MODELS)}")
-        if "ORT" in sides:
+        if "ORT" in sides and dtypes(model, "ORT"):
             run_json(TRIXIE + ["python3", "/src/benchmarks/compare.py", "--export", model], env)
     cells = [(s, d) for s in sides for d in SIDES[s][1]]
     print(f"| model | batch | " + " | ".join(f"{s} {d}" for s, d in cells) + " |")
@@ -183,16 +207,17 @@ def main():
     results = {}
     for model in models:
         for batch in map(int, a.batches.split(",")):
-            runs = {c: [] for c in cells}
+            runs = {c: [] for c in cells if c[1] in dtypes(model, c[0])}
             for _ in range(a.rounds):
-                for side, dtype in cells:
+                for side, dtype in runs:
                     runs[(side, dtype)].append(run_json(command(a, side, model, batch, dtype), env))
             r = {c: statistics.median(x["median_ms"] for x in v) for c, v in runs.items()}
-            for c in cells:
+            for c in runs:
                 if c[0].startswith("vitcpp"):
                     r[c + ("run",)] = runs[c][0]
             results[(model, batch)] = r
-            print(f"| {model} | {batch} | " + " | ".join(f"{r[c]:.1f}" for c in cells) + " |", flush=True)
+            print(f"| {model} | {batch} | " + " | ".join(f"{r[c]:.1f}" if c in r else "-" for c in cells) + " |",
+                  flush=True)
     goals(results, sides)
     print(f"\nms per batch; {a.threads} threads; medians of {a.rounds} interleaved rounds, each a fresh process "
           f"timing {a.iters} runs after {a.warmup} warm-up (torch.compile: at least 2, which compile); malloc: "
@@ -212,20 +237,23 @@ def goals(results, sides):
         for side in ("vitcpp 1.13", "vitcpp 2.6"):
             if side not in sides:
                 continue
-            mine = {d: r[(side, d)] for d in SIDES[side][1]}
+            mine = {d: r[(side, d)] for d in dtypes(model, side)}
 
             def ratio(peer_ms, my_ms):
-                return f"{peer_ms / my_ms:.2f}x" if peer_ms else "-"
+                return f"{peer_ms / my_ms:.2f}x" if peer_ms and my_ms else "-"
             best = min(mine.items(), key=lambda kv: kv[1])
-            run = r[(side, "int8", "run")]
-            ops = 2e9 * run["gmacs_per_image"] * batch
-            eff = ops / (mine["int8"] / 1e3) / 1e9 / run["gemm_peak_gflops"]
+            efficiency = "-"
+            if "int8" in mine:
+                run = r[(side, "int8", "run")]
+                ops = 2e9 * run["gmacs_per_image"] * batch
+                eff = ops / (mine["int8"] / 1e3) / 1e9 / run["gemm_peak_gflops"]
+                efficiency = f"{100 * eff:.0f}% of {run['gemm_peak_gflops']:.0f} GOP/s"
             print(f"| {model} | {batch} | {side} | {ratio(peers.get(('ORT', 'float32')), mine['float32'])} | "
                   f"{ratio(min(torch_bf16) if torch_bf16 else None, mine['bfloat16'])} | "
-                  f"{ratio(peers.get(('ORT', 'int8')), mine['int8'])} | "
+                  f"{ratio(peers.get(('ORT', 'int8')), mine.get('int8'))} | "
                   + (f"{best[0]} {best[1]:.1f} ms vs {' '.join(fastest_peer[0])} {fastest_peer[1]:.1f} ms: "
                      f"{fastest_peer[1] / best[1]:.2f}x" if fastest_peer else "-")
-                  + f" | {100 * eff:.0f}% of {run['gemm_peak_gflops']:.0f} GOP/s |", flush=True)
+                  + f" | {efficiency} |", flush=True)
 
 
 if __name__ == "__main__":

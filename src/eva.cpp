@@ -587,6 +587,10 @@ int64_t EvaImpl::count_macs(int64_t height, int64_t width) const {
   return macs + D * o.num_classes();
 }
 
+std::string EvaImpl::engine_unsupported() const {
+  return "the Eva block (rotary embeddings, EVA attention)";  // BlockWeights has no rotary tables
+}
+
 std::set<std::string> EvaImpl::no_weight_decay() const {
   std::set<std::string> out = {"pos_embed", "cls_token", "reg_token"};
   if (rope && rope->freqs.defined()) out.insert("rope.freqs");

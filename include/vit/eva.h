@@ -271,7 +271,7 @@ class EvaImpl : public Model {
   std::array<int64_t, 3> input_size() const override;
   int64_t count_macs(int64_t height, int64_t width) const override;
   std::vector<BlockWeights> block_weights() const override { return {}; }
-  std::string engine_unsupported() const override { return "Eva blocks"; }
+  std::string engine_unsupported() const override;
   std::set<std::string> no_weight_decay() const override;
   std::vector<std::string> classifier() const override { return {"head"}; }
   int64_t layer_id(const std::string& parameter) const override;
