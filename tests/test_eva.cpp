@@ -169,21 +169,24 @@ TEST(Eva, ImpossibleConfigsAndInputsThrowClearErrors) {
   EXPECT_ERROR(m->forward_block(0, torch::randn({1, 7, 32})), "[Eva] forward_block got 7 tokens");
 }
 
-TEST(Eva, InferenceModelAndSavedCheckpointsGiveTheModelsLogits) {
-  auto model = std::make_shared<EvaImpl>(tiny().use_rot_pos_emb(true).num_reg_tokens(1).init_values(0.5));
-  model->eval();
-  torch::NoGradGuard no_grad;
-  const auto x = torch::randn({2, 3, 32, 32});
-  const auto expected = model->forward(x);
-  InferenceModel engine(model);
-  EXPECT_EQ(engine.backend().rfind("module", 0), 0u) << engine.backend();
-  EXPECT_TRUE(testing::all_close(engine.forward(x), expected, 1e-5));
-  const auto dir = testing::scratch_path("eva_checkpoint");
-  save_pretrained(make_pretrained(model), dir);
-  auto loaded = load_pretrained(dir);
-  EXPECT_EQ(loaded.module->family(), "eva");
-  EXPECT_TRUE(testing::all_close(loaded.forward(x), expected, 1e-6));
-  std::filesystem::remove_all(dir);
+TEST(Eva, InferenceModelAndSavedCheckpointsGivePythonsLogits) {
+  // the Python reference's logits of a RoPE-mixed model with register tokens and LayerScale, through
+  // InferenceModel (the module path) and through save_pretrained / load_pretrained
+  for (const char* name : {"eva_vit_rope_mixed_like", "eva_vit_dinov3_qkvb_like"}) {
+    SCOPED_TRACE(name);
+    const auto g = testing::load_golden(name);
+    const auto model = testing::golden_model(g);
+    torch::NoGradGuard no_grad;
+    InferenceModel engine(model);
+    EXPECT_EQ(engine.backend().rfind("module", 0), 0u) << engine.backend();
+    EXPECT_TRUE(testing::all_close(engine.forward(g.tensor("input")), g.tensor("output"), 1e-5));
+    const auto dir = testing::scratch_path(std::string("eva_checkpoint_") + name);
+    save_pretrained(make_pretrained(model), dir);
+    auto loaded = load_pretrained(dir);
+    EXPECT_EQ(loaded.module->family(), "eva");
+    EXPECT_TRUE(testing::all_close(loaded.forward(g.tensor("input")), g.tensor("output"), 1e-5));
+    std::filesystem::remove_all(dir);
+  }
 }
 
 // ---- checkpoints of other layouts (timm's checkpoint_filter_fn) -----------------------------------
