@@ -5,6 +5,7 @@
 #include "io.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -74,8 +75,11 @@ bool read_exactly(gzFile file, void* out, size_t size, const std::string& path) 
 }  // namespace
 
 torch::Tensor read_idx(const std::string& path) {
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> file(gzopen(path.c_str(), "rb"), gzclose);  // raw files pass through
-  IDX_CHECK(file, "cannot open");
+  // a directory or a device is named as such; gzip reads the descriptor (raw files pass through)
+  const int fd = detail::open_regular_file(path, "[read_idx] '" + path + "':", "an idx file", nullptr);
+  std::unique_ptr<gzFile_s, int (*)(gzFile)> file(gzdopen(fd, "rb"), gzclose);
+  if (!file) ::close(fd);
+  IDX_CHECK(file, "cannot open (out of memory)");
   std::array<uint8_t, 4> magic{};
   IDX_CHECK(read_exactly(file.get(), magic.data(), 4, path), "too short for the 4-byte magic");
   IDX_CHECK(magic[0] == 0 && magic[1] == 0, "not an idx file (magic ", int(magic[0]), " ", int(magic[1]), ")");

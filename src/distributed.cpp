@@ -5,12 +5,22 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <thread>
 #include <type_traits>
+#include <memory>
 #include <utility>
 
 namespace vit {
@@ -76,6 +86,75 @@ void classic_backend(T& options) {
 }
 
 std::string arrived_key(int64_t rank) { return "vitcpp/arrived/" + std::to_string(rank); }
+
+// A connection to `address` by `deadline`, or -1.
+int connect_by(const addrinfo& address, std::chrono::steady_clock::time_point deadline) {
+  const int fd = ::socket(address.ai_family, address.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, address.ai_protocol);
+  if (fd < 0) return -1;
+  if (::connect(fd, address.ai_addr, address.ai_addrlen) == 0) return fd;
+  if (errno == EINPROGRESS) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLOUT, 0};
+    int error = 0;
+    socklen_t length = sizeof(error);
+    if (::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60000))) == 1 &&
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0)
+      return fd;
+  }
+  ::close(fd);
+  return -1;
+}
+
+// Bytes as text for a message: printable ASCII as is, the rest as \xNN.
+std::string bytes_text(const unsigned char* bytes, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    if (bytes[i] >= 0x20 && bytes[i] < 0x7f && bytes[i] != '\\') {
+      out += static_cast<char>(bytes[i]);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", static_cast<unsigned>(bytes[i]));
+      out += hex;
+    }
+  }
+  return out;
+}
+
+// What listens at `host`:`port` before a TCPStore client is handed the address. A TCPStore server
+// never speaks first, and LibTorch's client reads on a background thread of its own (1.13's
+// TCPClientWorkerDaemon, for watchKey's callbacks): bytes sent there unasked, read as a length,
+// throw std::length_error on that thread, where no caller can catch it, and std::terminate ends the
+// process. So: connect as TCPStore does (retrying while nothing listens, until `deadline`) and throw
+// when the peer sends anything unasked within a moment, or closes the connection at once. Returns
+// quietly when the name does not resolve (TCPStore says so).
+void check_store_peer(const std::string& host, int64_t port, std::chrono::steady_clock::time_point deadline,
+                      const std::string& who, const std::string& where, double timeout) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found) return;
+  const std::unique_ptr<addrinfo, void (*)(addrinfo*)> addresses(found, ::freeaddrinfo);
+  int fd = -1;
+  while (fd < 0) {
+    for (const addrinfo* a = addresses.get(); a && fd < 0; a = a->ai_next) fd = connect_by(*a, deadline);
+    if (fd >= 0) break;
+    TORCH_CHECK(std::chrono::steady_clock::now() < deadline, who, " cannot reach the rendezvous store at ", where,
+                " within ", timeout, " s (nothing accepts connections there)");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  pollfd p{fd, POLLIN, 0};
+  const int ready = ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(left.count(), 0, 500)));
+  unsigned char bytes[32] = {};
+  const ssize_t n = ready == 1 ? ::recv(fd, bytes, sizeof(bytes), MSG_DONTWAIT) : -1;
+  ::close(fd);
+  TORCH_CHECK(n != 0, who, " the service at ", where, " is not a rendezvous store (it closed the connection at once); "
+              "check MASTER_ADDR and MASTER_PORT");
+  TORCH_CHECK(n < 0, who, " the service at ", where, " is not a rendezvous store (it sent '",
+              bytes_text(bytes, static_cast<size_t>(n)), "' before being asked anything); check MASTER_ADDR and MASTER_PORT");
+}
+
 std::string failed_key(int64_t rank) { return "vitcpp/failed/" + std::to_string(rank); }
 
 }  // namespace
@@ -85,8 +164,11 @@ ProcessGroup::ProcessGroup(DistributedOptions options) : options_(std::move(opti
   check_options(o, "[ProcessGroup]");
   TORCH_CHECK(o.rank() < o.world_size(), "[ProcessGroup] rank ", o.rank(), " is not below world_size ", o.world_size());
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout() * 1000.));
-  const std::string where = o.master_addr() + ":" + std::to_string(o.master_port());
+  const std::string where = excerpt(o.master_addr()) + ":" + std::to_string(o.master_port());
   const std::string who = "[ProcessGroup] rank " + std::to_string(o.rank()) + ":";
+  // rank 0 serves the store; the others first make sure a store is what listens there
+  if (o.rank() != 0)
+    check_store_peer(o.master_addr(), o.master_port(), std::chrono::steady_clock::now() + timeout, who, where, o.timeout());
   try {
     c10d::TCPStoreOptions store;
     store.port = static_cast<uint16_t>(o.master_port());

@@ -1,5 +1,7 @@
 #include "vit/image.h"
 
+#include "io.h"
+
 #include <jpeglib.h>
 #include <jerror.h>
 
@@ -7,7 +9,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <memory>
 
@@ -24,6 +25,11 @@ namespace vit {
 
 namespace {
 
+// The most pixels an image may have (256 Mi: 768 MiB of RGB), checked in the header before decoding.
+constexpr int64_t kMaxPixels = int64_t{1} << 28;
+// The largest image file read (stb_image takes an int length).
+constexpr int64_t kMaxImageBytes = (int64_t{1} << 31) - 1;
+
 // ---- JPEG through libjpeg(-turbo) with its defaults (islow DCT, fancy upsampling), like PIL ----
 
 struct JpegError {
@@ -39,7 +45,7 @@ void jpeg_fail(j_common_ptr cinfo) {
   std::longjmp(err->jump, 1);
 }
 
-bool read_jpeg(const std::vector<uint8_t>& bytes, Image& out, std::string& error) {
+bool read_jpeg(const unsigned char* bytes, size_t size, Image& out, std::string& error) {
   jpeg_decompress_struct cinfo{};
   JpegError err{};
   cinfo.err = jpeg_std_error(&err.mgr);
@@ -55,8 +61,16 @@ bool read_jpeg(const std::vector<uint8_t>& bytes, Image& out, std::string& error
     return false;
   }
   jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_mem_src(&cinfo, bytes, static_cast<unsigned long>(size));
   jpeg_read_header(&cinfo, TRUE);
+  // The header's size, before jpeg_start_decompress allocates for it (a progressive JPEG: the
+  // coefficients of the whole image).
+  if (cinfo.image_width == 0 || cinfo.image_height == 0 ||
+      int64_t{cinfo.image_width} * int64_t{cinfo.image_height} > kMaxPixels) {
+    error = "image size " + std::to_string(cinfo.image_width) + "x" + std::to_string(cinfo.image_height) + " is out of range";
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
   if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
     jpeg_destroy_decompress(&cinfo);
     error = "CMYK JPEG is not supported";
@@ -66,7 +80,7 @@ bool read_jpeg(const std::vector<uint8_t>& bytes, Image& out, std::string& error
   cinfo.out_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
   const int64_t w = cinfo.output_width, h = cinfo.output_height, c = cinfo.output_components;
-  if (w <= 0 || h <= 0 || w * h > (int64_t{1} << 28)) {
+  if (w <= 0 || h <= 0 || w * h > kMaxPixels) {
     jpeg_destroy_decompress(&cinfo);
     error = "image size " + std::to_string(w) + "x" + std::to_string(h) + " is out of range";
     return false;
@@ -156,28 +170,29 @@ uint8_t clip8(int32_t in) {
 }  // namespace
 
 Image read_image(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  TORCH_CHECK(in, "[read_image] '", path, "': cannot open");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  TORCH_CHECK(!bytes.empty(), "[read_image] '", path, "': empty file");
+  const std::string what = "[read_image] '" + detail::excerpt(path, 1000) + "':";
+  // A directory, a device or a pipe is named as such, and the size is checked before a byte is read.
+  const auto bytes = detail::read_regular_file(path, what, "an image file", kMaxImageBytes, "2 GiB");
+  TORCH_CHECK(!bytes.empty(), what, " empty file");
+  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
   Image out;
-  if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff) {
+  if (bytes.size() >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) {
     std::string error;
-    TORCH_CHECK(read_jpeg(bytes, out, error), "[read_image] '", path, "': bad JPEG (", error, ")");
+    TORCH_CHECK(read_jpeg(data, bytes.size(), out, error), what, " bad JPEG (", error, ")");
     return out;
   }
-  TORCH_CHECK(bytes.size() < (size_t{1} << 31), "[read_image] '", path, "': file too large");
+  const int size = static_cast<int>(bytes.size());  // below 2^31: read_regular_file checked
   int w = 0, h = 0, channels = 0;
-  TORCH_CHECK(stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &channels), "[read_image] '",
-              path, "': not a PNG, JPEG, BMP, GIF or PPM image (", stbi_failure_reason(), ")");
-  TORCH_CHECK(static_cast<int64_t>(w) * h <= (int64_t{1} << 28), "[read_image] '", path, "': image size ", w, "x", h,
+  TORCH_CHECK(stbi_info_from_memory(data, size, &w, &h, &channels), what,
+              " not a PNG, JPEG, BMP, GIF or PPM image (", stbi_failure_reason(), ")");
+  TORCH_CHECK(w > 0 && h > 0 && static_cast<int64_t>(w) * h <= kMaxPixels, what, " image size ", w, "x", h,
               " is out of range");
-  std::unique_ptr<stbi_uc, void (*)(void*)> data(
-      stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &channels, 3), stbi_image_free);
-  TORCH_CHECK(data, "[read_image] '", path, "': cannot decode (", stbi_failure_reason(), ")");
+  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load_from_memory(data, size, &w, &h, &channels, 3),
+                                                   stbi_image_free);
+  TORCH_CHECK(pixels, what, " cannot decode (", stbi_failure_reason(), ")");
   out.width = w;
   out.height = h;
-  out.rgb.assign(data.get(), data.get() + static_cast<size_t>(w) * h * 3);
+  out.rgb.assign(pixels.get(), pixels.get() + static_cast<size_t>(w) * h * 3);
   return out;
 }
 

@@ -23,15 +23,33 @@ Json parse_json(const char* begin, const char* end, const std::string& what);
 /// The largest JSON file read_json_file reads (config.json, trainer.json): timm's configs are a few
 /// KB, with 21k label names under 1 MB.
 constexpr int64_t kMaxJsonBytes = int64_t{64} << 20;
-/// Reads and parses the file at `path`: "`what` cannot open", "is N bytes, more than ..." or "not
-/// valid JSON (...)" on failure.
+/// Reads and parses the file at `path` (read_regular_file, at most kMaxJsonBytes): its errors, or
+/// "`what` not valid JSON (...)".
 Json read_json_file(const std::string& path, const std::string& what);
-/// A JSON value as text for an error message, cut to `limit` characters.
+/// Whether `value` is an integer that int64_t holds (nlohmann keeps 2^63 .. 2^64 - 1 as unsigned).
+bool is_int64(const Json& value);
+/// Text a user gave (a flag's value, a JSON document, a path) as it may appear in a one-line error
+/// message: control characters as spaces and, beyond `limit` bytes, cut (at a UTF-8 character
+/// boundary) with "... (N bytes)" after it.
+std::string excerpt(const std::string& text, size_t limit = 200);
+/// A JSON value as text for an error message, cut to `limit` characters (excerpt).
 std::string json_excerpt(const Json& value, size_t limit = 60);
 
+/// Opens `path` for reading when it is a regular file; returns the descriptor (the caller closes
+/// it) and its size in `size`. Nothing is read and nothing blocks (a pipe is refused, not opened
+/// for a writer). Throws "`what` cannot open (reason)", "`what` is a directory, not `kind`" or
+/// "`what` not a regular file (a device, a pipe or a socket)". Every reader of a path a user gives
+/// goes through it, so that a directory or a device is named as such.
+int open_regular_file(const std::string& path, const std::string& what, const std::string& kind, int64_t* size);
+/// The regular file at `path` read whole, its size checked before a byte is read: the errors of
+/// open_regular_file, "`what` is N bytes, more than the `limit` `kind` may have here" (above
+/// `max_bytes`) or "`what` cannot read (reason)".
+std::string read_regular_file(const std::string& path, const std::string& what, const std::string& kind, int64_t max_bytes,
+                              const std::string& limit);
+
 /// A whole regular file mapped into memory (private: with `writable`, pages are copy-on-write).
-/// `data` owns the mapping (null for an empty file); errors throw "`what` cannot open (...)",
-/// "`what` not a regular file" or "`what` cannot map the file (...)".
+/// `data` owns the mapping (null for an empty file); errors throw those of open_regular_file ("`what`
+/// is a directory, not a regular file", ...) or "`what` cannot map the file (...)".
 struct MappedFile {
   std::shared_ptr<void> data;
   size_t size = 0;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <sstream>
 
 namespace vit::detail {
@@ -42,16 +43,13 @@ const char* expected_type(Kind kind) {
   return "?";
 }
 
-// A bound or value for messages: integers without a fraction, others as C++ streams doubles.
+// A bound for messages: an integer without a fraction (cast only where int64_t holds it: the cast
+// of a larger double is undefined), anything else as C++ streams doubles.
 std::string number(double v, bool as_integer) {
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   std::ostringstream s;
-  if (as_integer && std::abs(v) < 9.3e18) s << static_cast<int64_t>(v); else s << v;
+  if (as_integer && std::abs(v) < 9.2e18 && v == std::floor(v)) s << static_cast<int64_t>(v); else s << v;
   return s.str();
-}
-
-bool is_int64(const Json& v) {
-  return v.is_number_integer() && (!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t{INT64_MAX});
 }
 
 // The numbers a field holds (entries of pairs and triples; none for an unset optional).
@@ -85,13 +83,48 @@ std::vector<double> numbers(const Field& f) {
   }
 }
 
-// The value for a range error: the number, or a pair or triple as [a, b(, c)].
+// The value for a range error: the number, or a pair or triple as [a, b(, c)]; integers exactly
+// (not through a double, which rounds 2^63 - 1 up to 2^63).
 std::string numbers_text(const Field& f) {
-  const auto values = numbers(f);
+  std::vector<std::string> texts;
+  switch (f.kind) {
+    case Kind::kInt: texts = {std::to_string(ref<int64_t>(f))}; break;
+    case Kind::kUInt: texts = {std::to_string(ref<uint64_t>(f))}; break;
+    case Kind::kSize2: texts = {std::to_string(ref<Size2>(f)->at(0)), std::to_string(ref<Size2>(f)->at(1))}; break;
+    case Kind::kOptInt: {
+      const auto& o = ref<std::optional<int64_t>>(f);
+      if (o) texts = {std::to_string(*o)};
+      break;
+    }
+    case Kind::kOptSize2: {
+      const auto& o = ref<std::optional<Size2>>(f);
+      if (o) texts = {std::to_string((*o)->at(0)), std::to_string((*o)->at(1))};
+      break;
+    }
+    case Kind::kInt3:
+      for (const auto x : ref<Int3>(f)) texts.push_back(std::to_string(x));
+      break;
+    default:
+      for (const double v : numbers(f)) texts.push_back(number(v, false));
+  }
   const bool list = f.kind == Kind::kSize2 || f.kind == Kind::kOptSize2 || f.kind == Kind::kInt3 || f.kind == Kind::kDouble3;
   std::string out;
-  for (const double v : values) out += (out.empty() ? "" : ", ") + number(v, integral(f.kind));
+  for (const auto& t : texts) out += (out.empty() ? "" : ", ") + t;
   return list ? "[" + out + "]" : out;
+}
+
+// An integer field given `got`, an integer outside its range or outside what its type holds (2^63
+// and above for int64_t, as nlohmann's unsigned JSON numbers or command-line text): the range error,
+// the value as it was written. Unbounded ends are the type's limits.
+[[noreturn]] void integer_out_of_range(const Field& f, const std::string& who, const std::string& got) {
+  const auto& c = f.check;
+  const bool is_unsigned = f.kind == Kind::kUInt;
+  const std::string lo = !(c.lo > -9.2e18) ? (is_unsigned ? "0" : std::to_string(std::numeric_limits<int64_t>::min()))
+                                           : number(c.lo, true);
+  const std::string hi = !(c.hi < 9.2e18) ? (is_unsigned ? std::to_string(std::numeric_limits<uint64_t>::max())
+                                                         : std::to_string(std::numeric_limits<int64_t>::max()))
+                                          : number(c.hi, true);
+  TORCH_CHECK(false, who, " must be in [", lo, ", ", hi, "], got ", got);
 }
 
 Json value_of(const Field& f) {
@@ -145,7 +178,7 @@ void check_field(const Field& f, const std::string& who) {
     if (std::find(c.choices.begin(), c.choices.end(), s) != c.choices.end()) return;
     std::string list;
     for (const auto& choice : c.choices) list += (list.empty() ? "'" : ", '") + choice + "'";
-    TORCH_CHECK(false, who, " must be one of ", list, ", got ", Json(s).dump().substr(0, 60));
+    TORCH_CHECK(false, who, " must be one of ", list, ", got ", json_excerpt(Json(s)));
   }
 }
 
@@ -157,6 +190,15 @@ void set_json(const Field& f, const Json& v, const std::string& who) {
     for (const auto& x : v)
       if (ints ? !is_int64(x) : !x.is_number()) wrong();
   };
+  // An integer field given an integer that int64_t cannot hold (nlohmann keeps 2^63 .. 2^64 - 1 as
+  // unsigned): out of range, not "not an integer", and never converted.
+  if (integral(f.kind) && f.kind != Kind::kUInt) {
+    const auto beyond = [](const Json& x) { return x.is_number_unsigned() && !is_int64(x); };
+    bool any = beyond(v);
+    if (v.is_array())
+      for (const auto& x : v) any = any || beyond(x);
+    if (any) integer_out_of_range(f, who, json_excerpt(v));
+  }
   switch (f.kind) {
     case Kind::kInt:
       if (!is_int64(v)) wrong();
@@ -241,7 +283,7 @@ void apply_json(const Fields& fields, const std::string& text, const std::string
       continue;
     }
     const bool skip = ignore_unknown || std::find(ignored.begin(), ignored.end(), key) != ignored.end();
-    TORCH_CHECK(skip, what, " unknown argument ", Json(key).dump().substr(0, 60), " = ", json_excerpt(value));
+    TORCH_CHECK(skip, what, " unknown argument ", json_excerpt(Json(key)), " = ", json_excerpt(value));
   }
   for (const auto& f : fields)
     TORCH_CHECK(!f.check.required || args.contains(f.name), what, " missing required argument '", f.name, "'");
@@ -250,16 +292,18 @@ void apply_json(const Fields& fields, const std::string& text, const std::string
 void set_from_string(const Field& f, const std::string& text, const std::string& what) {
   // The text as the JSON value it stands for: numbers and lists for numeric fields, strings as given.
   Json v;
+  bool beyond = false;  // an integer literal that neither int64_t nor uint64_t holds
   auto parse_number = [&](const std::string& s) -> Json {
     if (s.empty()) return s;
     char* end = nullptr;
     errno = 0;
     const long long i = std::strtoll(s.c_str(), &end, 10);
     if (*end == '\0' && errno == 0) return static_cast<int64_t>(i);
-    if (*end == '\0' && s[0] != '-') {  // above INT64_MAX: an unsigned field may still take it
+    if (*end == '\0') {  // an integer beyond int64_t: an unsigned field may still take it (strtoull wraps negatives)
       errno = 0;
       const unsigned long long u = std::strtoull(s.c_str(), &end, 10);
-      if (*end == '\0' && errno == 0) return static_cast<uint64_t>(u);
+      if (s.find('-') == std::string::npos && *end == '\0' && errno == 0) return static_cast<uint64_t>(u);
+      beyond = true;
     }
     const double d = std::strtod(s.c_str(), &end);
     return *end == '\0' ? Json(d) : Json(s);
@@ -294,9 +338,11 @@ void set_from_string(const Field& f, const std::string& text, const std::string&
     default:
       v = (text == "none" || text == "None" || text == "null") ? Json() : parse_number(text);
   }
+  // an integer field given an integer its type cannot hold: the range, the value as typed
+  if (beyond && integral(f.kind)) integer_out_of_range(f, what, excerpt(text));
   // an unsigned field given a negative integer: say so as a range, not a type
   if (f.kind == Kind::kUInt && v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0)
-    TORCH_CHECK(false, what, " must be ", expected_type(f.kind), ", got ", text);
+    TORCH_CHECK(false, what, " must be ", expected_type(f.kind), ", got ", excerpt(text));
   set_json(f, v, what);
 }
 

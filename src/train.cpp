@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <sstream>
@@ -89,6 +90,33 @@ Key state_key(c10::TensorImpl* impl) {
 
 OptimizerStateKey key_of(const torch::Tensor& p) { return state_key<OptimizerStateKey>(p.unsafeGetTensorImpl()); }
 
+// The data's labels are classes of the model's head: "`who` the data has 9 classes, the model 7"
+// when the data names its classes (an image folder), else "`who` labels must be in [0, 7)". Checked
+// before a batch is read: a label past the head would otherwise index out of the logits.
+void check_classes(const Dataset& data, int64_t classes, const std::string& who) {
+  TORCH_CHECK(classes > 0, who, " the model has no classification head");
+  const auto names = data.classes().size();
+  TORCH_CHECK(static_cast<int64_t>(names) <= classes, who, " the data has ", names, " classes, the model ", classes);
+  const auto targets = data.targets();
+  TORCH_CHECK(targets.defined() && targets.scalar_type() == torch::kInt64 && targets.dim() == 1 &&
+                  targets.size(0) == data.size(),
+              who, " expected int64 labels (N)");
+  TORCH_CHECK(targets.numel() == 0 || (targets.min().item<int64_t>() >= 0 && targets.max().item<int64_t>() < classes), who,
+              " labels must be in [0, ", classes, ")");
+}
+
+// The integer `key` of trainer.json, in [0, `hi`]; `fallback` when absent and `fallback` >= 0.
+int64_t json_count(const Json& object, const char* key, int64_t hi, int64_t fallback, const std::string& what) {
+  if (!object.contains(key)) {
+    TORCH_CHECK(fallback >= 0, what, " needs an integer '", key, "'");
+    return fallback;
+  }
+  const auto& v = object.at(key);
+  TORCH_CHECK(detail::is_int64(v) && v.get<int64_t>() >= 0 && v.get<int64_t>() <= hi, what, " '", key,
+              "' must be an integer in [0, ", hi, "], got ", detail::json_excerpt(v));
+  return v.get<int64_t>();
+}
+
 }  // namespace
 
 double warmup_cosine_lr(int64_t step, int64_t total, int64_t warmup, double lr, double min_lr) {
@@ -166,6 +194,7 @@ torch::Tensor distillation_loss(const torch::Tensor& cls, const torch::Tensor& d
 
 EvalStats evaluate(const Pretrained& model, const Dataset& data, int64_t batch_size) {
   TORCH_CHECK(batch_size > 0 && data.size() > 0, "[evaluate] needs images and a positive batch size");
+  check_classes(data, model.num_classes(), "[evaluate]");
   auto& module = *model.module;
   const bool was_training = module.is_training();
   module.eval();
@@ -226,10 +255,6 @@ Trainer::Trainer(Pretrained model, std::shared_ptr<const Dataset> train, TrainOp
   check_options(o, "[Trainer]");
   TORCH_CHECK(train_->size() >= o.batch_size(), "[Trainer] ", train_->size(), " training images are fewer than a batch of ",
               o.batch_size());
-  const auto targets = train_->targets();
-  TORCH_CHECK(targets.defined() && targets.scalar_type() == torch::kInt64 && targets.dim() == 1 &&
-                  targets.size(0) == train_->size(),
-              "[Trainer] expected int64 labels (N)");
   if (o.distillation() == "auto") options_.distillation(o.teacher().empty() ? "none" : "hard");
   const bool distilled = model_.module->distilled();
   TORCH_CHECK(o.distillation() == "none" || distilled, "[Trainer] distillation '", o.distillation(),
@@ -237,9 +262,7 @@ Trainer::Trainer(Pretrained model, std::shared_ptr<const Dataset> train, TrainOp
   TORCH_CHECK(o.distillation() != "none" || !distilled,
               "[Trainer] a distilled model trains with a teacher: set teacher and distillation 'hard' or 'soft'");
   const int64_t classes = model_.num_classes();
-  TORCH_CHECK(classes > 0, "[Trainer] the model has no classification head");
-  TORCH_CHECK(targets.min().item<int64_t>() >= 0 && targets.max().item<int64_t>() < classes,
-              "[Trainer] labels must be in [0, ", classes, ")");
+  check_classes(*train_, classes, "[Trainer]");
 
   if (!o.teacher().empty()) {
     const auto teacher = std::make_shared<const Pretrained>(load_pretrained(o.teacher(), o.device()));
@@ -467,24 +490,36 @@ Trainer Trainer::resume(const std::string& dir, std::shared_ptr<const Dataset> t
   auto options = options_from_json(stored.dump(), TrainOptions(), what + " options:");
   if (device) options.device(*device);
   Trainer out(load_pretrained(dir, options.device()), std::move(train), options);
-  const auto step = trainer["step"].get<int64_t>();
-  TORCH_CHECK(step >= 0 && step <= out.total_steps(), what, " step ", step, " is outside the run's ", out.total_steps(),
-              " steps");
+  // 2^63 and above are unsigned in nlohmann's JSON: checked as integers, not read wrapped
+  const auto step = json_count(trainer, "step", out.total_steps(), -1, what);
   out.step_ = step;
-  const auto images = trainer.value("train_images", int64_t(-1));
+  const auto images = json_count(trainer, "train_images", std::numeric_limits<int64_t>::max(), -1, what);
   TORCH_CHECK(images == out.train_->size(), what, " the run trained on ", images, " images, this dataset has ",
               out.train_->size());
   const std::string moments_path = dir + "/optimizer.safetensors";
   const auto moments = load_safetensors(moments_path);
   auto& state = out.optimizer_->state();
+  // Each parameter's AdamW state, validated before use: both moments of the parameter's shape,
+  // floating point, and its step one integer in [0, the run's step].
+  const std::string where = "[Trainer::resume] '" + moments_path + "':";
   for (const auto& [name, p] : out.named_params_) {
     if (!moments.contains(name + ".exp_avg")) continue;  // no step yet
+    for (const char* part : {".exp_avg_sq", ".step"})
+      TORCH_CHECK(moments.contains(name + part), where, " '", name, ".exp_avg' has no '", name, part, "'");
     const auto& m = moments.at(name + ".exp_avg");
     const auto& v = moments.at(name + ".exp_avg_sq");
-    TORCH_CHECK(m.sizes() == p.sizes() && v.sizes() == p.sizes(), "[Trainer::resume] '", moments_path, "': ", name,
-                " moments ", m.sizes(), " do not match the parameter ", p.sizes());
+    TORCH_CHECK(m.sizes() == p.sizes() && v.sizes() == p.sizes(), where, " ", name, " moments ", m.sizes(),
+                " do not match the parameter ", p.sizes());
+    TORCH_CHECK(m.is_floating_point() && v.is_floating_point(), where, " ", name, " moments must be floating point, got ",
+                m.scalar_type(), " and ", v.scalar_type());
+    const auto& t = moments.at(name + ".step");
+    TORCH_CHECK(t.numel() == 1 && !t.is_floating_point() && !t.is_complex() && t.scalar_type() != torch::kBool, where,
+                " '", name, ".step' must hold one integer, got a ", t.scalar_type(), " tensor of shape ", t.sizes());
+    const auto param_step = t.item<int64_t>();
+    TORCH_CHECK(param_step >= 0 && param_step <= step, where, " '", name, ".step' must be in [0, ", step,
+                "] (the run's step), got ", param_step);
     auto s = std::make_unique<torch::optim::AdamWParamState>();
-    s->step(moments.at(name + ".step").item<int64_t>());
+    s->step(param_step);
     s->exp_avg(m.to(p.device(), p.scalar_type(), /*non_blocking=*/false, /*copy=*/true));
     s->exp_avg_sq(v.to(p.device(), p.scalar_type(), /*non_blocking=*/false, /*copy=*/true));
     state[key_of(p)] = std::move(s);

@@ -9,10 +9,15 @@
 
 #include "golden.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <thread>
@@ -35,10 +40,11 @@ std::string read_and_remove(const std::string& path) {
   return text;
 }
 
-// Runs `vit ARGS` with stderr and stdout captured.
-Result vit_cli(const std::string& args) {
+// Runs `vit ARGS` with stderr and stdout captured; `env`: "NAME=value ..." set for it.
+Result vit_cli(const std::string& args, const std::string& env = "") {
   const auto err_file = testing::scratch_path("cli.err"), out_file = testing::scratch_path("cli.out");
-  const int raw = std::system((std::string(VITCPP_VIT_BINARY) + " " + args + " >" + out_file + " 2>" + err_file).c_str());
+  const int raw =
+      std::system((env + " " + std::string(VITCPP_VIT_BINARY) + " " + args + " >" + out_file + " 2>" + err_file).c_str());
   const auto err = read_and_remove(err_file);
   return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, err, read_and_remove(out_file)};
 }
@@ -158,6 +164,28 @@ TEST(VitCli, EmbedWritesPooledFeaturesWhoseHeadGivesPythonsProbabilities) {
     EXPECT_EQ(written.at(key).sizes(), (std::vector<int64_t>{embeddings.size(0), embeddings.size(1), grid[0], grid[1]}));
   EXPECT_EQ(vit_cli("embed --model " + ckpt("timm_safetensors") + " --layers 9 " + images + "gray.png").err,
             "vit embed: error: [forward_intermediates] block index 9 out of range for 2 blocks\n");
+}
+
+// --layers in any order, negative, repeated: each name holds the map of the block it names
+// (forward_intermediates' by block index), a repeated value written once.
+TEST(VitCli, EmbedWritesEachRequestedLayerUnderItsOwnName) {
+  const auto image = testing::golden_dir() + "/images/gray.png";
+  const auto out = testing::scratch_path("embed_layers.safetensors");
+  const auto r = vit_cli("embed --model " + ckpt("timm_safetensors") + " --layers 1,0,-1,1,-2 --output " + out + " " + image);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto written = load_safetensors(out);
+  std::filesystem::remove(out);
+  const auto model = load_pretrained(ckpt("timm_safetensors"));
+  ASSERT_EQ(model.module->num_blocks(), 2);
+  model.module->eval();
+  torch::NoGradGuard no_grad;
+  const auto x = preprocess(read_image(image), model.pretrained_cfg).unsqueeze(0);
+  const auto blocks = model.module->forward_intermediates(x, {0, 1}, IntermediatesOptions().norm(true)).intermediates;
+  ASSERT_EQ(blocks.size(), 2u);
+  EXPECT_EQ(written.tensors.size(), 5u);  // embeddings, layers.1, layers.0, layers.-1, layers.-2
+  for (const auto& [name, block] : std::vector<std::pair<std::string, size_t>>{
+           {"layers.1", 1}, {"layers.0", 0}, {"layers.-1", 1}, {"layers.-2", 0}})
+    EXPECT_TRUE(testing::all_close(written.at(name), blocks[block], 1e-5)) << name;
 }
 
 TEST(VitCli, RunFeaturesAreThePreLogitsOfTheLogits) {
@@ -377,6 +405,86 @@ TEST(VitCli, FineTunesOnAnImageFolderAndClassifiesWithItsClassNames) {
   std::filesystem::remove_all(tmp);
 }
 
+// Two classes of two 16x16 images under `dir`: enough for `vit train` to get going.
+std::string tiny_image_folder(const std::filesystem::path& dir) {
+  for (const char* cls : {"a", "b"}) {
+    std::filesystem::create_directories(dir / cls);
+    for (int i = 0; i < 2; ++i)
+      write_png((dir / cls / (std::to_string(i) + ".png")).string(),
+                Image{16, 16, std::vector<uint8_t>(16 * 16 * 3, static_cast<uint8_t>(40 + 60 * i))});
+  }
+  return dir.string();
+}
+
+const std::string kTinyModel = " --model vit_tiny_patch16_224 --batch-size 2 --epochs 1 --threads 1";
+const std::string kTinyArgs = R"( --model-args '{"img_size": 16, "patch_size": 8, "embed_dim": 16, "depth": 1, "num_heads": 2}')";
+
+// Something other than rank 0's TCPStore at MASTER_ADDR:MASTER_PORT, answering with garbage: rank 1
+// ends with one line naming it, not with "terminate called ..." and an abort (LibTorch's store
+// client reads on a thread of its own, where an exception cannot be caught).
+TEST(VitCli, AGarbageAnswerAtMasterPortIsOneLineNotAnAbort) {
+  if (!distributed_available()) GTEST_SKIP() << "built without c10d";
+  const std::filesystem::path tmp = testing::scratch_path("garbage_store");
+  const auto data = tiny_image_folder(tmp / "data");
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(::listen(listener, 8), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  std::atomic<bool> finished{false};
+  std::thread server([&] {  // every connection gets garbage (a huge length first); 60 s at most
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::vector<int> clients;
+    while (!finished && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{listener, POLLIN, 0};
+      if (::poll(&p, 1, 50) != 1) continue;
+      const int client = ::accept(listener, nullptr, nullptr);
+      if (client < 0) continue;
+      const unsigned char garbage[] = {0x07, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 'g', 'a', 'r', 'b', 'a', 'g', 'e'};
+      (void)::send(client, garbage, sizeof(garbage), MSG_NOSIGNAL);
+      clients.push_back(client);
+    }
+    for (const int c : clients) ::close(c);
+  });
+  const auto r = vit_cli("train --data " + data + " --out " + (tmp / "out").string() + kTinyModel + kTinyArgs + " --timeout 10",
+                         "WORLD_SIZE=2 RANK=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(ntohs(address.sin_port)));
+  finished = true;
+  server.join();
+  ::close(listener);
+  std::filesystem::remove_all(tmp);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "[ProcessGroup] rank 1: the service at 127.0.0.1:", r.err);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "is not a rendezvous store (it sent '\\x07\\xff", r.err);
+  EXPECT_EQ(r.err.find("terminate called"), std::string::npos) << r.err;
+}
+
+// What a user typed is echoed cut short: a 100 KB --model-args or command name is not a 100 KB line.
+TEST(VitCli, LongValuesAreCutShortInMessages) {
+  const std::filesystem::path tmp = testing::scratch_path("long_values");
+  const auto data = tiny_image_folder(tmp / "data");
+  const std::string huge(100000, 'x');
+  const auto args = vit_cli("train --data " + data + " --out " + (tmp / "out").string() + kTinyModel + " --model-args " + huge);
+  std::filesystem::remove_all(tmp);
+  EXPECT_EQ(args.status, 2) << args.err.substr(0, 2000);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "--model-args must be a JSON object, got 'xxxxx", args.err);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "... (100000 bytes)'", args.err);
+  EXPECT_LT(args.err.size(), 1200u);
+  const auto command = vit_cli(huge);
+  EXPECT_EQ(command.status, 2);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "vit: unknown command 'xxxxx", command.err);
+  EXPECT_LT(command.err.size(), 1200u);
+  const auto threads = vit_cli("run --model " + ckpt("timm_safetensors") + " --input x --output y --threads " + std::string(50000, '9'));
+  EXPECT_EQ(threads.status, 2);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "--threads must be in [1, 4096], got 99999", threads.err);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "... (50000 bytes)", threads.err);
+  EXPECT_LT(threads.err.size(), 1200u);
+}
+
 // Ranks started as torchrun starts them (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT): when rank 1
 // is killed mid-run, rank 0 ends with status 1 and an error naming rank 1, within the timeout; a
 // rank whose peer never arrives ends the same way.
@@ -472,6 +580,12 @@ TEST(VitCli, ErrorsAreOneLineWithStatus1OrUsage2) {
       {"bench --model vit_nano_patch3_7", 1, "[create_model] unknown architecture 'vit_nano_patch3_7'"},
       {"classify --model " + dir + " /nonexistent.png", 1, "[read_image] '/nonexistent.png': cannot open"},
       {"classify --model " + dir + " " + dir + "/config.json", 1, "not a PNG, JPEG, BMP, GIF or PPM image"},
+      {"classify --model " + dir + " " + dir, 1, "[read_image] '" + dir + "': is a directory, not an image file"},
+      {"run --model " + dir + " --input " + dir + " --output /tmp/x", 1, "': is a directory, not a regular file"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --max-parameters 9223372036854775807", 2,
+       "--max-parameters must be in [1, 1000000000000000], got 9223372036854775807"},
+      {"run --model " + dir + " --input " + input + " --output /tmp/x --max-parameters 18446744073709551615", 2,
+       "--max-parameters must be in [1, 1000000000000000], got 18446744073709551615"},
   };
   for (const auto& c : cases) {
     const auto r = vit_cli(c.args);

@@ -5,6 +5,7 @@
 
 #include "golden.h"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -67,6 +68,37 @@ TEST(ReadImage, BadFilesGiveOneLineErrors) {
                "[preprocess] pretrained_cfg 'crop_mode' must be one of 'center', 'squash', got \"border\"");
   EXPECT_ERROR(preprocess(read_image(dir + "/images/gray.png"), PretrainedCfg().std({0.5, 0., 0.5})),
                "[preprocess] pretrained_cfg 'std' must be in [1e-06, 1000], got [0.5, 0, 0.5]");
+}
+
+// A directory or a device is named as such, and a file's size and an image's pixel count are
+// checked before the file is read or decoded.
+TEST(ReadImage, DirectoriesDevicesAndHugeFilesAreRefusedBeforeReading) {
+  const auto dir = std::filesystem::temp_directory_path().string();
+  EXPECT_ERROR(read_image(dir), "[read_image] '" + dir + "': is a directory, not an image file");
+  EXPECT_ERROR(read_image("/dev/null"), "[read_image] '/dev/null': not a regular file");
+  // 2.5 GiB named .png, sparse (no disk, nothing to read): refused at once by its size
+  const auto huge = testing::scratch_path("huge.png");
+  std::ofstream(huge, std::ios::binary) << "\x89PNG\r\n";
+  try {
+    std::filesystem::resize_file(huge, std::uintmax_t{5} << 29);
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::filesystem::remove(huge);
+    GTEST_SKIP() << "no sparse 2.5 GiB file here: " << e.what();
+  }
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_ERROR(read_image(huge), "[read_image] '" + huge + "': is 2684354560 bytes, more than the 2 GiB an image file may have here");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2.);
+  std::filesystem::remove(huge);
+  // a JPEG header of 60000x60000 (3.6 G pixels): refused before libjpeg allocates for it
+  const auto big = testing::scratch_path("big.jpg");
+  const unsigned char jpeg[] = {0xff, 0xd8,                                                        // SOI
+                                0xff, 0xc0, 0x00, 0x11, 0x08, 0xea, 0x60, 0xea, 0x60, 0x03,        // SOF0 60000x60000
+                                0x01, 0x11, 0x00, 0x02, 0x11, 0x00, 0x03, 0x11, 0x00,
+                                0xff, 0xda, 0x00, 0x0c, 0x03, 0x01, 0x00, 0x02, 0x11, 0x03, 0x11,  // SOS
+                                0x00, 0x3f, 0x00, 0x00, 0x00, 0xff, 0xd9};
+  std::ofstream(big, std::ios::binary).write(reinterpret_cast<const char*>(jpeg), sizeof(jpeg));
+  EXPECT_ERROR(read_image(big), "bad JPEG (image size 60000x60000 is out of range)");
+  std::filesystem::remove(big);
 }
 
 TEST(Resize, IdentityAndExactSizes) {

@@ -11,6 +11,7 @@
 #include "golden.h"
 
 #include <cmath>
+#include <limits>
 
 namespace vit {
 namespace {
@@ -87,7 +88,10 @@ TEST(Options, BadJsonIsOneLineNamingTheKey) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {R"({"depth": "two"})", "[x] 'depth' must be an integer, got \"two\""},
       {R"({"depth": 2.0})", "[x] 'depth' must be an integer, got 2.0"},
-      {R"({"depth": 9223372036854775808})", "[x] 'depth' must be an integer, got 9223372036854775808"},
+      {R"({"depth": 9223372036854775808})", "[x] 'depth' must be in [0, 10000], got 9223372036854775808"},
+      {R"({"depth": 18446744073709551615})", "[x] 'depth' must be in [0, 10000], got 18446744073709551615"},
+      {R"({"img_size": [224, 9223372036854775808]})", "[x] 'img_size' must be in [1, 65536], got [224,9223372036854775808]"},
+      {R"({"global_pool": ")" + std::string(100000, 'p') + R"("})", "... (100002 bytes)"},
       {R"({"depth": -1})", "[x] 'depth' must be in [0, 10000], got -1"},
       {R"({"mlp_ratio": "4"})", "[x] 'mlp_ratio' must be a number, got \"4\""},
       {R"({"qkv_bias": 1})", "[x] 'qkv_bias' must be true or false, got 1"},
@@ -114,6 +118,31 @@ TEST(Options, BadJsonIsOneLineNamingTheKey) {
   EXPECT_ERROR(options_from_json(R"({"device": "tpu"})", TrainOptions(), "[x]"), "[x] 'device' must be a device");
   EXPECT_ERROR(options_from_json(R"({"device": "cuda:x"})", TrainOptions(), "[x]"), "[x] 'device' must be a device");
   EXPECT_ERROR(options_from_json(R"({"mean": [0, 0]})", PretrainedCfg(), "[x]"), "[x] 'mean' must be a list of 3 numbers, got [0,0]");
+}
+
+// Integers at and past 2^63 (nlohmann's unsigned numbers, or command-line text) are out of range,
+// printed as written; int64 values near 2^63 are printed exactly, never through a double's cast.
+TEST(Options, IntegersBeyondInt64AreOutOfRangeAndPrintedExactly) {
+  EXPECT_ERROR(check_options(TrainOptions().epochs(std::numeric_limits<int64_t>::max()), "[m]"),
+               "[m] 'epochs' must be in [1, 1000000], got 9223372036854775807");
+  EXPECT_ERROR(check_options(TrainOptions().epochs(std::numeric_limits<int64_t>::min()), "[m]"),
+               "[m] 'epochs' must be in [1, 1000000], got -9223372036854775808");
+  auto train = TrainOptions();
+  const auto field = [&](const std::string& name) {
+    for (const auto& f : train.fields())
+      if (f.name == name) return f;
+    throw std::runtime_error("no field " + name);
+  };
+  for (const char* text : {"9223372036854775807", "9223372036854775808", "18446744073709551615", "18446744073709551616",
+                           "-9223372036854775809"})
+    EXPECT_ERROR(detail::set_from_string(field("epochs"), text, "--epochs"),
+                 std::string("--epochs must be in [1, 1000000], got ") + text);
+  EXPECT_ERROR(detail::set_from_string(field("seed"), "18446744073709551616", "--seed"),
+               "--seed must be in [0, 18446744073709551615], got 18446744073709551616");
+  EXPECT_ERROR(detail::set_from_string(field("seed"), "-" + std::string(1000, '9'), "--seed"), "... (1001 bytes)");
+  // 2^64 is a JSON float: not an integer at all
+  EXPECT_ERROR(options_from_json(R"({"seed": 18446744073709551616})", TrainOptions(), "[x]"),
+               "[x] 'seed' must be a non-negative integer, got 1.844674407370955");
 }
 
 TEST(Options, ChecksApplyToOptionsBuiltInCpp) {

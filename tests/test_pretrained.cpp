@@ -128,6 +128,10 @@ TEST(TorchSave, EveryTruncationOrCorruptionThrowsCleanly) {
     }
   }
   EXPECT_ERROR(load_torch_save("/nonexistent.pth"), "[load_torch_save] '/nonexistent.pth': cannot open");
+  // a directory or a device given as a file is named as such
+  const auto dir = std::filesystem::temp_directory_path().string();
+  EXPECT_ERROR(load_torch_save(dir), "[load_torch_save] '" + dir + "': is a directory, not a regular file");
+  EXPECT_ERROR(load_torch_save("/dev/null"), "[load_torch_save] '/dev/null': not a regular file (a device, a pipe or a socket)");
 }
 
 // ---- patch weights in the other family's form ------------------------------------------------------
@@ -245,7 +249,7 @@ TEST(LoadPretrained, HostileConfigsAreOneLineErrors) {
       {config(R"("num_classes": -1)"), "'num_classes' must be in [0, 67108864], got -1"},
       {config(R"("img_size": [0, 32])"), "'img_size' must be in [1, 65536], got [0, 32]"},
       {config(R"("img_size": [32, 32, 3])"), "'img_size' must be an int or [h, w]"},
-      {config(R"("depth": 18446744073709551615)"), "'depth' must be an integer, got 18446744073709551615"},
+      {config(R"("depth": 18446744073709551615)"), "'depth' must be in [0, 10000], got 18446744073709551615"},
       {config(R"("depth": 2.5)"), "'depth' must be an integer, got 2.5"},
       {config(R"("mlp_ratio": 1e999)"), "not valid JSON"},
       {config(R"("drop_rate": 2)"), "'drop_rate' must be in [0, 1], got 2"},

@@ -83,6 +83,8 @@ TEST(ReadIdx, CorruptFilesGiveOneClearError) {
   EXPECT_ERROR(read_idx(path), "[read_idx] '" + path + "':");
   fs::remove(path);
   EXPECT_ERROR(read_idx("/nonexistent.gz"), "[read_idx] '/nonexistent.gz': cannot open");
+  const auto dir = fs::temp_directory_path().string();
+  EXPECT_ERROR(read_idx(dir), "[read_idx] '" + dir + "': is a directory, not an idx file");
 }
 
 TEST(FashionMnist, LoadsBothSplits) {
@@ -430,6 +432,70 @@ TEST(Trainer, ImpossibleSettingsGiveOneLineErrors) {
   auto wrong = data;
   wrong.labels = wrong.labels + 10;
   EXPECT_ERROR(Trainer(small_model(args), wrong, TrainOptions().batch_size(8)), "labels must be in [0, 10)");
+}
+
+// What resume reads is checked before it is used: trainer.json (a directory, a step of 2^63) and each
+// parameter's AdamW state in optimizer.safetensors (an empty step tensor, a step past the run's, a
+// missing moment), each a one-line error naming the key.
+TEST(Trainer, ResumeChecksTheSavedStateBeforeUsingIt) {
+  const auto data = some_images(16);
+  const std::string args = R"({"img_size": 28, "patch_size": 7, "num_classes": 10, "embed_dim": 16, "depth": 1, "num_heads": 2})";
+  Trainer trainer(small_model(args), data, TrainOptions().epochs(1).batch_size(8));
+  trainer.train_step();
+  const auto dir = testing::scratch_path("resume_checks");
+  trainer.save(dir);
+  EXPECT_EQ(Trainer::resume(dir, data).step(), 1);  // as saved
+
+  const auto optimizer = dir + "/optimizer.safetensors";
+  std::vector<std::pair<std::string, torch::Tensor>> saved;
+  const auto loaded = load_safetensors(optimizer);
+  for (const auto& [key, value] : loaded.tensors) saved.emplace_back(key, value.clone());  // not views of the file
+  std::string step_key;
+  for (const auto& item : saved)
+    if (step_key.empty() && item.first.size() > 5 && item.first.substr(item.first.size() - 5) == ".step") step_key = item.first;
+  ASSERT_FALSE(step_key.empty());
+  const auto name = step_key.substr(0, step_key.size() - 5);
+  const auto with = [&](const std::string& key, const torch::Tensor& value) {
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    for (const auto& item : saved)
+      if (item.first != key) tensors.push_back(item);
+      else if (value.defined()) tensors.emplace_back(key, value);
+    save_safetensors(optimizer, tensors);
+  };
+  with(step_key, torch::empty({0}, torch::kInt64));
+  EXPECT_ERROR(Trainer::resume(dir, data), "'" + step_key + "' must hold one integer, got a Long tensor of shape [0]");
+  with(step_key, torch::tensor(int64_t{5}));
+  EXPECT_ERROR(Trainer::resume(dir, data), "'" + step_key + "' must be in [0, 1] (the run's step), got 5");
+  with(name + ".exp_avg_sq", torch::Tensor());
+  EXPECT_ERROR(Trainer::resume(dir, data), "'" + name + ".exp_avg' has no '" + name + ".exp_avg_sq'");
+  save_safetensors(optimizer, saved);
+
+  const auto trainer_json = dir + "/trainer.json";
+  std::ifstream in(trainer_json);
+  auto state = json::parse(in);
+  in.close();
+  for (const uint64_t step : {uint64_t{1} << 63, ~uint64_t{0}}) {
+    auto changed = state;
+    changed["step"] = step;
+    std::ofstream(trainer_json) << changed.dump();
+    EXPECT_ERROR(Trainer::resume(dir, data), "trainer.json': 'step' must be an integer in [0, 2], got " + std::to_string(step));
+  }
+  fs::remove(trainer_json);
+  fs::create_directories(trainer_json);
+  EXPECT_ERROR(Trainer::resume(dir, data), "[Trainer::resume] '" + trainer_json + "': is a directory, not a JSON file");
+  fs::remove_all(dir);
+}
+
+// A model's head must cover the data's classes: said up front, before a label indexes past the logits.
+TEST(Trainer, EvaluateAndTrainCheckTheClassCountFirst) {
+  const auto root = make_image_folder("more_classes", {"a", "b", "c"}, 1);
+  const auto folder = std::make_shared<ImageFolder>(root);
+  const auto model = make_pretrained(
+      create_model("vit_tiny_patch16_224", R"({"img_size": 16, "patch_size": 8, "num_classes": 2, "embed_dim": 16, "depth": 1, "num_heads": 2})"),
+      "vit_tiny_patch16_224");
+  EXPECT_ERROR(evaluate(model, *folder), "[evaluate] the data has 3 classes, the model 2");
+  EXPECT_ERROR(Trainer(model, folder, TrainOptions().batch_size(1)), "[Trainer] the data has 3 classes, the model 2");
+  fs::remove_all(root);
 }
 
 // fit(): each epoch evaluated and saved; max_steps stops mid-epoch and saves there; resume finishes.

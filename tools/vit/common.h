@@ -56,6 +56,11 @@ struct ModelFlags {
 /// Sets LibTorch's intra-op threads: `threads`, or every core.
 void set_threads(std::optional<int64_t> threads);
 
+/// Text a user gave (a flag's value, a path) as it may appear in a one-line message: control
+/// characters as spaces and, beyond `limit` bytes, cut with "... (N bytes)" after it, as the
+/// library cuts what its messages echo. main() puts every error message through it too.
+std::string excerpt(const std::string& text, size_t limit = 200);
+
 /// "[#####.....] 12/40": `width` characters filled in proportion.
 std::string bar(int64_t done, int64_t total, int width);
 /// `v` with `precision` digits after the point.

@@ -2,9 +2,11 @@
 // and downstream models.
 #include "common.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <set>
 
 namespace vit::cli {
 
@@ -46,11 +48,15 @@ void add_embed(CLI::App& app) {
   embed->footer("Preprocesses each image exactly as `vit classify` (timm's eval transform) and writes 'embeddings' "
                 "(N, D), float32, in the order the images are given: the pooled features, or a CLIP-style projection "
                 "head's output (see --embedding). With --layers i,j,...: also 'layers.<i>' (N, D, gh, gw), the output "
-                "of block i as a feature map (negative i count from the last block). The image paths are in the "
-                "file's metadata 'images' (one per line).");
+                "of block i as a feature map (negative i count from the last block), under each name as given: in "
+                "any order, 1 and -1 of a 2-block model both (the same block's output), a repeated value once. The "
+                "image paths are in the file's metadata 'images' (one per line).");
   f->model.add(*embed, /*zoo=*/false, {"device", "dtype", "threads", "max_parameters"});
   add_fields(*embed, f->embed.fields());
-  embed->add_option("--layers", f->layers, "blocks whose outputs to write as feature maps, e.g. 3,7,-1")->delimiter(',');
+  embed->add_option("--layers", f->layers,
+                    "blocks whose outputs to write as feature maps 'layers.<i>', e.g. 3,7,-1 (negative: from the last "
+                    "block; any order; each name as given, a repeated value once)")
+      ->delimiter(',');
   embed->add_option("IMAGE", f->images, "image files")->required();
   embed->callback([f] {
     const auto& e = f->embed;
@@ -63,11 +69,27 @@ void add_embed(CLI::App& app) {
     const bool use_head = e.embedding() == "head" || (e.embedding() == "auto" && head_is_projection(model));
     TORCH_CHECK(!use_head || model.num_classes() > 0, "--embedding head: the model has no head");
     auto& module = *model.module;
-    if (!f->layers.empty()) (void)take_indices(module.num_blocks(), f->layers);  // checked before any image is read
+    // forward_intermediates returns one map per distinct block, in block order: ask it for the distinct
+    // blocks, sorted, and write each requested name with its block's map.
+    std::vector<int64_t> blocks;                          // distinct, ascending
+    std::vector<std::pair<std::string, size_t>> written;  // 'layers.<i>' as given -> its block's place in `blocks`
+    if (!f->layers.empty()) {
+      const auto take = take_indices(module.num_blocks(), f->layers);  // checked before any image is read
+      blocks = take;
+      std::sort(blocks.begin(), blocks.end());
+      blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+      std::set<std::string> names;
+      for (size_t j = 0; j < take.size(); ++j) {
+        auto name = "layers." + std::to_string(f->layers[j]);
+        if (!names.insert(name).second) continue;  // the same value twice: one tensor
+        const auto at = std::lower_bound(blocks.begin(), blocks.end(), take[j]) - blocks.begin();
+        written.emplace_back(std::move(name), static_cast<size_t>(at));
+      }
+    }
     const auto& images = f->images;
     const auto total = static_cast<int64_t>(images.size());
     std::vector<torch::Tensor> embeddings;
-    std::vector<std::vector<torch::Tensor>> maps(f->layers.size());
+    std::vector<std::vector<torch::Tensor>> maps(blocks.size());
     torch::InferenceMode inference;
     const auto start = std::chrono::steady_clock::now();
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
@@ -77,10 +99,12 @@ void add_embed(CLI::App& app) {
       for (int64_t i = first; i < first + n; ++i) inputs.push_back(preprocess(read_image(images[i]), model.pretrained_cfg));
       const auto x = torch::stack(inputs).to(device, dtype);
       torch::Tensor tokens;
-      if (f->layers.empty()) {
+      if (blocks.empty()) {
         tokens = module.forward_features(x);
       } else {
-        auto out = module.forward_intermediates(x, f->layers, IntermediatesOptions().norm(e.norm()));
+        auto out = module.forward_intermediates(x, blocks, IntermediatesOptions().norm(e.norm()));
+        TORCH_CHECK(out.intermediates.size() == blocks.size(), "[embed] forward_intermediates returned ",
+                    out.intermediates.size(), " maps for ", blocks.size(), " blocks");
         tokens = out.features;
         for (size_t j = 0; j < maps.size(); ++j) maps[j].push_back(out.intermediates[j].to(torch::kCPU, torch::kFloat32));
       }
@@ -90,7 +114,7 @@ void add_embed(CLI::App& app) {
                   << " images/s" << std::flush;
     }
     std::vector<std::pair<std::string, torch::Tensor>> tensors{{"embeddings", torch::cat(embeddings)}};
-    for (size_t j = 0; j < maps.size(); ++j) tensors.emplace_back("layers." + std::to_string(f->layers[j]), torch::cat(maps[j]));
+    for (const auto& [name, at] : written) tensors.emplace_back(name, torch::cat(maps[at]));
     std::string names;
     for (const auto& path : images) names += path + "\n";
     save_safetensors(e.output(), tensors, {{"images", names}, {"embedding", use_head ? "head" : "pre_logits"}});

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -32,7 +33,8 @@ namespace vit::cli {
 namespace {
 
 std::string clock_time(double seconds) {
-  const auto s = static_cast<int64_t>(std::max(seconds, 0.));
+  if (!std::isfinite(seconds)) return "--:--";  // no rate yet (the cast of inf or nan is undefined)
+  const auto s = static_cast<int64_t>(std::clamp(seconds, 0., 1e9));
   std::ostringstream out;
   out << s / 60 << ":" << std::setw(2) << std::setfill('0') << s % 60;
   return out.str();
@@ -48,7 +50,7 @@ std::string heads(const EvalStats& e) {
 // manual_seed(seed); num_classes defaults to the data's.
 Pretrained start_from(const std::string& model, const std::string& model_args, int64_t classes, uint64_t seed) {
   auto args = nlohmann::json::parse(model_args, nullptr, /*allow_exceptions=*/false);
-  if (!args.is_object()) throw UsageError("--model-args must be a JSON object, got '" + model_args + "'");
+  if (!args.is_object()) throw UsageError("--model-args must be a JSON object, got '" + excerpt(model_args) + "'");
   if (!args.contains("num_classes")) args["num_classes"] = classes;
   torch::manual_seed(seed);
   if (std::filesystem::is_directory(model)) return load_pretrained(model, LoadOptions().model_args(args.dump()));
