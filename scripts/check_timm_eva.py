@@ -457,6 +457,11 @@ def check_golden(timm, path):
             with torch.no_grad():
                 compare("output", tensors["output"], model(x), errors)
             return max(errors.values())
+        elif kind == "grids":  # two inputs whose patch grids are each other's transpose
+            with torch.no_grad():
+                compare("output", tensors["output"], model(x), errors)
+                compare("output_t", tensors["output_t"], model(tensors["input_t"]), errors)
+            return max(errors.values())
         elif kind == "attention":
             maps = vit_check.timm_attention_maps(model, x)
             blocks = json.loads(meta["blocks"])

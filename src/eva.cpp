@@ -13,25 +13,15 @@
 
 namespace vit {
 
+using detail::ends_with;
+using detail::has_key;
 using detail::make_linear;
+using detail::make_norm;
+using detail::replace_all;
 
 namespace {
 
-Norm make_norm(int64_t dim, const std::string& kind, double eps) { return Norm(NormOptions(dim).norm_layer(kind).eps(eps)); }
-
 std::array<int64_t, 2> pair(const Size2& s) { return {s->at(0), s->at(1)}; }
-
-bool has_key(const StateDict& state, const std::string& key) {
-  return std::any_of(state.begin(), state.end(), [&](const auto& kv) { return kv.first == key; });
-}
-
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 }  // namespace
 
@@ -351,6 +341,16 @@ EvaBlockOptions EvaOptions::block(double drop_path) const {
       .use_post_norm(use_post_norm());
 }
 
+AttentionPoolLatentOptions EvaOptions::attn_pool() const {
+  // ref: attn_pool_num_heads or num_heads, attn_pool_mlp_ratio or mlp_ratio; the Mlp's GELU
+  return AttentionPoolLatentOptions(embed_dim())
+      .num_heads(attn_pool_num_heads().value_or(0) > 0 ? *attn_pool_num_heads() : num_heads())
+      .mlp_ratio(attn_pool_mlp_ratio().value_or(0.) > 0. ? *attn_pool_mlp_ratio() : mlp_ratio())
+      .norm_layer(norm_layer())
+      .norm_eps(norm_eps())
+      .act_layer("gelu");
+}
+
 RotaryEmbeddingOptions EvaOptions::rope() const {
   // ref: Eva's rope_kwargs: grid_offset and ref_feat_shape reach only the 'cat' embedding
   const bool cat = rope_type() == "cat";
@@ -365,23 +365,9 @@ RotaryEmbeddingOptions EvaOptions::rope() const {
       .ref_feat_shape(cat ? ref_feat_shape() : std::nullopt);
 }
 
-namespace {
-
-// The rotary table the latest forward_embed of this thread selected, for its model.
-struct CurrentRope {
-  uint64_t model = 0;
-  std::array<int64_t, 2> grid{0, 0};
-  torch::Tensor table;
-};
-thread_local CurrentRope current_rope;
-std::atomic<uint64_t> next_model_id{1};
-
-}  // namespace
-
 EvaImpl::EvaImpl(EvaOptions options_) : options(std::move(options_)) { reset(); }
 
 void EvaImpl::reset() {
-  id_ = next_model_id++;
   const auto& o = options;
   const int64_t D = o.embed_dim();
   check_options(o, "[Eva]");
@@ -409,16 +395,10 @@ void EvaImpl::reset() {
   for (int64_t i = 0; i < o.depth(); ++i) blocks->push_back(EvaBlock(o.block(dpr[i].item<double>())));
   norm = o.post_norm_active() ? register_module("norm", make_norm(D, o.norm_layer(), o.norm_eps())) : nullptr;
   attn_pool = nullptr;
-  if (o.global_pool() == "map") {  // ref: attn_pool_num_heads or num_heads, attn_pool_mlp_ratio or mlp_ratio
-    const int64_t heads = o.attn_pool_num_heads().value_or(0) > 0 ? *o.attn_pool_num_heads() : o.num_heads();
-    const double ratio = o.attn_pool_mlp_ratio().value_or(0.) > 0. ? *o.attn_pool_mlp_ratio() : o.mlp_ratio();
-    TORCH_CHECK(D % heads == 0, "[Eva] embed_dim ", D, " is not divisible by attn_pool_num_heads ", heads);
-    attn_pool = register_module("attn_pool", AttentionPoolLatent(AttentionPoolLatentOptions(D)
-                                                                     .num_heads(heads)
-                                                                     .mlp_ratio(ratio)
-                                                                     .norm_layer(o.norm_layer())
-                                                                     .norm_eps(o.norm_eps())
-                                                                     .act_layer("gelu")));
+  if (o.global_pool() == "map") {
+    const auto pool = o.attn_pool();
+    TORCH_CHECK(D % pool.num_heads() == 0, "[Eva] embed_dim ", D, " is not divisible by attn_pool_num_heads ", pool.num_heads());
+    attn_pool = register_module("attn_pool", AttentionPoolLatent(pool));
   }
   fc_norm = o.fc_norm_active() ? register_module("fc_norm", make_norm(D, o.norm_layer(), o.norm_eps())) : nullptr;
   head_drop = register_module("head_drop", torch::nn::Dropout(o.drop_rate()));
@@ -465,14 +445,11 @@ EvaBlockImpl& EvaImpl::block(int64_t index) const {
   return *blocks->ptr(static_cast<size_t>(index))->as<EvaBlock>();
 }
 
-torch::Tensor EvaImpl::rope_table(std::array<int64_t, 2> grid, const torch::Tensor& like) {
-  return rope ? rope->get_embed(grid, like) : torch::Tensor();
-}
-
-torch::Tensor EvaImpl::forward_embed(const torch::Tensor& images) {
+Embedded EvaImpl::forward_embed(const torch::Tensor& images) {
   auto x = patch_embed(images);
   const int64_t B = x.size(0);
-  const auto grid = feat_size(images.size(2), images.size(3));
+  BlockContext context;
+  const auto grid = context.grid = feat_size(images.size(2), images.size(3));
   auto pos = pos_embed;
   if (pos.defined() && options.dynamic_img_size())  // ref: _pos_embed: resample_abs_pos_embed to (H, W)
     pos = resample_abs_pos_embed(pos_embed, grid, patch_embed->grid_size(), options.no_embed_class() ? 0 : num_prefix_tokens());
@@ -488,45 +465,41 @@ torch::Tensor EvaImpl::forward_embed(const torch::Tensor& images) {
     if (pos.defined()) x = x + pos;
   }
   x = pos_drop(x);
-  current_rope = CurrentRope{id_, grid, rope_table(grid, x)};
-  return norm_pre ? norm_pre(x) : x;
+  if (rope) context.rope = rope->get_embed(grid, x);  // ref: rot_pos_embed = self.rope.get_embed(shape=(H, W))
+  std::tie(x, context.keep) = patch_dropout(x, options.patch_drop_rate(), num_prefix_tokens(), is_training());
+  if (context.keep.defined() && context.rope.defined()) {
+    // ref: apply_keep_indices_nlc: each image's rows of the table, (B, ..., kept, C); then (depth, B, heads,
+    // kept, C) for the per-block tables of 'mixed', else (B, 1, kept, C)
+    const auto& keep = context.keep;
+    const int64_t B = keep.size(0), kept = keep.size(1), dims = context.rope.dim();
+    std::vector<int64_t> index_shape(static_cast<size_t>(dims + 1), 1), table_shape = {B};
+    index_shape[0] = B;
+    index_shape[static_cast<size_t>(dims - 1)] = kept;
+    for (const auto size : context.rope.sizes()) table_shape.push_back(size);
+    auto rows_shape = table_shape;
+    rows_shape[static_cast<size_t>(dims - 1)] = kept;
+    const auto rows = context.rope.unsqueeze(0).expand(table_shape).gather(-2, keep.view(index_shape).expand(rows_shape));
+    context.rope = options.rope_type() == "mixed" ? rows.transpose(0, 1) : rows.unsqueeze(1);
+  }
+  return {norm_pre ? norm_pre(x) : x, context};
 }
 
-torch::Tensor EvaImpl::forward_block(int64_t index, const torch::Tensor& tokens, torch::Tensor* probs) {
+torch::Tensor EvaImpl::forward_block(int64_t index, const torch::Tensor& tokens, const BlockContext& context,
+                                    torch::Tensor* probs) {
   auto& b = block(index);
   if (!rope) return b.forward(tokens, {}, probs);
-  TORCH_CHECK(tokens.dim() == 3, "[Eva] forward_block expects tokens (B, N, ", options.embed_dim(), "), got ", tokens.sizes());
-  const int64_t patches = tokens.size(1) - num_prefix_tokens();
-  // The table of the latest forward_embed on this thread, else of the configured grid.
-  if (current_rope.model != id_ || current_rope.grid[0] * current_rope.grid[1] != patches) {
-    const auto grid = patch_embed->grid_size();
-    TORCH_CHECK(grid[0] * grid[1] == patches, "[Eva] forward_block got ", tokens.size(1), " tokens: not ",
-                num_prefix_tokens(), " prefix tokens and the ", grid[0], "x", grid[1],
-                " patches of the configured input (run forward_embed on the images first)");
-    current_rope = CurrentRope{id_, grid, rope_table(grid, tokens)};
-  }
-  const auto& table = current_rope.table;
-  return b.forward(tokens, options.rope_type() == "mixed" ? table[index] : table, probs);
+  check_block_input(tokens, context);
+  TORCH_CHECK(context.rope.defined(), "[Eva] forward_block needs the rotary table of the input's grid: the context "
+              "forward_embed(images) gives");
+  return b.forward(tokens, options.rope_type() == "mixed" ? context.rope[index] : context.rope, probs);
 }
 
 torch::Tensor EvaImpl::forward_head(const torch::Tensor& x, bool want_pre_logits) {
   const int64_t prefix = num_prefix_tokens(), needed = head_tokens() > 0 ? 1 : prefix + 1;
   TORCH_CHECK(x.dim() == 3 && x.size(1) >= needed && x.size(2) == options.embed_dim(), "[Eva] forward_head expects tokens (B, N, ",
               options.embed_dim(), ") with N >= ", needed, ", got ", x.sizes());
-  const auto& pool = options.global_pool();
-  torch::Tensor pooled;
-  if (attn_pool) {  // ref: pool(): attn_pool(x), over every token
-    pooled = attn_pool(x);
-  } else if (pool == "token") {
-    pooled = x.select(1, 0);
-  } else if (pool.empty()) {
-    pooled = x;
-  } else {  // ref: global_pool_nlc(x, pool_type, num_prefix_tokens)
-    const auto patches = x.narrow(1, prefix, x.size(1) - prefix);
-    if (pool == "avg") pooled = patches.mean(1);
-    else if (pool == "max") pooled = patches.amax(1);
-    else pooled = 0.5 * (patches.amax(1) + patches.mean(1));
-  }
+  // ref: pool(): attn_pool(x) over every token, else global_pool_nlc(x, pool_type, num_prefix_tokens)
+  auto pooled = attn_pool ? attn_pool(x) : global_pool_nlc(x, options.global_pool(), prefix);
   if (fc_norm) pooled = fc_norm(pooled);
   pooled = head_drop(pooled);
   if (want_pre_logits || !head) return pooled;
@@ -542,10 +515,7 @@ torch::Tensor EvaImpl::pool_attention(const torch::Tensor& tokens) {
 
 std::vector<int64_t> EvaImpl::prune_intermediate_layers(const std::vector<int64_t>& indices, bool prune_norm, bool prune_head) {
   const auto take = take_indices(num_blocks(), indices);
-  const int64_t keep = *std::max_element(take.begin(), take.end()) + 1;
-  auto kept = torch::nn::ModuleList();
-  for (int64_t i = 0; i < keep; ++i) kept->push_back(blocks->ptr(static_cast<size_t>(i)));
-  blocks = replace_module("blocks", kept);
+  const int64_t keep = detail::prune_blocks(*this, blocks, take);
   options.depth(keep);
   if (rope) rope->truncate(keep);  // 'mixed': the frequencies of the kept blocks (timm keeps them all)
   if (prune_norm && norm) {
@@ -580,10 +550,7 @@ int64_t EvaImpl::count_macs(int64_t height, int64_t width) const {
   const int64_t mlp = kind == "mlp" ? 2 * T * D * H : 3 * T * D * H;  // SwiGLU: two fc1 (or one of 2H) and fc2
   const int64_t block = T * D * 3 * D + 2 * T * T * D + T * D * D + mlp;
   int64_t macs = N * D * o.in_chans() * P0 * P1 + o.depth() * block;
-  if (attn_pool) {
-    const int64_t h = attn_pool->options.mlp_ratio() * D;
-    macs += 3 * D * D + 2 * T * D * D + 2 * T * D + 2 * D * h;
-  }
+  if (attn_pool) macs += attn_pool->count_macs(T);
   return macs + D * o.num_classes();
 }
 
@@ -600,14 +567,7 @@ std::set<std::string> EvaImpl::no_weight_decay() const {
 int64_t EvaImpl::layer_id(const std::string& name) const {
   // ref: group_matcher: stem r'^cls_token|reg_token|pos_embed|patch_embed', blocks (r'^blocks\.(\d+)', None),
   // (r'^norm', (99999,)); unmatched (rope, attn_pool, fc_norm, head): the last layer
-  const auto starts = [&](const char* prefix) { return name.rfind(prefix, 0) == 0; };
-  if (starts("cls_token") || starts("reg_token") || starts("pos_embed") || starts("patch_embed")) return 0;
-  if (starts("blocks.")) {
-    const auto end = name.find('.', 7);
-    return 1 + std::stoll(name.substr(7, end - 7));
-  }
-  if (starts("norm")) return num_blocks();
-  return num_blocks() + 1;
+  return detail::block_layer_id(name, {"cls_token", "reg_token", "pos_embed", "patch_embed"}, num_blocks());
 }
 
 void EvaImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::Eva", options); }
@@ -617,18 +577,13 @@ void EvaImpl::pretty_print(std::ostream& stream) const { print_options(stream, "
 
 namespace {
 
-// ref: _convert_pe: Meta's Perception Encoder keys (an OpenAI-CLIP-like layout) to timm's.
+// ref: _convert_pe: Meta's Perception Encoder keys: OpenAI CLIP's layout (detail::convert_openai_clip)
+// with LayerScale gammas (ls_1 / ls_2) and an attention pool whose fused in_proj splits into q and kv.
 StateDict convert_pe(const StateDict& state, const std::string& prefix) {
-  static const std::pair<const char*, const char*> swaps[] = {
-      {"conv1", "patch_embed.proj"}, {"positional_embedding", "pos_embed"}, {"transformer.resblocks.", "blocks."},
-      {"ln_pre", "norm_pre"}, {"ln_post", "norm"}, {"ln_", "norm"}, {"ls_1.gamma", "gamma_1"}, {"ls_2.gamma", "gamma_2"},
-      {"in_proj_", "qkv."}, {"out_proj", "proj"}, {"mlp.c_fc", "mlp.fc1"}, {"mlp.c_proj", "mlp.fc2"}};
   StateDict out;
-  for (const auto& [name, tensor] : state) {
-    if (name.rfind(prefix, 0) != 0) continue;
-    auto key = name.substr(prefix.size());
-    auto v = tensor;
-    for (const auto& [from, to] : swaps) replace_all(key, from, to);
+  for (auto [key, v] : detail::convert_openai_clip(state, prefix)) {
+    replace_all(key, "ls_1.gamma", "gamma_1");
+    replace_all(key, "ls_2.gamma", "gamma_2");
     if (key.rfind("attn_pool", 0) == 0) {
       replace_all(key, "attn_pool.attn", "attn_pool");
       replace_all(key, "attn_pool.layernorm", "attn_pool.norm");
@@ -640,15 +595,6 @@ StateDict convert_pe(const StateDict& state, const std::string& prefix) {
         out.emplace_back("attn_pool.kv." + kind, v.narrow(0, dim, v.size(0) - dim));
         continue;
       }
-    } else if (key == "proj") {  // the (width, embed) projection -> the head, without bias
-      v = v.t().contiguous();
-      out.emplace_back("head.bias", torch::zeros({v.size(0)}, v.options()));
-      key = "head.weight";
-    } else if (key == "class_embedding") {
-      key = "cls_token";
-      v = v.reshape({1, 1, -1});
-    } else if (key == "pos_embed") {
-      v = v.unsqueeze(0);
     }
     out.emplace_back(key, v);
   }
@@ -776,11 +722,7 @@ int64_t count_parameters(const EvaOptions& o) {
   const double gammas = !o.use_post_norm() && o.init_values() ? 2 * D : 0.;
   n += static_cast<double>(o.depth()) * (2 * norm * D + attn + mlp + gammas);
   if (o.post_norm_active()) n += norm * D;
-  if (o.global_pool() == "map") {
-    const double ratio = o.attn_pool_mlp_ratio().value_or(0.) > 0. ? *o.attn_pool_mlp_ratio() : o.mlp_ratio();
-    const double h = std::floor(D * ratio);
-    n += D + (D * D + D) + 2 * (D * D + D) + (D * D + D) + norm * D + (D * h + h) + (h * D + D);
-  }
+  if (o.global_pool() == "map") n += static_cast<double>(count_parameters(o.attn_pool()));
   if (o.fc_norm_active()) n += norm * D;
   if (o.num_classes() > 0) n += D * static_cast<double>(o.num_classes()) + static_cast<double>(o.num_classes());
   return n >= 9e18 ? INT64_MAX : static_cast<int64_t>(n);

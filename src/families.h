@@ -7,11 +7,60 @@
 
 #include "io.h"
 
+#include <algorithm>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 namespace vit::detail {
+
+// ---- what the model classes share ----
+
+/// timm's group_matcher(coarse=False) for the ViT families, as Model::layer_id answers it: 0 for a
+/// parameter under one of the `stem` prefixes, 1 + i under blocks.i, num_blocks for the final norm
+/// (which joins the last block), num_blocks + 1 for the rest (the head).
+inline int64_t block_layer_id(const std::string& name, std::initializer_list<const char*> stem, int64_t num_blocks) {
+  const auto starts = [&](const char* prefix) { return name.rfind(prefix, 0) == 0; };
+  if (std::any_of(stem.begin(), stem.end(), starts)) return 0;
+  if (starts("blocks.")) return 1 + std::stoll(name.substr(7, name.find('.', 7) - 7));
+  if (starts("norm")) return num_blocks;
+  return num_blocks + 1;
+}
+
+/// prune_intermediate_layers' part every family shares: `model`'s ModuleList "blocks" keeps the
+/// blocks up to the last of `take` (take_indices). Returns how many it keeps.
+inline int64_t prune_blocks(torch::nn::Module& model, torch::nn::ModuleList& blocks, const std::vector<int64_t>& take) {
+  const int64_t keep = *std::max_element(take.begin(), take.end()) + 1;
+  auto kept = torch::nn::ModuleList();
+  for (int64_t i = 0; i < keep; ++i) kept->push_back(blocks->ptr(static_cast<size_t>(i)));
+  blocks = model.replace_module("blocks", kept);
+  return keep;
+}
+
+// ---- checkpoint keys: what the families' checkpoint conversions share ----
+
+inline bool has_key(const StateDict& state, const std::string& key) {
+  return std::any_of(state.begin(), state.end(), [&](const auto& kv) { return kv.first == key; });
+}
+inline bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+/// Replaces every occurrence of `from` in `s`, left to right.
+inline void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+}
+/// The keys starting with `prefix`, without it (the others are left out).
+inline StateDict strip_prefix(const StateDict& state, const std::string& prefix) {
+  StateDict out;
+  for (const auto& [key, tensor] : state)
+    if (key.rfind(prefix, 0) == 0) out.emplace_back(key.substr(prefix.size()), tensor);
+  return out;
+}
+/// timm's _convert_openai_clip: an OpenAI CLIP / open_clip tower's keys under `prefix` (conv1,
+/// transformer.resblocks, ln_pre / ln_post, in_proj, c_fc / c_proj, class_embedding, the bias-free
+/// proj as the head) to timm's; Meta's PE follows the same layout (vision_transformer.cpp).
+StateDict convert_openai_clip(const StateDict& state, const std::string& prefix);
 
 struct Family {
   std::string name;

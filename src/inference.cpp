@@ -71,8 +71,9 @@ torch::Tensor InferenceModel::forward(const torch::Tensor& images) const {
   auto& model = *impl_->model;
   // The embedding and head run in the module, whose dropout would be live in training mode.
   TORCH_CHECK(!model.is_training(), "[InferenceModel] the model is in training mode; call model->eval() first");
-  const auto tokens = model.forward_embed(images);
-  if (!impl_->blocks) return model.forward_head(model.forward_norm(model.forward_blocks(tokens)));
+  const auto embedded = model.forward_embed(images);
+  if (!impl_->blocks) return model.forward_head(model.forward_norm(model.forward_blocks(embedded)));
+  const auto& tokens = embedded.tokens;
   const int64_t N = tokens.size(1), wanted = impl_->head_tokens;
   return model.forward_head(model.forward_norm(impl_->blocks->forward(tokens, wanted > 0 && wanted < N ? wanted : N)));
 }

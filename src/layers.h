@@ -10,6 +10,8 @@ namespace vit::detail {
 
 /// LibTorch's Linear; under a SkipInitGuard its tensors are uninitialised, in the guard's dtype.
 torch::nn::Linear make_linear(int64_t in, int64_t out, bool bias = true);
+/// timm's get_norm_layer(norm_layer)(dim, eps): a LayerNorm or RmsNorm over `dim`.
+Norm make_norm(int64_t dim, const std::string& norm_layer, double eps);
 /// torch::empty in the SkipInitGuard's dtype.
 torch::Tensor uninitialised(at::IntArrayRef shape);
 /// Zeros for a token or position embedding that the model's init then fills, or under a

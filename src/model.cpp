@@ -33,9 +33,18 @@ std::shared_ptr<torch::nn::Module> Model::clone(const c10::optional<torch::Devic
   return copy;
 }
 
-torch::Tensor Model::forward_blocks(const torch::Tensor& tokens) {
-  auto x = tokens;
-  for (int64_t i = 0; i < num_blocks(); ++i) x = forward_block(i, x);
+void Model::check_block_input(const torch::Tensor& tokens, const BlockContext& context) const {
+  const int64_t prefix = num_prefix_tokens();
+  TORCH_CHECK(tokens.dim() == 3 && tokens.size(1) == prefix + context.patches(),
+              "[forward_block] the blocks expect tokens (B, ", prefix + context.patches(), ", D): ", prefix, " prefix tokens and the ",
+              context.patches(), " patches of the input (a ", context.grid[0], "x", context.grid[1],
+              " grid) whose forward_embed gave their context, got ", tokens.sizes());
+}
+
+torch::Tensor Model::forward_blocks(const Embedded& embedded) {
+  check_block_input(embedded.tokens, embedded.context);
+  auto x = embedded.tokens;
+  for (int64_t i = 0; i < num_blocks(); ++i) x = forward_block(i, x, embedded.context);
   return x;
 }
 
@@ -67,13 +76,17 @@ Intermediates Model::forward_intermediates(const torch::Tensor& images, const st
   const auto take = take_indices(num_blocks(), indices);
   const int64_t last = *std::max_element(take.begin(), take.end());
   TORCH_CHECK(images.dim() == 4, "[forward_intermediates] expected images (B, C, H, W), got ", images.sizes());
-  const auto grid = feat_size(images.size(2), images.size(3));
+  const auto embedded = forward_embed(images);
+  const auto& context = embedded.context;
+  const auto& grid = context.grid;
   const int64_t prefix = num_prefix_tokens(), B = images.size(0);
+  TORCH_CHECK(!context.keep.defined(), "[forward_intermediates] the feature maps need every patch: call eval() (patch dropout)");
   Intermediates out;
-  auto x = forward_embed(images);
+  auto x = embedded.tokens;
+  check_block_input(x, context);
   const int64_t stop = options.stop_early() || options.intermediates_only() ? last + 1 : num_blocks();
   for (int64_t i = 0; i < stop; ++i) {
-    x = forward_block(i, x);
+    x = forward_block(i, x, context);
     if (std::find(take.begin(), take.end(), i) == take.end()) continue;
     auto y = options.norm() ? forward_norm(x) : x;  // ref: self.norm(x) if norm else x
     if (options.return_prefix_tokens() && prefix > 0) out.prefix_tokens.push_back(y.narrow(1, 0, prefix));
@@ -89,11 +102,14 @@ std::vector<torch::Tensor> Model::attention_maps(const torch::Tensor& images, co
   const auto take = take_indices(num_blocks(), indices);
   const int64_t last = *std::max_element(take.begin(), take.end());
   std::vector<torch::Tensor> maps;
-  auto x = forward_embed(images);
+  const auto embedded = forward_embed(images);
+  const auto& context = embedded.context;
+  auto x = embedded.tokens;
+  check_block_input(x, context);
   for (int64_t i = 0; i <= last; ++i) {
     torch::Tensor probs;
     const bool wanted = std::find(take.begin(), take.end(), i) != take.end();
-    x = forward_block(i, x, wanted ? &probs : nullptr);
+    x = forward_block(i, x, context, wanted ? &probs : nullptr);
     if (wanted) maps.push_back(probs);
   }
   return maps;

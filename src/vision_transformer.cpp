@@ -13,7 +13,11 @@
 
 namespace vit {
 
+using detail::ends_with;
+using detail::has_key;
 using detail::make_linear;
+using detail::replace_all;
+using detail::strip_prefix;
 
 
 // ---------------------------------------------------------------------------------------------
@@ -35,7 +39,7 @@ BlockOptions VisionTransformerOptions::block(int64_t index, double drop_path) co
   return BlockOptions(embed_dim(), num_heads())
       .mlp_ratio(mlp_ratio())
       .qkv_bias(qkv_bias())
-      .drop(drop_rate())
+      .drop(proj_drop_rate().value_or(drop_rate()))
       .attn_drop(attn_drop_rate())
       .drop_path(drop_path)
       .norm_eps(norm_eps())
@@ -51,6 +55,16 @@ BlockOptions VisionTransformerOptions::block(int64_t index, double drop_path) co
       .depth(index);
 }
 
+AttentionPoolLatentOptions VisionTransformerOptions::attn_pool() const {
+  // ref: AttentionPoolLatent(embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, norm_layer=norm_layer, act_layer=act_layer)
+  return AttentionPoolLatentOptions(embed_dim())
+      .num_heads(num_heads())
+      .mlp_ratio(mlp_ratio())
+      .norm_layer(norm_layer())
+      .norm_eps(norm_eps())
+      .act_layer(act_layer());
+}
+
 void VisionTransformerImpl::reset() {
   const auto& o = options;
   const int64_t D = o.embed_dim();
@@ -62,7 +76,7 @@ void VisionTransformerImpl::reset() {
                                   !use_fc_norm()),
               "[VisionTransformer] distilled models need class_token, global_pool 'token', no reg_tokens, "
               "no no_embed_class and no fc_norm (as timm's VisionTransformerDistilled)");
-  const auto norm_of = [&](int64_t dim) { return Norm(NormOptions(dim).norm_layer(o.norm_layer()).eps(o.norm_eps())); };
+  const auto norm_of = [&](int64_t dim) { return detail::make_norm(dim, o.norm_layer(), o.norm_eps()); };
 
   // Construction order follows timm's __init__, so that a seeded build draws the same numbers.
   patch_embed = register_module("patch_embed", PatchEmbed(PatchEmbedOptions()
@@ -80,7 +94,7 @@ void VisionTransformerImpl::reset() {
   reg_token = o.reg_tokens() > 0 ? register_parameter("reg_token", detail::tokens({1, o.reg_tokens(), D})) : torch::Tensor();
   const int64_t embed_len = num_patches() + (o.no_embed_class() ? 0 : num_prefix_tokens());
   pos_embed = o.has_pos_embed() ? register_parameter("pos_embed", detail::tokens({1, embed_len, D})) : torch::Tensor();
-  pos_drop = register_module("pos_drop", torch::nn::Dropout(o.drop_rate()));
+  pos_drop = register_module("pos_drop", torch::nn::Dropout(o.pos_drop_rate().value_or(o.drop_rate())));
   norm_pre = o.pre_norm() ? register_module("norm_pre", norm_of(D)) : nullptr;
 
   // ref: dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)] (float32, as in Python)
@@ -90,12 +104,7 @@ void VisionTransformerImpl::reset() {
   norm = o.final_norm() && !use_fc_norm() ? register_module("norm", norm_of(D)) : nullptr;
   attn_pool = nullptr;
   if (pool == "map") {
-    attn_pool = register_module("attn_pool", AttentionPoolLatent(AttentionPoolLatentOptions(D)
-                                                                     .num_heads(o.num_heads())
-                                                                     .mlp_ratio(o.mlp_ratio())
-                                                                     .norm_layer(o.norm_layer())
-                                                                     .norm_eps(o.norm_eps())
-                                                                     .act_layer(o.act_layer())));
+    attn_pool = register_module("attn_pool", AttentionPoolLatent(o.attn_pool()));
   }
   fc_norm = o.final_norm() && use_fc_norm() ? register_module("fc_norm", norm_of(D)) : nullptr;
   pre_logits = nullptr;
@@ -132,12 +141,14 @@ BlockLayer& VisionTransformerImpl::block(int64_t index) const {
   return *blocks->ptr(static_cast<size_t>(index))->as<BlockLayer>();
 }
 
-torch::Tensor VisionTransformerImpl::forward_embed(const torch::Tensor& images) {
+Embedded VisionTransformerImpl::forward_embed(const torch::Tensor& images) {
   auto x = patch_embed(images);
   const int64_t B = x.size(0);
+  BlockContext context;
+  context.grid = feat_size(images.size(2), images.size(3));
   auto pos = pos_embed;
   if (pos.defined() && options.dynamic_img_size()) {
-    pos = resample_abs_pos_embed(pos_embed, feat_size(images.size(2), images.size(3)), patch_embed->grid_size(),
+    pos = resample_abs_pos_embed(pos_embed, context.grid, patch_embed->grid_size(),
                                  options.no_embed_class() ? 0 : num_prefix_tokens());
   }
   std::vector<torch::Tensor> tokens;
@@ -155,10 +166,12 @@ torch::Tensor VisionTransformerImpl::forward_embed(const torch::Tensor& images) 
     x = torch::cat(tokens, 1) + pos;
   }
   if (pos.defined()) x = pos_drop(x);
-  return norm_pre ? norm_pre(x) : x;
+  std::tie(x, context.keep) = patch_dropout(x, options.patch_drop_rate(), num_prefix_tokens(), is_training());
+  return {norm_pre ? norm_pre(x) : x, context};
 }
 
-torch::Tensor VisionTransformerImpl::forward_block(int64_t index, const torch::Tensor& tokens, torch::Tensor* probs) {
+torch::Tensor VisionTransformerImpl::forward_block(int64_t index, const torch::Tensor& tokens, const BlockContext& /*context*/,
+                                   torch::Tensor* probs) {
   return block(index).forward(tokens, probs);
 }
 
@@ -173,21 +186,9 @@ torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& x, bool w
     if (want_pre_logits || !head) return (x.select(1, 0) + x.select(1, 1)) / 2;
     return (head(x.select(1, 0)) + head_dist(x.select(1, 1))) / 2;
   }
-  const auto& pool = options.global_pool();
   const int64_t skip = options.pool_include_prefix() ? 0 : num_prefix_tokens();
-  torch::Tensor pooled;
-  if (attn_pool) {  // ref: pool(): x[:, num_prefix_tokens:] unless pool_include_prefix; attn_pool(x)
-    pooled = attn_pool(x.narrow(1, skip, x.size(1) - skip));
-  } else if (pool == "token") {
-    pooled = x.select(1, 0);  // ref: x[:, 0]
-  } else if (pool.empty()) {
-    pooled = x;
-  } else {  // ref: global_pool_nlc: x[:, num_prefix_tokens:].mean(dim=1) (and amax / avgmax)
-    const auto patches = x.narrow(1, skip, x.size(1) - skip);
-    if (pool == "avg") pooled = patches.mean(1);
-    else if (pool == "max") pooled = patches.amax(1);
-    else pooled = 0.5 * (patches.amax(1) + patches.mean(1));
-  }
+  // ref: pool(): attn_pool(x[:, num_prefix_tokens:]) (all tokens with pool_include_prefix), else global_pool_nlc
+  auto pooled = attn_pool ? attn_pool(x.narrow(1, skip, x.size(1) - skip)) : global_pool_nlc(x, options.global_pool(), skip);
   if (fc_norm) pooled = fc_norm(pooled);
   if (pre_logits) pooled = pre_logits->forward(pooled);
   if (want_pre_logits || !head) return pooled;
@@ -235,7 +236,7 @@ int64_t VisionTransformerImpl::count_macs(int64_t height, int64_t width) const {
   int64_t block = T * D * 3 * D + 2 * T * T * D + T * D * D + T * D * mlp_in + T * mlp_out * D;
   if (o.block_fn() == "parallel_things") block *= 2;
   int64_t macs = N * D * o.in_chans() * P0 * P1 + o.depth() * block;
-  if (attn_pool) macs += 3 * D * D + 2 * T * D * D + 2 * T * D + 2 * D * H;
+  if (attn_pool) macs += attn_pool->count_macs(T);
   if (has_pre_logits()) macs += D * num_features();
   return macs + num_features() * o.num_classes() * (o.distilled() ? 2 : 1);
 }
@@ -265,11 +266,7 @@ std::string VisionTransformerImpl::engine_unsupported() const {
 std::vector<int64_t> VisionTransformerImpl::prune_intermediate_layers(const std::vector<int64_t>& indices, bool prune_norm,
                                                                       bool prune_head) {
   const auto take = take_indices(num_blocks(), indices);
-  const int64_t keep = *std::max_element(take.begin(), take.end()) + 1;
-  auto kept = torch::nn::ModuleList();
-  for (int64_t i = 0; i < keep; ++i) kept->push_back(blocks->ptr(static_cast<size_t>(i)));
-  blocks = replace_module("blocks", kept);
-  options.depth(keep);
+  options.depth(detail::prune_blocks(*this, blocks, take));
   if (prune_norm && norm) {
     unregister_module("norm");
     norm = nullptr;
@@ -302,58 +299,11 @@ std::vector<std::string> VisionTransformerImpl::classifier() const {
 int64_t VisionTransformerImpl::layer_id(const std::string& name) const {
   // ref: group_matcher: stem r'^cls_token|reg_token|pos_embed|patch_embed' (deit's adds dist_token),
   // blocks (r'^blocks\.(\d+)', None), (r'^norm', MATCH_PREV_GROUP); unmatched: the last layer
-  const auto starts = [&](const char* prefix) { return name.rfind(prefix, 0) == 0; };
-  if (starts("cls_token") || starts("reg_token") || starts("pos_embed") || starts("patch_embed") || starts("dist_token"))
-    return 0;
-  if (starts("blocks.")) {
-    const auto end = name.find('.', 7);
-    return 1 + std::stoll(name.substr(7, end - 7));
-  }
-  if (starts("norm")) return num_blocks();  // the final norm (and norm_pre, as the regex has it) joins the last block
-  return num_blocks() + 1;
+  // (the final norm and norm_pre, as the regex has it, join the last block)
+  return detail::block_layer_id(name, {"cls_token", "reg_token", "pos_embed", "patch_embed", "dist_token"}, num_blocks());
 }
 
 namespace {
-
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
-}
-
-bool has_key(const StateDict& state, const std::string& key) {
-  return std::any_of(state.begin(), state.end(), [&](const auto& kv) { return kv.first == key; });
-}
-
-// Keeps the keys starting with `prefix`, without it.
-StateDict strip_prefix(const StateDict& state, const std::string& prefix) {
-  StateDict out;
-  for (const auto& [key, tensor] : state)
-    if (key.rfind(prefix, 0) == 0) out.emplace_back(key.substr(prefix.size()), tensor);
-  return out;
-}
-
-// ref: _convert_openai_clip: OpenAI CLIP / open_clip's visual tower to timm's keys.
-StateDict convert_openai_clip(const StateDict& state, const std::string& prefix) {
-  static const std::pair<const char*, const char*> swaps[] = {
-      {"conv1", "patch_embed.proj"}, {"positional_embedding", "pos_embed"}, {"transformer.resblocks.", "blocks."},
-      {"ln_pre", "norm_pre"}, {"ln_post", "norm"}, {"ln_", "norm"}, {"in_proj_", "qkv."}, {"out_proj", "proj"},
-      {"mlp.c_fc", "mlp.fc1"}, {"mlp.c_proj", "mlp.fc2"}};
-  StateDict out;
-  for (auto [key, v] : strip_prefix(state, prefix)) {
-    for (const auto& [from, to] : swaps) replace_all(key, from, to);
-    if (key == "proj") {  // (width, embed) projection -> the head, without bias
-      v = v.t().contiguous();
-      out.emplace_back("head.bias", torch::zeros({v.size(0)}, v.options()));
-      key = "head.weight";
-    } else if (key == "class_embedding") {
-      key = "cls_token";
-      v = v.reshape({1, 1, -1});
-    } else if (key == "pos_embed") {
-      v = v.unsqueeze(0);
-    }
-    out.emplace_back(key, v);
-  }
-  return out;
-}
 
 // ref: _convert_dinov2: Meta's DINOv2 keys (w12 / w3 SwiGLU, register_tokens, mask_token).
 StateDict convert_dinov2(const StateDict& state) {
@@ -424,6 +374,30 @@ StateDict convert_beit3(const StateDict& state) {
 }
 
 }  // namespace
+
+// ref: _convert_openai_clip: OpenAI CLIP / open_clip's visual tower to timm's keys.
+StateDict detail::convert_openai_clip(const StateDict& state, const std::string& prefix) {
+  static const std::pair<const char*, const char*> swaps[] = {
+      {"conv1", "patch_embed.proj"}, {"positional_embedding", "pos_embed"}, {"transformer.resblocks.", "blocks."},
+      {"ln_pre", "norm_pre"}, {"ln_post", "norm"}, {"ln_", "norm"}, {"in_proj_", "qkv."}, {"out_proj", "proj"},
+      {"mlp.c_fc", "mlp.fc1"}, {"mlp.c_proj", "mlp.fc2"}};
+  StateDict out;
+  for (auto [key, v] : strip_prefix(state, prefix)) {
+    for (const auto& [from, to] : swaps) replace_all(key, from, to);
+    if (key == "proj") {  // (width, embed) projection -> the head, without bias
+      v = v.t().contiguous();
+      out.emplace_back("head.bias", torch::zeros({v.size(0)}, v.options()));
+      key = "head.weight";
+    } else if (key == "class_embedding") {
+      key = "cls_token";
+      v = v.reshape({1, 1, -1});
+    } else if (key == "pos_embed") {
+      v = v.unsqueeze(0);
+    }
+    out.emplace_back(key, v);
+  }
+  return out;
+}
 
 void detail::vision_transformer_convert_layout(StateDict& state) {
   // ref: checkpoint_filter_fn's conversions
@@ -531,7 +505,7 @@ int64_t count_parameters(const VisionTransformerOptions& o) {
   }
   n += static_cast<double>(o.depth()) * block;
   n += o.final_norm() ? norm * D : 0.;  // norm or fc_norm
-  if (o.global_pool() == "map") n += D + 3 * (D * D + D) + D * D + D + norm * D + (D * H + H) + (H * D + D);
+  if (o.global_pool() == "map") n += static_cast<double>(count_parameters(o.attn_pool()));
   if (pre_logits) n += D * features + features;
   if (K > 0) n += (features * K + K) * (o.distilled() ? 2 : 1);
   return n >= 9e18 ? INT64_MAX : static_cast<int64_t>(n);

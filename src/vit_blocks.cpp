@@ -12,7 +12,7 @@ using detail::make_linear;
 
 namespace {
 
-Norm make_norm(const BlockOptions& o, int64_t dim) { return Norm(NormOptions(dim).norm_layer(o.norm_layer()).eps(o.norm_eps())); }
+Norm make_norm(const BlockOptions& o, int64_t dim) { return detail::make_norm(dim, o.norm_layer(), o.norm_eps()); }
 
 LayerScale make_layer_scale(const BlockOptions& o) { return LayerScale(o.dim(), *o.init_values()); }
 
@@ -208,7 +208,7 @@ void ParallelScalingBlockImpl::reset() {
     lambda_k1 = detail::register_lambda(*this, "lambda_k1", head_dim());
     lambda_q2 = detail::register_lambda(*this, "lambda_q2", head_dim());
     lambda_k2 = detail::register_lambda(*this, "lambda_k2", head_dim());
-    sub_norm = register_module("sub_norm", Norm(NormOptions(2 * head_dim()).norm_layer("rmsnorm").eps(1e-5)));
+    sub_norm = register_module("sub_norm", detail::make_norm(2 * head_dim(), "rmsnorm", 1e-5));
   }
   mlp_drop = register_module("mlp_drop", torch::nn::Dropout(o.drop()));
   attn_out_proj = mlp_out_proj = out_proj = nullptr;

@@ -4,11 +4,13 @@
 
 #include "layers.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace vit {
 
 using detail::make_linear;
+using detail::make_norm;
 
 namespace {
 
@@ -16,11 +18,11 @@ void check_tokens(const char* module, const torch::Tensor& x, int64_t dim) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == dim, "[", module, "] expected tokens (B, N, ", dim, "), got ", x.sizes());
 }
 
-Norm make_norm(int64_t dim, const std::string& kind, double eps) {
-  return Norm(NormOptions(dim).norm_layer(kind).eps(eps));
-}
-
 }  // namespace
+
+Norm detail::make_norm(int64_t dim, const std::string& norm_layer, double eps) {
+  return Norm(NormOptions(dim).norm_layer(norm_layer).eps(eps));
+}
 
 // ---------------------------------------------------------------------------------------------
 // Activations
@@ -428,8 +430,42 @@ torch::Tensor AttentionPoolLatentImpl::forward(const torch::Tensor& x, torch::Te
   return y.select(1, 0);  // ref: pool 'token': x[:, 0]
 }
 
+int64_t AttentionPoolLatentImpl::count_macs(int64_t tokens) const {
+  const int64_t D = options.in_features(), H = mlp->fc1->options.out_features();
+  return 3 * D * D + 2 * tokens * D * D + 2 * tokens * D + 2 * D * H;  // q, kv, attention, proj, mlp
+}
+
 void AttentionPoolLatentImpl::pretty_print(std::ostream& stream) const {
   print_options(stream, "vit::AttentionPoolLatent", options);
+}
+
+int64_t count_parameters(const AttentionPoolLatentOptions& o) {
+  check_options(o, "[AttentionPoolLatent]");
+  const int64_t D = o.in_features(), H = static_cast<int64_t>(static_cast<double>(D) * o.mlp_ratio());
+  const int64_t norm = (o.norm_layer() == "rmsnorm" ? 1 : 2) * D;
+  return D + (D * D + D) + 2 * (D * D + D) + (D * D + D) + norm + (D * H + H) + (H * D + D);  // latent, q, kv, proj, norm, mlp
+}
+
+std::pair<torch::Tensor, torch::Tensor> patch_dropout(const torch::Tensor& x, double prob, int64_t num_prefix_tokens,
+                                                      bool training) {
+  if (!training || prob == 0.) return {x, {}};
+  TORCH_CHECK(prob > 0. && prob < 1., "[patch_dropout] prob must be in [0, 1), got ", prob);
+  const int64_t B = x.size(0), L = x.size(1) - num_prefix_tokens;
+  const int64_t kept = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(L) * (1. - prob)));
+  const auto keep = torch::randn({B, L}, x.options().dtype(torch::kFloat32)).argsort(/*dim=*/int64_t{-1}).narrow(1, 0, kept);
+  auto patches = x.narrow(1, num_prefix_tokens, L).gather(1, keep.unsqueeze(-1).expand({-1, -1, x.size(2)}));
+  if (num_prefix_tokens > 0) patches = torch::cat({x.narrow(1, 0, num_prefix_tokens), patches}, 1);
+  return {patches, keep};
+}
+
+torch::Tensor global_pool_nlc(const torch::Tensor& x, const std::string& pool_type, int64_t num_prefix_tokens) {
+  if (pool_type.empty()) return x;
+  if (pool_type == "token") return x.select(1, 0);  // ref: x[:, 0]
+  const auto patches = x.narrow(1, num_prefix_tokens, x.size(1) - num_prefix_tokens);
+  if (pool_type == "avg") return patches.mean(1);
+  if (pool_type == "max") return patches.amax(1);
+  TORCH_CHECK(pool_type == "avgmax", "[global_pool_nlc] unknown pool_type '", pool_type, "'");
+  return 0.5 * (patches.amax(1) + patches.mean(1));
 }
 
 }  // namespace vit

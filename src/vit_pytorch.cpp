@@ -245,7 +245,7 @@ int64_t ViTImpl::layer_id(const std::string& name) const {
   return num_blocks() + 1;
 }
 
-torch::Tensor ViTImpl::forward_embed(const torch::Tensor& img) {
+Embedded ViTImpl::forward_embed(const torch::Tensor& img) {
   TORCH_CHECK(img.dim() == 4 && img.size(1) == options.channels(), "[vit_pytorch::ViT] expected images (B, ",
               options.channels(), ", H, W), got ", img.sizes());
   auto x = to_patch_embedding->forward(img);
@@ -257,10 +257,13 @@ torch::Tensor ViTImpl::forward_embed(const torch::Tensor& img) {
   const auto cls = cls_token.dim() == 2 ? cls_token.unsqueeze(0) : cls_token;
   const auto pos = pos_embedding.dim() == 2 ? pos_embedding.unsqueeze(0) : pos_embedding;
   x = torch::cat({cls.expand({b, -1, -1}), x}, 1) + pos.narrow(1, 0, n + n_cls);
-  return dropout(x);
+  BlockContext context;
+  context.grid = feat_size(img.size(2), img.size(3));
+  return {dropout(x), context};
 }
 
-torch::Tensor ViTImpl::forward_block(int64_t index, const torch::Tensor& tokens, torch::Tensor* probs) {
+torch::Tensor ViTImpl::forward_block(int64_t index, const torch::Tensor& tokens, const BlockContext& /*context*/,
+                                   torch::Tensor* probs) {
   return transformer->forward_layer(index, tokens, probs);
 }
 

@@ -27,12 +27,13 @@ ModelPtr build(const Json& args, const std::string& what, int64_t max_parameters
   return Holder(options).ptr();
 }
 
-// timm keyword arguments that only matter for training or init: accepted and ignored.
-const std::vector<std::string> kTimmIgnored = {"pos_drop_rate", "patch_drop_rate", "proj_drop_rate", "weight_init", "fix_init",
-                                               "pretrained_cfg", "pretrained_cfg_overlay", "drop_block_rate"};
+// timm keyword arguments that choose another random init (vitcpp's is timm's default) or name a
+// pretrained config (given separately here), and DropBlock, which no ViT uses: accepted and ignored.
+const std::vector<std::string> kTimmIgnored = {"weight_init", "fix_init", "pretrained_cfg", "pretrained_cfg_overlay",
+                                               "drop_block_rate"};
 
-// timm's Eva keyword arguments that only matter at init or for patch dropout (training only).
-const std::vector<std::string> kEvaIgnored = {"patch_drop_rate", "head_init_scale", "pretrained_cfg", "pretrained_cfg_overlay"};
+// The same for timm's Eva.
+const std::vector<std::string> kEvaIgnored = {"head_init_scale", "pretrained_cfg", "pretrained_cfg_overlay"};
 
 const std::vector<Family>& families() {
   static const std::vector<Family> all = {

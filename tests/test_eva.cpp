@@ -166,7 +166,37 @@ TEST(Eva, ImpossibleConfigsAndInputsThrowClearErrors) {
   Eva m(tiny().use_rot_pos_emb(true));
   EXPECT_ERROR(m->forward(torch::randn({1, 3, 40, 32})), "[PatchEmbed] input image size (40*32) doesn't match model (32*32)");
   EXPECT_ERROR(m->forward_head(torch::randn({2, 32})), "[Eva] forward_head expects tokens");
-  EXPECT_ERROR(m->forward_block(0, torch::randn({1, 7, 32})), "[Eva] forward_block got 7 tokens");
+  const auto context = m->forward_embed(torch::randn({1, 3, 32, 32})).context;
+  EXPECT_ERROR(m->forward_block(0, torch::randn({1, 7, 32}), context),
+               "[forward_block] the blocks expect tokens (B, 17, D): 1 prefix tokens and the 16 patches of the input (a 4x4 "
+               "grid) whose forward_embed gave their context, got [1, 7, 32]");
+  BlockContext no_table;
+  no_table.grid = {4, 4};
+  EXPECT_ERROR(m->forward_block(0, torch::randn({1, 17, 32}), no_table),
+               "[Eva] forward_block needs the rotary table of the input's grid");
+}
+
+TEST(Eva, BlocksTakeTheTablesOfTheirOwnInputAsInThePythonReference) {
+  // Two inputs with the same token count whose patch grids are each other's transpose (3x5 and 5x3;
+  // 1x6 and 6x1), both embedded before either runs through the blocks: each input's context carries
+  // its own rotary table, and both give the Python reference's logits.
+  for (const char* name : {"eva_transposed_grids_cat", "eva_transposed_grids_mixed"}) {
+    SCOPED_TRACE(name);
+    const auto g = testing::load_golden(name);
+    const auto m = testing::golden_model(g);
+    torch::NoGradGuard no_grad;
+    const auto a = g.tensor("input"), b = g.tensor("input_t");
+    const auto embedded_a = m->forward_embed(a), embedded_b = m->forward_embed(b);
+    ASSERT_EQ(embedded_a.tokens.sizes(), embedded_b.tokens.sizes());
+    const auto logits = [&](const Embedded& embedded) { return m->forward_head(m->forward_norm(m->forward_blocks(embedded))); };
+    EXPECT_TRUE(testing::all_close(logits(embedded_b), g.tensor("output_t"), 1e-5));
+    EXPECT_TRUE(testing::all_close(logits(embedded_a), g.tensor("output"), 1e-5));
+    // the tables matter: the other grid's table gives other logits
+    EXPECT_FALSE(testing::all_close(logits({embedded_a.tokens, embedded_b.context}), g.tensor("output"), 1e-3));
+    InferenceModel engine(m);
+    EXPECT_TRUE(testing::all_close(engine.forward(b), g.tensor("output_t"), 1e-5));
+    EXPECT_TRUE(testing::all_close(engine.forward(a), g.tensor("output"), 1e-5));
+  }
 }
 
 TEST(Eva, InferenceModelAndSavedCheckpointsGivePythonsLogits) {

@@ -290,7 +290,8 @@ TEST(VisionTransformer, PrintsItsOptions) {
             "no_embed_class=False, init_values=None, pre_norm=False, qk_norm=False, final_norm=True, fc_norm=None, "
             "dynamic_img_size=False, dynamic_img_pad=False, pos_embed='learn', pool_include_prefix=False, proj_bias=True, "
             "scale_attn_norm=False, scale_mlp_norm=False, norm_layer='layernorm', norm_eps=1e-06, embed_norm_layer='', "
-            "embed_norm_eps=1e-06, act_layer='gelu', mlp_layer='mlp', block_fn='block', attn_layer='attn')(");
+            "embed_norm_eps=1e-06, act_layer='gelu', mlp_layer='mlp', block_fn='block', attn_layer='attn', pos_drop_rate=None, "
+            "proj_drop_rate=None, patch_drop_rate=0)(");
   EXPECT_NE(s.find("(0): vit::Block(dim=64, num_heads=4, mlp_ratio=4, qkv_bias=True, drop=0, attn_drop=0, drop_path=0, "
                    "norm_eps=1e-06, qk_norm=False, init_values=None, norm_layer='layernorm', act_layer='gelu', mlp_layer='mlp', "
                    "attn_layer='attn', proj_bias=True, scale_attn_norm=False, scale_mlp_norm=False, depth=0)"),

@@ -150,7 +150,7 @@ TEST(ViT, HeadReadsOnlyItsHeadTokens) {
     ViT m(ViTOptions(32, 8, 10, 64, 2, 4, 128).pool(pool));
     m->eval();
     torch::NoGradGuard no_grad;
-    const auto tokens = m->transformer(m->forward_embed(torch::randn({2, 3, 32, 32})));
+    const auto tokens = m->transformer(m->forward_embed(torch::randn({2, 3, 32, 32})).tokens);
     EXPECT_EQ(m->head_tokens(), std::string(pool) == "cls" ? 1 : 0);
     if (m->head_tokens() == 1) {
       EXPECT_TRUE(torch::equal(m->forward_head(tokens.narrow(1, 0, 1)), m->forward_head(tokens)));

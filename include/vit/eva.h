@@ -89,7 +89,7 @@ torch::Tensor apply_rotary_embedding(const torch::Tensor& x, const torch::Tensor
   X(double, attn_drop, 0., Probability(), "dropout on the attention weights")                             \
   X(double, proj_drop, 0., Probability(), "dropout after the output projection")                          \
   X(bool, scale_norm, false, Any(), "a norm on the attention output before proj (timm's scale_attn_inner)") \
-  X(std::string, norm_layer, "layernorm", OneOf("layernorm", "rmsnorm"), "that norm's kind")              \
+  X(std::string, norm_layer, "layernorm", OneOf(VIT_NORM_LAYERS), "that norm's kind")              \
   X(double, norm_eps, 1e-6, Range(0., 1.), "that norm's eps")                                             \
   X(bool, rotate_half, false, Any(), "apply the rotary embedding in the half layout, not interleaved")
 
@@ -141,7 +141,7 @@ TORCH_MODULE(EvaAttention);
   X(double, attn_drop, 0., Probability(), "dropout on the attention weights")                             \
   X(double, drop_path, 0., Probability(), "DropPath rate on both residual branches")                      \
   X(std::optional<double>, init_values, std::nullopt, Any(), "LayerScale gammas gamma_1, gamma_2; unset: none (post-norm: ignored)") \
-  X(std::string, norm_layer, "layernorm", OneOf("layernorm", "rmsnorm"), "the norms' kind")               \
+  X(std::string, norm_layer, "layernorm", OneOf(VIT_NORM_LAYERS), "the norms' kind")               \
   X(double, norm_eps, 1e-6, Range(0., 1.), "the norms' eps")                                              \
   X(bool, use_post_norm, false, Any(), "EvaBlockPostNorm: x + norm1(attn(x)), x + norm2(mlp(x))")
 
@@ -199,10 +199,11 @@ TORCH_MODULE(EvaBlock);
   X(std::string, attn_type, "eva", OneOf("eva", "rope"), "EvaAttention or timm's AttentionRope")                  \
   X(double, drop_rate, 0., Probability(), "dropout before the head")                                              \
   X(double, pos_drop_rate, 0., Probability(), "dropout after the position embedding")                             \
+  X(double, patch_drop_rate, 0., Range(0., 0.999), "training: the fraction of each image's patch tokens dropped after the position embedding (PatchDropout)") \
   X(double, proj_drop_rate, 0., Probability(), "dropout after the attention and MLP projections")                \
   X(double, attn_drop_rate, 0., Probability(), "dropout on the attention weights")                                \
   X(double, drop_path_rate, 0., Probability(), "stochastic depth; block i gets linspace(0, drop_path_rate, depth)[i]") \
-  X(std::string, norm_layer, "layernorm", OneOf("layernorm", "rmsnorm"), "kind of every norm")                   \
+  X(std::string, norm_layer, "layernorm", OneOf(VIT_NORM_LAYERS), "kind of every norm")                   \
   X(double, norm_eps, 1e-6, Range(0., 1.), "eps of every norm (timm's LayerNorm 1e-6; PE and DINOv3 1e-5)")        \
   X(std::optional<double>, init_values, std::nullopt, Any(), "LayerScale gammas with this initial value; unset: none") \
   X(bool, class_token, true, Any(), "prepend a class token")                                                      \
@@ -234,6 +235,8 @@ struct EvaOptions {
   int64_t num_prefix_tokens() const { return (class_token() ? 1 : 0) + num_reg_tokens(); }
   EvaBlockOptions block(double drop_path) const;
   RotaryEmbeddingOptions rope() const;
+  /// The attention pool of global_pool 'map' (attn_pool_num_heads / attn_pool_mlp_ratio, else the blocks').
+  AttentionPoolLatentOptions attn_pool() const;
 };
 
 /// timm's Eva: patch embedding, [cls, reg] tokens (+ absolute position embedding), norm_pre, blocks
@@ -249,11 +252,13 @@ class EvaImpl : public Model {
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
 
-  /// Images -> tokens before the blocks; also selects the rotary table of this input's patch grid,
-  /// which forward_block applies (the grid of the latest forward_embed of this thread).
-  torch::Tensor forward_embed(const torch::Tensor& images) override;
+  /// Images -> the tokens the first block sees, and with rotary embeddings the table of their patch
+  /// grid (cached per grid and device; recomputed from the learned frequencies for 'mixed', so that
+  /// their gradient flows).
+  Embedded forward_embed(const torch::Tensor& images) override;
   int64_t num_blocks() const override { return static_cast<int64_t>(blocks->size()); }
-  torch::Tensor forward_block(int64_t index, const torch::Tensor& tokens, torch::Tensor* probs = nullptr) override;
+  torch::Tensor forward_block(int64_t index, const torch::Tensor& tokens, const BlockContext& context,
+                              torch::Tensor* probs = nullptr) override;
   torch::Tensor forward_norm(const torch::Tensor& tokens) override { return norm ? norm(tokens) : tokens; }
   torch::Tensor forward_head(const torch::Tensor& tokens, bool pre_logits = false) override;
   torch::Tensor pool_attention(const torch::Tensor& tokens) override;
@@ -300,11 +305,6 @@ class EvaImpl : public Model {
   Norm fc_norm{nullptr};                   ///< absent unless fc_norm_active()
   torch::nn::Dropout head_drop{nullptr};
   torch::nn::Linear head{nullptr};  ///< absent when num_classes == 0
-
- private:
-  /// The rotary table of `grid` (cached by the RotaryEmbedding), undefined without rope.
-  torch::Tensor rope_table(std::array<int64_t, 2> grid, const torch::Tensor& like);
-  uint64_t id_ = 0;  ///< tells this model's rotary table from another's (forward_embed -> forward_block)
 };
 TORCH_MODULE(Eva);
 

@@ -50,6 +50,30 @@ struct BlockWeights {
   int64_t inner() const { return heads * head_dim; }
 };
 
+/// What a model's blocks need to know about one input besides its tokens: the patch grid and the
+/// tables that depend on it, as timm hands them to every block (eva.py's `rope=`). forward_embed
+/// builds it with the tokens and every block call takes it, so that the tokens of two inputs with the
+/// same token count but different grids (16x32 and 32x16 patches) each get their own tables; nothing
+/// about an input is kept in the model between calls.
+struct BlockContext {
+  std::array<int64_t, 2> grid{0, 0};  ///< patches along (height, width)
+  /// Rotary table [sin | cos] of the grid's patches (vit/eva.h, RotaryEmbedding::get_embed): one for
+  /// every block, or with learned per-block frequencies a leading block dimension; undefined without
+  /// rotary embeddings.
+  torch::Tensor rope;
+  /// Patch dropout in training (timm's PatchDropout): the patches each image kept, (B, kept) indices
+  /// into the grid's patches; undefined when every patch is there.
+  torch::Tensor keep;
+  /// The patch tokens the blocks see: the grid's, or those patch dropout kept.
+  int64_t patches() const { return keep.defined() ? keep.size(1) : grid[0] * grid[1]; }
+};
+
+/// What forward_embed gives the blocks: the tokens and their context.
+struct Embedded {
+  torch::Tensor tokens;  ///< (B, prefix tokens + patches, D)
+  BlockContext context;
+};
+
 /// The two logits of a distilled model: the class head on the class token and head_dist on the
 /// distillation token. A DeiT training loop uses both; inference uses their mean.
 struct DistilledLogits {
@@ -87,14 +111,18 @@ std::vector<int64_t> take_indices(int64_t num_blocks, const std::vector<int64_t>
 class Model : public torch::nn::Module {
  public:
   // ---- forward, split as timm splits it ----
-  /// Images (B, C, H, W) -> the tokens the first block sees (patches, prefix tokens, position embedding).
-  virtual torch::Tensor forward_embed(const torch::Tensor& images) = 0;
+  /// Images (B, C, H, W) -> the tokens the first block sees (patches, prefix tokens, position
+  /// embedding) and what the blocks need to know about the images besides them (their patch grid,
+  /// the tables of a family whose blocks take some: Eva's rotary table).
+  virtual Embedded forward_embed(const torch::Tensor& images) = 0;
   /// The blocks, run as the module's own layers.
-  torch::Tensor forward_blocks(const torch::Tensor& tokens);
+  torch::Tensor forward_blocks(const Embedded& embedded);
   virtual int64_t num_blocks() const = 0;
-  /// Block `index` on tokens (B, N, D); with `probs`, its attention probabilities are stored there
-  /// (B, heads, N, N): the softmax that timm's AttentionExtract captures.
-  virtual torch::Tensor forward_block(int64_t index, const torch::Tensor& tokens, torch::Tensor* probs = nullptr) = 0;
+  /// Block `index` on tokens (B, N, D) of the images whose forward_embed gave `context`; with
+  /// `probs`, its attention probabilities are stored there (B, heads, N, N): the softmax that timm's
+  /// AttentionExtract captures.
+  virtual torch::Tensor forward_block(int64_t index, const torch::Tensor& tokens, const BlockContext& context,
+                                      torch::Tensor* probs = nullptr) = 0;
   /// The final norm over every token (identity where the model has none or normalises after pooling).
   virtual torch::Tensor forward_norm(const torch::Tensor& tokens) = 0;
   /// Normalised tokens -> logits (B, num_classes), or with `pre_logits` (or no head) the pooled
@@ -178,6 +206,10 @@ class Model : public torch::nn::Module {
   std::shared_ptr<torch::nn::Module> clone(const c10::optional<torch::Device>& device = c10::nullopt) const override;
   /// The same, as a Model.
   std::shared_ptr<Model> clone_model() const;
+
+ protected:
+  /// Checks that `tokens` are (B, N, D) with N the prefix tokens and patches of `context`'s input.
+  void check_block_input(const torch::Tensor& tokens, const BlockContext& context) const;
 };
 
 using ModelPtr = std::shared_ptr<Model>;

@@ -58,7 +58,7 @@ namespace vit {
   X(bool, proj_bias, true, Any(), "bias in the attention projections and the Mlps' Linears")                       \
   X(bool, scale_attn_norm, false, Any(), "a norm on each attention output before its projection (BEiT3)")          \
   X(bool, scale_mlp_norm, false, Any(), "a norm on each Mlp's hidden activations (BEiT3)")                         \
-  X(std::string, norm_layer, "layernorm", OneOf("layernorm", "rmsnorm"), "kind of every norm (timm's norm_layer)")  \
+  X(std::string, norm_layer, "layernorm", OneOf(VIT_NORM_LAYERS), "kind of every norm (timm's norm_layer)")  \
   X(double, norm_eps, 1e-6, Range(0., 1.), "eps of every norm (timm's LayerNorm default 1e-6; CLIP 1e-5)")         \
   X(std::string, embed_norm_layer, "", OneOf("", "layernorm", "rmsnorm"), "a norm on the patch tokens (AIMv2); '': none") \
   X(double, embed_norm_eps, 1e-6, Range(0., 1.), "its eps")                                                        \
@@ -66,11 +66,16 @@ namespace vit {
   X(std::string, mlp_layer, "mlp", OneOf("mlp", "glu", "swiglu", "swiglu_packed"), "the blocks' MLP (vit/vit_blocks.h)") \
   X(std::string, block_fn, "block", OneOf("block", "res_post", "parallel_scaling", "diff_parallel_scaling", "parallel_things"), \
     "the block (vit/vit_blocks.h)")                                                                                \
-  X(std::string, attn_layer, "attn", OneOf("attn", "diff"), "the blocks' attention: Attention or DiffAttention")
+  X(std::string, attn_layer, "attn", OneOf("attn", "diff"), "the blocks' attention: Attention or DiffAttention")    \
+  X(std::optional<double>, pos_drop_rate, std::nullopt, Probability(), "dropout after the position embedding; unset: drop_rate") \
+  X(std::optional<double>, proj_drop_rate, std::nullopt, Probability(),                                           \
+    "dropout after the attention projections and in the Mlps; unset: drop_rate")                                  \
+  X(double, patch_drop_rate, 0., Range(0., 0.999), "training: the fraction of each image's patch tokens dropped after the position embedding (PatchDropout)")
 
 /// Options for timm's `VisionTransformer`; defaults are timm's (ViT-B/16 at 224, 1000 classes).
 /// The fields up to drop_path_rate are timm 0.5.x's (representation_size and distilled stayed
-/// there); the rest are current timm's (1.0.x) keyword arguments, with timm's norm_layer /
+/// there; drop_rate keeps its timm 0.5.x meaning, which current timm splits into pos_drop_rate and
+/// proj_drop_rate); the rest are current timm's (1.0.x) keyword arguments, with timm's norm_layer /
 /// act_layer / mlp_layer / block_fn / attn_layer classes named by string.
 /// Example: `VisionTransformer(VisionTransformerOptions().img_size(32).patch_size(8).num_classes(10))`
 struct VisionTransformerOptions {
@@ -80,6 +85,8 @@ struct VisionTransformerOptions {
   bool has_pos_embed() const { return pos_embed() == "learn"; }
   /// What every block is built with.
   BlockOptions block(int64_t index, double drop_path) const;
+  /// The attention pool of global_pool 'map'.
+  AttentionPoolLatentOptions attn_pool() const;
 };
 
 /// timm's VisionTransformer: patch embedding, [cls, (dist,) reg] tokens + position embedding,
@@ -96,10 +103,11 @@ class VisionTransformerImpl : public Model {
   void pretty_print(std::ostream& stream) const override;
 
   /// Images -> the tokens the first block sees: patch tokens with the prefix tokens and the
-  /// position embedding, after pos_drop and norm_pre.
-  torch::Tensor forward_embed(const torch::Tensor& images) override;
+  /// position embedding, after pos_drop, patch dropout (training) and norm_pre.
+  Embedded forward_embed(const torch::Tensor& images) override;
   int64_t num_blocks() const override { return static_cast<int64_t>(blocks->size()); }
-  torch::Tensor forward_block(int64_t index, const torch::Tensor& tokens, torch::Tensor* probs = nullptr) override;
+  torch::Tensor forward_block(int64_t index, const torch::Tensor& tokens, const BlockContext& context,
+                              torch::Tensor* probs = nullptr) override;
   /// `norm` over every token; identity with fc_norm (applied after pooling) or without a final norm.
   torch::Tensor forward_norm(const torch::Tensor& tokens) override;
   /// Tokens -> logits (B, num_classes), or pooled features (B, num_features) when pre_logits is true

@@ -23,7 +23,7 @@ namespace vit {
   X(bool, qk_norm, false, Any(), "a norm on queries and keys")                                      \
   X(std::optional<double>, init_values, std::nullopt, Any(),                                        \
     "LayerScale with this initial gamma; unset or 0: none (ParallelScalingBlock: any set value)")   \
-  X(std::string, norm_layer, "layernorm", OneOf("layernorm", "rmsnorm"), "the norms' kind")         \
+  X(std::string, norm_layer, "layernorm", OneOf(VIT_NORM_LAYERS), "the norms' kind")         \
   X(std::string, act_layer, "gelu", OneOf(VIT_ACT_LAYERS), "the Mlp's activation")                  \
   X(std::string, mlp_layer, "mlp", OneOf("mlp", "glu", "swiglu", "swiglu_packed"),                  \
     "Mlp, GluMlp (gate last), SwiGLU (split fc1), or GluMlp with the gate first (timm's SwiGLUPacked)") \

@@ -16,12 +16,15 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace vit {
 
 // ---------------------------------------------------------------------------------------------
 // Activations: timm's act_layer names.
 #define VIT_ACT_LAYERS "gelu", "gelu_tanh", "quick_gelu", "silu", "sigmoid"
+/// timm's get_norm_layer names that vitcpp builds (NormOptions::norm_layer).
+#define VIT_NORM_LAYERS "layernorm", "rmsnorm"
 
 /// An activation by timm's name: gelu (erf), gelu_tanh, quick_gelu (x * sigmoid(1.702 x)), silu, sigmoid.
 enum class Activation { kGelu, kGeluTanh, kQuickGelu, kSilu, kSigmoid };
@@ -31,7 +34,7 @@ torch::Tensor activate(Activation act, const torch::Tensor& x);
 // ---------------------------------------------------------------------------------------------
 #define VIT_NORM_OPTIONS(X)                                                                        \
   X(int64_t, dim, 0, Required(1, 1 << 20), "width normalised over (the last dimension)")           \
-  X(std::string, norm_layer, "layernorm", OneOf("layernorm", "rmsnorm"), "LayerNorm (weight, bias) or RmsNorm (weight)") \
+  X(std::string, norm_layer, "layernorm", OneOf(VIT_NORM_LAYERS), "LayerNorm (weight, bias) or RmsNorm (weight)") \
   X(double, eps, 1e-6, Range(0., 1.), "added to the variance (timm's LayerNorm and RmsNorm default 1e-6)")
 
 /// Options for timm's `LayerNorm(dim, eps)` / `RmsNorm(dim, eps)`.
@@ -107,7 +110,7 @@ TORCH_MODULE(PatchEmbed);
   X(double, proj_drop, 0., Probability(), "dropout after the output projection")                   \
   X(bool, qk_norm, false, Any(), "a norm over head_dim on queries and keys (current timm)")         \
   X(double, norm_eps, 1e-5, Range(0., 1.), "eps of the norms (nn.LayerNorm's 1e-5; VisionTransformer uses 1e-6)") \
-  X(std::string, norm_layer, "layernorm", OneOf("layernorm", "rmsnorm"), "the norms' kind")        \
+  X(std::string, norm_layer, "layernorm", OneOf(VIT_NORM_LAYERS), "the norms' kind")        \
   X(bool, scale_norm, false, Any(), "a norm over dim on the attention output before proj (BEiT3)") \
   X(bool, proj_bias, true, Any(), "bias in the output projection")                                 \
   X(int64_t, depth, 0, Range(0, 1 << 20), "the block's index (DiffAttention: lambda_init = 0.8 - 0.6 exp(-0.3 depth))")
@@ -193,7 +196,7 @@ torch::Tensor scaled_attention(const torch::Tensor& q, const torch::Tensor& k, c
   X(std::string, act_layer, "gelu", OneOf(VIT_ACT_LAYERS), "the activation (GluMlp / SwiGLU: of the gate)") \
   X(bool, bias, true, Any(), "bias in fc1 and fc2")                                              \
   X(bool, scale_norm, false, Any(), "a norm over the hidden width before fc2 (BEiT3)")           \
-  X(std::string, norm_layer, "layernorm", OneOf("layernorm", "rmsnorm"), "that norm's kind")     \
+  X(std::string, norm_layer, "layernorm", OneOf(VIT_NORM_LAYERS), "that norm's kind")     \
   X(double, norm_eps, 1e-5, Range(0., 1.), "that norm's eps")                                    \
   X(bool, gate_last, true, Any(), "GluMlp: the gate is the second half of fc1's output (false: the first)")
 
@@ -318,7 +321,7 @@ TORCH_MODULE(LayerScale);
   X(int64_t, in_features, 0, Required(1, 1 << 20), "token width")                                  \
   X(int64_t, num_heads, 8, Range(1, 1 << 20), "attention heads; must divide in_features")          \
   X(double, mlp_ratio, 4., Range(0., 4096.), "hidden width of the Mlp = int(dim * mlp_ratio)")     \
-  X(std::string, norm_layer, "layernorm", OneOf("layernorm", "rmsnorm"), "the norm before the Mlp") \
+  X(std::string, norm_layer, "layernorm", OneOf(VIT_NORM_LAYERS), "the norm before the Mlp") \
   X(double, norm_eps, 1e-6, Range(0., 1.), "its eps")                                              \
   X(std::string, act_layer, "gelu", OneOf(VIT_ACT_LAYERS), "the Mlp's activation")
 
@@ -339,6 +342,8 @@ class AttentionPoolLatentImpl : public torch::nn::Cloneable<AttentionPoolLatentI
   void pretty_print(std::ostream& stream) const override;
   /// With `probs`: the latent's attention (B, heads, 1, N).
   torch::Tensor forward(const torch::Tensor& x, torch::Tensor* probs = nullptr);
+  /// Multiply-accumulates of pooling `tokens` tokens (as Model::count_macs counts).
+  int64_t count_macs(int64_t tokens) const;
 
   AttentionPoolLatentOptions options;
   torch::Tensor latent;  ///< (1, 1, dim)
@@ -349,5 +354,22 @@ class AttentionPoolLatentImpl : public torch::nn::Cloneable<AttentionPoolLatentI
   Mlp mlp{nullptr};
 };
 TORCH_MODULE(AttentionPoolLatent);
+
+/// The number of parameters AttentionPoolLatent(options) has, computed from the options alone.
+int64_t count_parameters(const AttentionPoolLatentOptions& options);
+
+// ---------------------------------------------------------------------------------------------
+/// timm's global_pool_nlc: tokens (B, N, D) -> (B, D) by `pool_type`: 'token' (the first token), or
+/// 'avg', 'max', 'avgmax' (0.5 (max + mean)) over the tokens after the first `num_prefix_tokens`;
+/// '' returns the tokens as they are.
+torch::Tensor global_pool_nlc(const torch::Tensor& x, const std::string& pool_type, int64_t num_prefix_tokens);
+
+/// timm's PatchDropout (patch_dropout_forward) on tokens (B, N, D): in training with `prob` > 0, each
+/// image keeps max(1, int(L (1 - prob))) of its L patch tokens, drawn at random
+/// (torch.randn(B, L).argsort(-1)[:, :kept], in that order), behind its `num_prefix_tokens` prefix
+/// tokens, which always stay. Returns the tokens and the kept indices (B, kept) into the patches;
+/// otherwise the tokens as they are and an undefined tensor.
+std::pair<torch::Tensor, torch::Tensor> patch_dropout(const torch::Tensor& x, double prob, int64_t num_prefix_tokens,
+                                                      bool training);
 
 }  // namespace vit

@@ -204,10 +204,11 @@ class ViTImpl : public Model {
   /// Images (B, channels, H, W) -> the tokens the transformer sees: patches, cls token, position
   /// embedding, dropout. As in Python, H and W must be multiples of the patch size and give at most
   /// num_patches() patches (the position embedding is sliced).
-  torch::Tensor forward_embed(const torch::Tensor& img) override;
+  Embedded forward_embed(const torch::Tensor& img) override;
   int64_t num_blocks() const override { return options.depth(); }
   /// The transformer's layer `index`.
-  torch::Tensor forward_block(int64_t index, const torch::Tensor& tokens, torch::Tensor* probs = nullptr) override;
+  torch::Tensor forward_block(int64_t index, const torch::Tensor& tokens, const BlockContext& context,
+                              torch::Tensor* probs = nullptr) override;
   std::array<int64_t, 2> feat_size(int64_t height, int64_t width) const override {
     return {height / options.patch_size()->at(0), width / options.patch_size()->at(1)};
   }

@@ -38,7 +38,8 @@ from torch import nn
 
 from vision_transformer import (
     NORM_LAYERS, AttentionPoolLatent, DropPath, GluMlp, Mlp, PatchEmbed, SwiGLU, _KeepsAttention,
-    _pair, _softmax_attention, feature_take_indices, format_intermediates, make_norm, resample_abs_pos_embed)
+    _pair, _softmax_attention, feature_take_indices, format_intermediates, make_norm, patch_dropout,
+    resample_abs_pos_embed)
 
 ROPE_TYPES = ("cat", "mixed", "dinov3")
 ATTN_TYPES = ("eva", "rope")
@@ -331,7 +332,8 @@ class Eva(nn.Module):
     attn_pool_num_heads or num_heads, attn_pool_mlp_ratio or mlp_ratio, gelu); 'token' takes token 0
     (whatever it is); 'avg' / 'max' / 'avgmax' reduce the patch tokens. drop_rate is head dropout
     (after fc_norm), pos_drop_rate the dropout after the position embedding (applied even without
-    one). RoPE (use_rot_pos_emb): rope_type 'cat' | 'mixed' | 'dinov3' on the grid of each input
+    one), patch_drop_rate patch dropout in training after it (the rope tables follow each image's kept
+    patches). RoPE (use_rot_pos_emb): rope_type 'cat' | 'mixed' | 'dinov3' on the grid of each input
     (timm caches it for img_size; same values), applied to the patch tokens of every block ('mixed':
     block i uses its table i). dynamic_img_size: inputs of any size (multiple of the patch, or any
     with dynamic_img_pad), pos_embed resampled (bicubic, antialiased) from the img_size grid."""
@@ -339,7 +341,7 @@ class Eva(nn.Module):
     def __init__(self, img_size=224, patch_size=16, in_chans=3, num_classes=1000, global_pool='avg', embed_dim=768,
                  depth=12, num_heads=12, qkv_bias=True, qkv_fused=True, mlp_ratio=4., swiglu_mlp=False,
                  swiglu_align_to=0, scale_mlp=False, scale_attn_inner=False, attn_type='eva', drop_rate=0.,
-                 pos_drop_rate=0., proj_drop_rate=0., attn_drop_rate=0., drop_path_rate=0., norm_layer='layernorm',
+                 pos_drop_rate=0., patch_drop_rate=0., proj_drop_rate=0., attn_drop_rate=0., drop_path_rate=0., norm_layer='layernorm',
                  norm_eps=1e-6, init_values=None, class_token=True, num_reg_tokens=0, no_embed_class=False,
                  use_abs_pos_emb=True, use_rot_pos_emb=False, rope_type='cat', rope_grid_offset=0.,
                  rope_grid_indexing='ij', rope_temperature=10000., rope_rotate_half=False, use_post_norm=False,
@@ -368,6 +370,7 @@ class Eva(nn.Module):
         num_pos = num_patches if no_embed_class else num_patches + self.num_prefix_tokens
         self.pos_embed = nn.Parameter(torch.zeros(1, num_pos, embed_dim)) if use_abs_pos_emb else None
         self.pos_drop = nn.Dropout(p=pos_drop_rate)
+        self.patch_drop_rate = patch_drop_rate
         if use_rot_pos_emb:
             self.rope = EvaRope(rope_type, embed_dim, num_heads, depth, rope_temperature, rope_grid_offset,
                                 rope_grid_indexing, ref_feat_shape)
@@ -447,6 +450,12 @@ class Eva(nn.Module):
             if pos_embed is not None:
                 x = x + pos_embed
         x = self.pos_drop(x)
+        x, keep = patch_dropout(x, self.patch_drop_rate, self.num_prefix_tokens, self.training)
+        if keep is not None and rope is not None:  # each image's rows of the table
+            if self.rope.rope_type == 'mixed':  # (depth, heads, N, C) -> (depth, B, heads, kept, C)
+                rope = torch.stack([rope[:, :, k] for k in keep], dim=1)
+            else:  # (N, C) -> (B, 1, kept, C)
+                rope = torch.stack([rope[k] for k in keep]).unsqueeze(1)
         return self.norm_pre(x), rope
 
     def _block_rope(self, rope, i):

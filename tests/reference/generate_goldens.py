@@ -169,6 +169,18 @@ def attention_case(config, input_shape, indices=None, seed=1234, family="timm", 
                              indices=json.dumps(indices), blocks=json.dumps(blocks))
 
 
+def transposed_grids_case(config, input_shape, seed=1234):
+    """An Eva and two inputs whose patch grids are each other's transpose, so with the same token count:
+    input (B, C, H, W) and input_t (B, C, W, H), and the model's output for each."""
+    model, x, tensors = _eval_vit(config, input_shape, seed, "eva", EVA)
+    b, c, h, w = input_shape
+    xt = torch.randn((b, c, w, h), generator=torch.Generator().manual_seed(seed + 1))
+    tensors["input_t"] = xt
+    with torch.no_grad():
+        tensors["output"], tensors["output_t"] = model(x), model(xt)
+    return tensors, describe("eva", EVA, config, kind="grids", mode="eval", seed=seed)
+
+
 def int8_case(config, input_shape, seed=1234):
     model, x, tensors = _eval_vit(config, input_shape, seed)
     with torch.no_grad():
@@ -225,6 +237,7 @@ CASES = {
     "timm_vit_distilled": lambda: forward_case("timm", VIT, dict(SMALL_VIT, distilled=True, representation_size=40), (3, 3, 16, 16), grads=True),
     "timm_vit_distilled_train": lambda: forward_case("timm", VIT, dict(SMALL_VIT, distilled=True, drop_rate=0.1, attn_drop_rate=0.1, drop_path_rate=0.2), (4, 3, 16, 16), mode="train"),
     "timm_vit_distilled_features": lambda: forward_case("timm", VIT, dict(SMALL_VIT, distilled=True, num_classes=0), (2, 3, 16, 16)),
+    "timm_vit_train_pos_proj_patch_drop": lambda: forward_case("timm", VIT, dict(SMALL_VIT, reg_tokens=1, drop_rate=0.3, pos_drop_rate=0.1, proj_drop_rate=0.2, patch_drop_rate=0.4), (4, 3, 16, 16), mode="train", grads=True),
     "timm_vit_train": lambda: forward_case("timm", VIT, dict(SMALL_VIT, depth=3, drop_rate=0.1, attn_drop_rate=0.05, drop_path_rate=0.3), (6, 3, 16, 16), mode="train", grads=True),
     # current timm (1.0.x) options
     "timm_vit_avg_pool_fc_norm": lambda: forward_case("timm", VIT, dict(SMALL_VIT, global_pool="avg"), (2, 3, 16, 16), grads=True),
@@ -361,10 +374,14 @@ CASES = {
     "eva_vit_rope_reg1_gap_like": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, init_values=1e-5, class_token=False, num_reg_tokens=1, use_abs_pos_emb=False, ref_feat_shape=[3, 3]), (2, 3, 16, 16), grads=True),
     "eva_dynamic_cat_rope_abs_pos": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, dynamic_img_size=True, ref_feat_shape=[4, 4]), (2, 3, 12, 20), grads=True),
     "eva_dynamic_img_pad": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, dynamic_img_size=True, dynamic_img_pad=True, num_reg_tokens=1, rope_grid_offset=0.5), (2, 3, 18, 13), grads=True),
+    "eva_transposed_grids_cat": lambda: transposed_grids_case(dict(TINY_EVA, **EVA_ROPE_CAT, dynamic_img_size=True, ref_feat_shape=[4, 4]), (2, 3, 12, 20)),
+    "eva_transposed_grids_mixed": lambda: transposed_grids_case(dict(TINY_EVA, **EVA_ROPE_MIXED, dynamic_img_size=True, global_pool="token"), (1, 3, 8, 24)),
     "eva_max_pool": lambda: forward_case("eva", EVA, dict(TINY_EVA, global_pool="max", qkv_bias=False), (2, 3, 16, 16)),
     "eva_avgmax_pool_reg_no_embed_class": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, global_pool="avgmax", num_reg_tokens=2, no_embed_class=True), (2, 3, 16, 16), grads=True),
     "eva_features_num_classes_0": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, num_classes=0), (2, 3, 16, 16)),
     "eva_no_pool_rmsnorm": lambda: forward_case("eva", EVA, dict(TINY_EVA, global_pool="", norm_layer="rmsnorm", use_pre_transformer_norm=True), (2, 3, 16, 16)),
+    "eva_train_patch_drop_cat": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, num_reg_tokens=1, patch_drop_rate=0.3, proj_drop_rate=0.1), (3, 3, 16, 16), mode="train", grads=True),
+    "eva_train_patch_drop_mixed": lambda: forward_case("eva", EVA, dict(EVA_RECT, **EVA_ROPE_MIXED, patch_drop_rate=0.5, global_pool="token"), (3, 3, 12, 16), mode="train", grads=True),
     "eva_train": lambda: forward_case("eva", EVA, dict(TINY_EVA, **EVA_ROPE_CAT, depth=3, init_values=0.1, drop_rate=0.2, pos_drop_rate=0.1, proj_drop_rate=0.1, attn_drop_rate=0.1, drop_path_rate=0.3), (4, 3, 16, 16), mode="train", grads=True),
     # forward_intermediates, prune_intermediate_layers, attention_maps
     "eva_intermediates_rope_cat_all_nchw": lambda: intermediates_case(dict(EVA_RECT, **EVA_ROPE_CAT, num_reg_tokens=1, ref_feat_shape=[3, 3]), (2, 3, 12, 16), dict(indices=None, norm=False, output_fmt="NCHW"), family="eva", module=EVA),

@@ -338,6 +338,20 @@ class SwiGLU(nn.Module):
         return self.drop2(self.fc2(self.norm(self.drop1(x))))
 
 
+def patch_dropout(x, prob, num_prefix_tokens, training):
+    """Patch dropout in training (timm's PatchDropout): every image keeps max(1, int(L * (1 - prob))) of
+    its L patch tokens, the first of a random permutation (argsort of torch.randn(B, L)), in that
+    order, after its prefix tokens. Returns (tokens, kept indices (B, kept) or None)."""
+    if not training or prob == 0.:
+        return x, None
+    prefix, patches = x[:, :num_prefix_tokens], x[:, num_prefix_tokens:]
+    b, length = patches.shape[:2]
+    kept = max(1, int(length * (1. - prob)))
+    keep = torch.randn(b, length, device=x.device).argsort(dim=-1)[:, :kept]
+    patches = torch.stack([patches[i, keep[i]] for i in range(b)])
+    return torch.cat([prefix, patches], dim=1), keep
+
+
 def drop_path(x, drop_prob=0., training=False):
     if drop_prob == 0. or not training:
         return x
@@ -656,7 +670,9 @@ class VisionTransformer(nn.Module):
     attn_pool.norm), embed_norm_layer/embed_norm_eps (patch_embed.norm; "" = none), act_layer,
     mlp_layer, attn_layer, block_fn, pos_embed ("learn" | "none" | ""). fc_norm None: on for the
     'avg', 'avgmax', 'max' pools. timm 0.5.x's meanings kept: drop_rate is the position-embedding and
-    projection dropout (no head dropout), representation_size adds pre_logits (Linear + tanh)."""
+    projection dropout (no head dropout) unless current timm's pos_drop_rate / proj_drop_rate are given,
+    representation_size adds pre_logits (Linear + tanh). patch_drop_rate: patch dropout in training,
+    after the position embedding (and its dropout), before norm_pre."""
 
     def __init__(self, img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=768, depth=12,
                  num_heads=12, mlp_ratio=4., qkv_bias=True, representation_size=None, distilled=False,
@@ -665,7 +681,8 @@ class VisionTransformer(nn.Module):
                  final_norm=True, fc_norm=None, dynamic_img_size=False, proj_bias=True, scale_attn_norm=False,
                  scale_mlp_norm=False, pos_embed="learn", pool_include_prefix=False, dynamic_img_pad=False,
                  norm_layer="layernorm", norm_eps=1e-6, embed_norm_layer="", embed_norm_eps=1e-6, act_layer="gelu",
-                 mlp_layer="mlp", block_fn="block", attn_layer="attn"):
+                 mlp_layer="mlp", block_fn="block", attn_layer="attn", pos_drop_rate=None, proj_drop_rate=None,
+                 patch_drop_rate=0.):
         super().__init__()
         assert global_pool in ('', 'avg', 'avgmax', 'max', 'token', 'map'), f"unknown global_pool {global_pool!r}"
         assert class_token or global_pool != 'token', "global_pool 'token' needs the class token"
@@ -691,12 +708,14 @@ class VisionTransformer(nn.Module):
             self.pos_embed = nn.Parameter(torch.zeros(1, embed_len, embed_dim))
         else:
             self.pos_embed = None
-        self.pos_drop = nn.Dropout(p=drop_rate)
+        self.pos_drop = nn.Dropout(p=drop_rate if pos_drop_rate is None else pos_drop_rate)
+        self.patch_drop_rate = patch_drop_rate
         self.norm_pre = make_norm(norm_layer, embed_dim, norm_eps) if pre_norm else nn.Identity()
         dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]
         block = BLOCKS[block_fn]
         self.blocks = nn.Sequential(*[
-            block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, dpr[i], norm_eps=norm_eps,
+            block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate if proj_drop_rate is None else proj_drop_rate,
+                  attn_drop_rate, dpr[i], norm_eps=norm_eps,
                   qk_norm=qk_norm, init_values=init_values, norm_layer=norm_layer, act_layer=act_layer,
                   mlp_layer=mlp_layer, attn_layer=attn_layer, proj_bias=proj_bias, scale_attn_norm=scale_attn_norm,
                   scale_mlp_norm=scale_mlp_norm, depth=i)
@@ -769,6 +788,7 @@ class VisionTransformer(nn.Module):
         _, _, h, w = x.shape
         x = self.patch_embed(x)
         x = self._pos_embed(x, self.patch_embed.feat_size(h, w))
+        x, _ = patch_dropout(x, self.patch_drop_rate, self.num_prefix_tokens, self.training)
         return self.norm_pre(x)
 
     def forward_features(self, x):
