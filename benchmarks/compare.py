@@ -19,9 +19,10 @@ unless --default-malloc), and prints ms per batch (the median over rounds of eac
 
 Sides on trixie need `bash scripts/test-trixie.sh` (the chroot and its build of vit) and
 `bash scripts/test-trixie.sh --bench` (the peers) once.
-Then the goals of issue 17, per platform: vitcpp float32 / ORT float32, vitcpp bfloat16 / the best
-PyTorch bfloat16, vitcpp int8 / ORT int8, vitcpp's fastest / the fastest peer, and int8 efficiency
-(model int8 ops / time over the s8 GEMM peak `vit bench` measures).
+Then, per platform, the ratios the comparison's goals are set in: vitcpp float32 / ORT float32
+(goal: 1.3x), vitcpp bfloat16 / the best PyTorch bfloat16 (1.5x), vitcpp int8 / ORT int8 (1.5x),
+vitcpp's fastest / the fastest peer (1.5x), and int8 efficiency (model int8 ops / time over the s8
+GEMM peak `vit bench` measures).
 
 usage: /usr/bin/python3 benchmarks/compare.py [--vit build/tools/vit] [--no-trixie] [--threads 2]
            [--models vit_small_patch16_224,vit_base_patch16_224] [--batches 1,8] [--iters 3]
@@ -226,7 +227,8 @@ def main():
 
 
 def goals(results, sides):
-    """Issue 17's ratios, per platform with a vitcpp side."""
+    """The ratios the goals are set in (fp32 / ORT fp32, bf16 / best PyTorch bf16, int8 / ORT int8,
+    fastest / fastest peer), per platform with a vitcpp side."""
     print("\n| model | batch | platform | fp32 / ORT fp32 | bf16 / best PyTorch bf16 | int8 / ORT int8 | "
           "fastest / fastest peer | int8 efficiency |")
     print("|---|---|---|---|---|---|---|---|")
