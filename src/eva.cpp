@@ -601,9 +601,9 @@ StateDict convert_pe(const StateDict& state, const std::string& prefix) {
   return out;
 }
 
-}  // namespace
-
-void detail::eva_convert_layout(StateDict& state) {
+// ref: checkpoint_filter_fn's renames that need no model: EVA / EVA02 originals, open_clip towers,
+// Meta's PE and DINOv3 to timm's keys (unchanged when already timm's).
+void convert_layout(StateDict& state) {
   // ref: checkpoint_filter_fn, the renames that need no model
   if (has_key(state, "visual.conv1.weight")) {
     state = convert_pe(state, "visual.");
@@ -658,8 +658,10 @@ void detail::eva_convert_layout(StateDict& state) {
   state = std::move(out);
 }
 
-void EvaImpl::adapt_checkpoint(StateDict& state) const {
-  detail::eva_convert_layout(state);
+}  // namespace
+
+void EvaImpl::checkpoint_filter_fn(StateDict& state) const {
+  convert_layout(state);
   const bool has_qv_bias = num_blocks() > 0 && block(0).attn->q_bias.defined();
   StateDict out;
   for (auto [name, tensor] : state) {
@@ -677,17 +679,11 @@ void EvaImpl::adapt_checkpoint(StateDict& state) const {
   state = std::move(out);
 }
 
-void detail::eva_args_from_weights(StateDict& state, Json& args) {
-  eva_convert_layout(state);
-  const auto find = [&](const std::string& name) -> const torch::Tensor* {
-    for (const auto& [key, tensor] : state)
-      if (key == name) return &tensor;
-    return nullptr;
-  };
-  const bool has_blocks = std::any_of(state.begin(), state.end(), [](const auto& kv) { return kv.first.rfind("blocks.", 0) == 0; });
-  const auto set = [&](const char* key, Json value) {
-    if (!args.contains(key)) args[key] = std::move(value);
-  };
+void detail::eva_args_from_weights(const StateDict& weights, Json& args) {
+  const WeightsArgs read(weights, args, convert_layout);
+  const auto find = [&](const std::string& name) { return read.find(name); };
+  const auto set = [&](const char* key, Json value) { read.set(key, std::move(value)); };
+  const bool has_blocks = read.has_blocks();
   if (const auto* w = find("head.weight"); w && w->dim() == 2) set("num_classes", w->size(0));
   if (!find("head.weight") && has_blocks) set("num_classes", 0);
   if (const auto* r = find("reg_token"); r && r->dim() == 3) set("num_reg_tokens", r->size(1));

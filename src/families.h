@@ -69,10 +69,9 @@ struct Family {
   std::function<ModelPtr(const Json& args, const std::string& what, int64_t max_parameters)> build;
   /// Every option with its default value (a JSON object), the base that model_args diffs start from.
   Json defaults;
-  /// Rewrites other layouts of a checkpoint into the family's keys (timm's checkpoint_filter_fn
-  /// conversions: OpenAI CLIP, DINOv2, ...), then adds to `args` the keyword arguments the tensors
-  /// imply and `args` leaves out.
-  std::function<void(StateDict& state, Json& args)> args_from_weights;
+  /// Adds to `args` the keyword arguments a checkpoint's tensors imply and `args` leaves out, from
+  /// their names and shapes in any layout the model's checkpoint_filter_fn converts. Only reads.
+  std::function<void(const StateDict& state, Json& args)> args_from_weights;
   /// config.json's top-level keys (and the pretrained_cfg's num_classes) the family takes as
   /// defaults of its keyword arguments, as timm's hub loader does.
   std::vector<std::string> hub_keys;
@@ -84,14 +83,39 @@ struct Family {
 const Family& family(const std::string& name);
 
 // Each family's knowledge of checkpoint keys, next to its model code.
-void vision_transformer_args_from_weights(StateDict& state, Json& args);
-void vit_pytorch_args_from_weights(StateDict& state, Json& args);
-/// The VisionTransformer's keys from OpenAI CLIP / open_clip / DINOv2 (Meta) / TIPSv2 / BEiT3 /
-/// AIMv2 checkpoints (unchanged when already timm's).
-void vision_transformer_convert_layout(StateDict& state);
-void eva_args_from_weights(StateDict& state, Json& args);
-/// The Eva family's keys from EVA / EVA02 originals, open_clip towers, Meta's PE and DINOv3
-/// checkpoints (unchanged when already timm's).
-void eva_convert_layout(StateDict& state);
+void vision_transformer_args_from_weights(const StateDict& state, Json& args);
+void vit_pytorch_args_from_weights(const StateDict& state, Json& args);
+void eva_args_from_weights(const StateDict& state, Json& args);
+
+/// What a family's args_from_weights reads: a checkpoint's names and shapes, as tensors on the meta
+/// device (so that converting them into the family's layout costs no memory or time), and the
+/// keyword arguments it sets where `args` has none.
+class WeightsArgs {
+ public:
+  /// `convert` rewrites the (meta) state dict into the family's layout.
+  WeightsArgs(const StateDict& weights, Json& args, const std::function<void(StateDict&)>& convert) : args_(args) {
+    state_.reserve(weights.size());
+    for (const auto& [key, tensor] : weights)
+      state_.emplace_back(key, torch::empty(tensor.sizes(), tensor.options().device(torch::kMeta)));
+    convert(state_);
+  }
+  /// The tensor called `name`, or null.
+  const torch::Tensor* find(const std::string& name) const {
+    for (const auto& [key, tensor] : state_)
+      if (key == name) return &tensor;
+    return nullptr;
+  }
+  bool has_blocks() const {
+    return std::any_of(state_.begin(), state_.end(), [](const auto& kv) { return kv.first.rfind("blocks.", 0) == 0; });
+  }
+  /// args[key] = value unless args has the key.
+  void set(const char* key, Json value) const {
+    if (!args_.contains(key)) args_[key] = std::move(value);
+  }
+
+ private:
+  StateDict state_;
+  Json& args_;
+};
 
 }  // namespace vit::detail

@@ -1,6 +1,6 @@
 #pragma once
 // Private to src/: how the model classes create their parameters, so that one SkipInitGuard
-// (vit/init.h) builds either family uninitialised in the loader's dtype.
+// (vit/init.h) builds any family uninitialised in the loader's dtype.
 
 #include "vit/vit_layers.h"
 

@@ -6,6 +6,27 @@
 
 namespace vit {
 
+
+Activation activation_from_name(const std::string& name) {
+  if (name == "gelu") return Activation::kGelu;
+  if (name == "gelu_tanh") return Activation::kGeluTanh;
+  if (name == "quick_gelu") return Activation::kQuickGelu;
+  if (name == "silu") return Activation::kSilu;
+  if (name == "sigmoid") return Activation::kSigmoid;
+  TORCH_CHECK(false, "[activation] unknown act_layer '", name, "' (gelu, gelu_tanh, quick_gelu, silu, sigmoid)");
+}
+
+torch::Tensor activate(Activation act, const torch::Tensor& x) {
+  switch (act) {
+    case Activation::kGelu: return torch::gelu(x);
+    case Activation::kGeluTanh: return torch::gelu(x, "tanh");
+    case Activation::kQuickGelu: return x * torch::sigmoid(1.702 * x);  // ref: x * sigmoid(1.702 * x)
+    case Activation::kSilu: return torch::silu(x);
+    case Activation::kSigmoid: return torch::sigmoid(x);
+  }
+  return x;
+}
+
 DistilledLogits Model::forward_distilled(const torch::Tensor&) {
   TORCH_CHECK(false, "[", name(), "] forward_distilled needs a distilled model");
 }

@@ -173,7 +173,7 @@ Pretrained load_pretrained(const std::string& path_, const LoadOptions& options,
     out.module = in_config(what, [&] { return create_model(arch.name, config.model_args.dump(), options.max_parameters()); });
   }
   out.module->to(target);  // what the model's layers allocated in float32 (norms, the patch conv)
-  out.module->adapt_checkpoint(state);
+  out.module->checkpoint_filter_fn(state);
   const auto fresh = new_classifier(*out.module, state, overrides.contains("num_classes"));
   const auto report = load_state_dict(*out.module, std::move(state), /*strict=*/fresh.empty(),
                                       "[load_pretrained] '" + out.weights_file + "':");

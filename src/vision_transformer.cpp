@@ -13,6 +13,7 @@
 
 namespace vit {
 
+using detail::convert_openai_clip;
 using detail::ends_with;
 using detail::has_key;
 using detail::make_linear;
@@ -252,15 +253,7 @@ std::vector<BlockWeights> VisionTransformerImpl::block_weights() const {
 }
 
 std::string VisionTransformerImpl::engine_unsupported() const {
-  const auto& o = options;
-  if (num_blocks() == 0) return "";
-  if (block(0).weights()) return "";
-  if (o.block_fn() != "block") return "block_fn '" + o.block_fn() + "'";
-  if (o.attn_layer() != "attn") return "attn_layer '" + o.attn_layer() + "'";
-  if (o.mlp_layer() != "mlp") return "mlp_layer '" + o.mlp_layer() + "'";
-  if (o.norm_layer() != "layernorm") return "norm_layer '" + o.norm_layer() + "'";
-  if (o.scale_attn_norm() || o.scale_mlp_norm()) return "scale_attn_norm / scale_mlp_norm";
-  return "act_layer '" + o.act_layer() + "'";
+  return num_blocks() == 0 ? "" : block(0).engine_unsupported();  // every block is built alike
 }
 
 std::vector<int64_t> VisionTransformerImpl::prune_intermediate_layers(const std::vector<int64_t>& indices, bool prune_norm,
@@ -399,7 +392,11 @@ StateDict detail::convert_openai_clip(const StateDict& state, const std::string&
   return out;
 }
 
-void detail::vision_transformer_convert_layout(StateDict& state) {
+namespace {
+
+// ref: checkpoint_filter_fn's renames that need no model: other layouts to timm's keys (unchanged when
+// already timm's): OpenAI CLIP / open_clip, DINOv2 (Meta), TIPSv2, BEiT-3, AIMv2.
+void convert_layout(StateDict& state) {
   // ref: checkpoint_filter_fn's conversions
   const bool any_beit3 = std::any_of(state.begin(), state.end(), [](const auto& kv) { return kv.first.find("beit3.") != std::string::npos; });
   if (has_key(state, "visual.class_embedding")) {
@@ -428,8 +425,10 @@ void detail::vision_transformer_convert_layout(StateDict& state) {
   }
 }
 
-void VisionTransformerImpl::adapt_checkpoint(StateDict& state) const {
-  detail::vision_transformer_convert_layout(state);  // ref: checkpoint_filter_fn: other layouts first ...
+}  // namespace
+
+void VisionTransformerImpl::checkpoint_filter_fn(StateDict& state) const {
+  convert_layout(state);  // ref: checkpoint_filter_fn: other layouts first ...
   // ... then each tensor to this model's shapes.
   StateDict out;
   for (auto [name, tensor] : state) {
@@ -511,17 +510,11 @@ int64_t count_parameters(const VisionTransformerOptions& o) {
   return n >= 9e18 ? INT64_MAX : static_cast<int64_t>(n);
 }
 
-void detail::vision_transformer_args_from_weights(StateDict& state, Json& args) {
-  vision_transformer_convert_layout(state);
-  const auto find = [&](const std::string& name) -> const torch::Tensor* {
-    for (const auto& [key, tensor] : state)
-      if (key == name) return &tensor;
-    return nullptr;
-  };
-  const bool has_blocks = std::any_of(state.begin(), state.end(), [](const auto& kv) { return kv.first.rfind("blocks.", 0) == 0; });
-  const auto set = [&](const char* key, Json value) {
-    if (!args.contains(key)) args[key] = std::move(value);
-  };
+void detail::vision_transformer_args_from_weights(const StateDict& weights, Json& args) {
+  const WeightsArgs read(weights, args, convert_layout);
+  const auto find = [&](const std::string& name) { return read.find(name); };
+  const auto set = [&](const char* key, Json value) { read.set(key, std::move(value)); };
+  const bool has_blocks = read.has_blocks();
   if (const auto* w = find("pre_logits.fc.weight"); w && w->dim() == 2) set("representation_size", w->size(0));
   if ((find("blocks.0.attn.qkv.weight") && !find("blocks.0.attn.qkv.bias")) ||
       (find("blocks.0.in_proj.weight") && !find("blocks.0.in_proj.bias")))

@@ -109,12 +109,21 @@ torch::Tensor BlockImpl::forward(torch::Tensor x, torch::Tensor* probs) {
   return x + drop_path2(ls2 ? ls2(y) : y);
 }
 
-std::optional<BlockWeights> BlockImpl::weights() const {
+std::string BlockImpl::engine_unsupported() const {
+  // The engines run LayerNorms, Attention without an output norm, and Mlp without a hidden norm.
   const auto* a = attn->as<AttentionImpl>();
   const auto* m = mlp->as<MlpImpl>();
-  // The engines run LayerNorms, Attention without an output norm, and Mlp without a hidden norm.
-  if (!a || !m || norm1->rms() || a->norm || m->norm || (a->q_norm && a->q_norm->rms()) || options.act_layer() == "sigmoid")
-    return std::nullopt;
+  if (!a) return "attn_layer '" + options.attn_layer() + "'";
+  if (!m) return "mlp_layer '" + options.mlp_layer() + "'";
+  if (norm1->rms() || (a->q_norm && a->q_norm->rms())) return "norm_layer 'rmsnorm'";
+  if (a->norm || m->norm) return "scale_attn_norm / scale_mlp_norm";
+  return "";
+}
+
+std::optional<BlockWeights> BlockImpl::weights() const {
+  if (!engine_unsupported().empty()) return std::nullopt;
+  const auto* a = attn->as<AttentionImpl>();
+  const auto* m = mlp->as<MlpImpl>();
   BlockWeights w;
   w.heads = a->options.num_heads();
   w.head_dim = a->head_dim();
@@ -127,7 +136,7 @@ std::optional<BlockWeights> BlockImpl::weights() const {
   w.proj = linear_weights(a->proj);
   w.fc1 = linear_weights(m->fc1);
   w.fc2 = linear_weights(m->fc2);
-  w.act = options.act_layer();
+  w.act = activation_from_name(options.act_layer());
   if (ls1) {
     w.ls1 = ls1->gamma;
     w.ls2 = ls2->gamma;

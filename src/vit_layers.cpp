@@ -25,29 +25,6 @@ Norm detail::make_norm(int64_t dim, const std::string& norm_layer, double eps) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Activations
-
-Activation activation_from_name(const std::string& name) {
-  if (name == "gelu") return Activation::kGelu;
-  if (name == "gelu_tanh") return Activation::kGeluTanh;
-  if (name == "quick_gelu") return Activation::kQuickGelu;
-  if (name == "silu") return Activation::kSilu;
-  if (name == "sigmoid") return Activation::kSigmoid;
-  TORCH_CHECK(false, "[activation] unknown act_layer '", name, "' (gelu, gelu_tanh, quick_gelu, silu, sigmoid)");
-}
-
-torch::Tensor activate(Activation act, const torch::Tensor& x) {
-  switch (act) {
-    case Activation::kGelu: return torch::gelu(x);
-    case Activation::kGeluTanh: return torch::gelu(x, "tanh");
-    case Activation::kQuickGelu: return x * torch::sigmoid(1.702 * x);  // ref: x * sigmoid(1.702 * x)
-    case Activation::kSilu: return torch::silu(x);
-    case Activation::kSigmoid: return torch::sigmoid(x);
-  }
-  return x;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Norm
 
 NormImpl::NormImpl(NormOptions options_) : options(std::move(options_)) { reset(); }

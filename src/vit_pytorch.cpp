@@ -334,7 +334,7 @@ std::vector<BlockWeights> ViTImpl::block_weights() const {
   return out;
 }
 
-void ViTImpl::adapt_checkpoint(StateDict& state) const {
+void ViTImpl::checkpoint_filter_fn(StateDict& state) const {
   const auto params = named_parameters();
   for (auto& [name, tensor] : state) {
     // some "current" releases keep a leading batch dimension of 1 on the tokens
@@ -352,7 +352,7 @@ void ViTImpl::pretty_print(std::ostream& stream) const { print_options(stream, "
 
 }  // namespace vit_pytorch
 
-void detail::vit_pytorch_args_from_weights(StateDict& state, Json& args) {
+void detail::vit_pytorch_args_from_weights(const StateDict& state, Json& args) {
   // The keys tell the vit-pytorch version: 0.35.x (PreNorm), 1.0.x (dual patch norm), current (norms in blocks).
   const auto has = [&](const std::string& prefix) {
     return std::any_of(state.begin(), state.end(), [&](const auto& kv) { return kv.first.rfind(prefix, 0) == 0; });

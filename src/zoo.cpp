@@ -17,10 +17,18 @@ namespace detail {
 
 namespace {
 
-// Builds an Options model from keyword arguments, after its options and parameter count pass.
+// Builds an Options model from keyword arguments, after its options and parameter count pass. The
+// `ignored` keys are accepted; each given is reported (TORCH_WARN), except timm's pretrained_cfg keys.
 template <typename Options, typename Holder>
 ModelPtr build(const Json& args, const std::string& what, int64_t max_parameters, const std::vector<std::string>& ignored) {
   const auto options = options_from_json(args.dump(), Options(), what, ignored);
+  for (const auto& key : ignored) {
+    if (!args.contains(key) || key.rfind("pretrained_cfg", 0) == 0) continue;
+    TORCH_WARN(what, " '", key, "' has no effect here (",
+               key == "drop_block_rate" ? "no ViT block has DropBlock"
+                                        : "vitcpp initialises as timm does by default; a loaded checkpoint replaces the init",
+               ")");
+  }
   const int64_t n = count_parameters(options);
   TORCH_CHECK(n <= max_parameters, what, " the model would have ", n, " parameters, more than the limit of ",
               max_parameters, " (raise max_parameters, `vit --max-parameters`, to build it)");
@@ -28,7 +36,8 @@ ModelPtr build(const Json& args, const std::string& what, int64_t max_parameters
 }
 
 // timm keyword arguments that choose another random init (vitcpp's is timm's default) or name a
-// pretrained config (given separately here), and DropBlock, which no ViT uses: accepted and ignored.
+// pretrained config (given separately here), and DropBlock, which no ViT uses: accepted, and reported
+// when given (build).
 const std::vector<std::string> kTimmIgnored = {"weight_init", "fix_init", "pretrained_cfg", "pretrained_cfg_overlay",
                                                "drop_block_rate"};
 
@@ -85,7 +94,7 @@ struct Entry {
 // keyword arguments its entrypoint passes (timm's layer classes named as the options structs name
 // them) and the fields of its default pretrained_cfg that differ from PretrainedCfg's defaults.
 // img_size comes from the pretrained_cfg's input_size unless the arguments give it, as in timm.
-// Generated from timm's registry (commit aa4b5850); README.md groups them by family.
+// Generated from timm's registry (commit aa4b5850); docs/zoo.md groups them by family.
 constexpr Entry kZoo[] = {
     {"aimv2_1b_patch14_224", "vision_transformer", R"({"patch_size":14,"embed_dim":2048,"depth":24,"num_heads":16,"class_token":false,"fc_norm":false,"mlp_ratio":2.75,"global_pool":"avg","qkv_bias":false,"proj_bias":false,"act_layer":"silu","norm_layer":"rmsnorm","norm_eps":1e-05,"embed_norm_layer":"rmsnorm","embed_norm_eps":1e-05,"mlp_layer":"swiglu"})", R"({"crop_pct":1.0,"mean":[0.48145466,0.4578275,0.40821073],"std":[0.26862954,0.26130258,0.27577711],"num_classes":0})"},
     {"aimv2_1b_patch14_336", "vision_transformer", R"({"patch_size":14,"embed_dim":2048,"depth":24,"num_heads":16,"class_token":false,"fc_norm":false,"mlp_ratio":2.75,"global_pool":"avg","qkv_bias":false,"proj_bias":false,"act_layer":"silu","norm_layer":"rmsnorm","norm_eps":1e-05,"embed_norm_layer":"rmsnorm","embed_norm_eps":1e-05,"mlp_layer":"swiglu"})", R"({"input_size":[3,336,336],"crop_pct":1.0,"mean":[0.48145466,0.4578275,0.40821073],"std":[0.26862954,0.26130258,0.27577711],"num_classes":0})"},

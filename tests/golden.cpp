@@ -2,6 +2,7 @@
 
 #include <vit/eva.h>
 #include <vit/vision_transformer.h>
+#include <vit/vit_pytorch.h>
 #include <vit/zoo.h>
 
 #include <unistd.h>
@@ -134,6 +135,7 @@ ModelPtr golden_model(const Golden& g) {
   const auto what = "[golden " + g.name + "]";
   ModelPtr m;
   if (g.family == "eva") m = Eva(options_from_json(config, EvaOptions(), what)).ptr();
+  else if (g.family == "vit_pytorch") m = ViT(options_from_json(config, ViTOptions(), what)).ptr();
   else m = VisionTransformer(options_from_json(config, VisionTransformerOptions(), what)).ptr();
   load_params(*m, g);
   m->eval();

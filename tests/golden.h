@@ -143,7 +143,7 @@ void check_prune(const std::string& name);
 void check_attention_maps(const std::string& name);
 
 /// The golden's weights (param/<key>) as a state dict, each key renamed by `rename` (an empty name
-/// drops the tensor): a checkpoint of another layout, for the families' adapt_checkpoint tests.
+/// drops the tensor): a checkpoint of another layout, for the families' checkpoint_filter_fn tests.
 StateDict golden_state(const Golden& golden, const std::function<std::string(std::string)>& rename);
 /// `s` with every `from` replaced by `to`.
 std::string replaced(std::string s, const std::string& from, const std::string& to);

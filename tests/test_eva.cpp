@@ -228,7 +228,7 @@ using testing::replaced;
 void expect_loads(const Golden& g, StateDict state, const torch::Tensor& expected) {
   Eva m(options_from_json(g.config.dump(), EvaOptions()));
   m->eval();
-  m->adapt_checkpoint(state);
+  m->checkpoint_filter_fn(state);
   load_state_dict(*m, state);
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(testing::all_close(m->forward(g.tensor("input")), expected, 1e-5));

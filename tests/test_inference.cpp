@@ -28,22 +28,25 @@ std::vector<std::string> backends() {
   return out;
 }
 
-// The whole models of both families that the reference evaluates (eval mode).
-std::vector<std::string> model_cases() {
-  std::vector<std::string> out;
-  for (const auto* family : {"timm", "vit_pytorch"}) {
+using CaseAndBackend = std::tuple<std::string, std::string>;
+
+// The whole models of every family that the reference evaluates (eval mode), each with every
+// backend, or once as "module" when the engines do not run its blocks (InferenceModel then runs the
+// module's blocks, whatever backend is asked for).
+std::vector<CaseAndBackend> model_cases() {
+  std::vector<CaseAndBackend> out;
+  for (const auto& [family, module] : {std::pair{"timm", "VisionTransformer"}, {"eva", "Eva"}, {"vit_pytorch", "ViT"}}) {
     for (const auto& name : testing::golden_cases(family, "forward")) {
       const auto g = testing::load_golden(name);
-      if ((g.module == "VisionTransformer" || g.module == "ViT") && g.mode == "eval") out.push_back(name);
+      if (g.module != module || g.mode != "eval") continue;
+      if (!testing::golden_model(g)->engine_unsupported().empty()) {
+        out.emplace_back(name, "module");
+        continue;
+      }
+      for (const auto& backend : backends()) out.emplace_back(name, backend);
     }
   }
   return out;
-}
-
-ModelPtr build_model(const Golden& g) {
-  const auto what = "[golden " + g.name + "]";
-  if (g.module == "VisionTransformer") return VisionTransformer(options_from_json(g.config.dump(), VisionTransformerOptions(), what)).ptr();
-  return ViT(options_from_json(g.config.dump(), ViTOptions(), what)).ptr();
 }
 
 // A seeded two-block ViT-S/16 at 32x32 with 5 classes, in eval mode.
@@ -64,24 +67,21 @@ torch::Tensor plain_forward(const ModelPtr& m, const torch::Tensor& x) {
   return m->forward(x);
 }
 
-using CaseAndBackend = std::tuple<std::string, std::string>;
 class InferenceReference : public ::testing::TestWithParam<CaseAndBackend> {};
 
 TEST_P(InferenceReference, MatchesPythonLogits) {
   const auto& [name, backend] = GetParam();
   const auto g = testing::load_golden(name);
-  auto model = build_model(g);
-  testing::load_params(*model, g);
-  model->eval();
-  // blocks the engines do not run (RmsNorm, SwiGLU, parallel blocks, ...) run as the module's layers
-  const bool engine = model->engine_unsupported().empty();
+  const auto model = testing::golden_model(g);
+  // blocks the engines do not run (RmsNorm, SwiGLU, parallel blocks, Eva's, ...) run as the module's layers
+  const bool engine = backend != "module";
   const InferenceModel fast(model, InferenceOptions().backend(engine ? backend : "auto"));
   EXPECT_EQ(fast.backend().rfind(engine ? backend : "module (", 0), 0u) << fast.backend();
   EXPECT_TRUE(all_close(fast.forward(g.tensor("input")), g.tensor("output"), kFastTol));
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, InferenceReference,
-                         ::testing::Combine(::testing::ValuesIn(model_cases()), ::testing::ValuesIn(backends())),
+                         ::testing::ValuesIn(model_cases()),
                          [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
 
 // ---- against the plain forward --------------------------------------------------------------------
@@ -100,7 +100,8 @@ TEST_P(InferenceBackend, Float32EqualsThePlainForwardForEveryBatchSizeAndOption)
       // CLIP / SigLIP / AIMv2-like blocks the engines run: other activations, eps, no projection biases, map pooling
       R"({"img_size": 48, "depth": 2, "num_classes": 7, "pre_norm": true, "norm_eps": 1e-5, "act_layer": "quick_gelu"})",
       R"({"img_size": 48, "depth": 2, "num_classes": 0, "class_token": false, "global_pool": "map", "act_layer": "gelu_tanh"})",
-      R"({"img_size": 48, "depth": 2, "num_classes": 7, "act_layer": "silu", "proj_bias": false, "qkv_bias": false})"};
+      R"({"img_size": 48, "depth": 2, "num_classes": 7, "act_layer": "silu", "proj_bias": false, "qkv_bias": false})",
+      R"({"img_size": 48, "depth": 2, "num_classes": 7, "act_layer": "sigmoid"})"};
   for (const auto& config : configs) {
     torch::manual_seed(1);
     auto m = create_model("vit_small_patch16_224", config);
@@ -265,9 +266,7 @@ TEST(InferenceInt8, MatchesThePythonReferencesQuantisation) {
   ASSERT_FALSE(cases.empty());
   for (const auto& name : cases) {
     const auto g = testing::load_golden(name);
-    auto model = build_model(g);
-    testing::load_params(*model, g);
-    model->eval();
+    const auto model = testing::golden_model(g);
     const auto x = g.tensor("input"), reference = g.tensor("output");
     const double int8_error = relative_error(reference, g.tensor("output_float"));
     for (bool prepack : {true, false}) {

@@ -10,6 +10,8 @@
 
 #include "golden.h"
 
+#include <torch/version.h>
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -336,6 +338,40 @@ TEST(Zoo, ParameterCountsMatchTimm) {
   const auto huge = options_from_json(resolve_model_args("vit_huge_patch14_224"), VisionTransformerOptions());
   EXPECT_EQ(huge.num_classes(), 0);
   EXPECT_NEAR(count_parameters(huge) / 1e6, 630.76, 0.005);  // counted from the options: nothing built
+}
+
+// Collects the messages of LibTorch warnings (TORCH_WARN) while alive.
+class WarningCollector : public c10::WarningHandler {
+ public:
+  WarningCollector() : guard_(this) {}
+#if TORCH_VERSION_MAJOR >= 2
+  void process(const c10::Warning& warning) override { messages.push_back(warning.msg()); }
+#else
+  void process(const c10::SourceLocation&, const std::string& msg, const bool) override { messages.push_back(msg); }
+#endif
+  std::vector<std::string> messages;
+
+ private:
+#if TORCH_VERSION_MAJOR >= 2
+  c10::WarningUtils::WarningHandlerGuard guard_;
+#else
+  c10::Warning::WarningHandlerGuard guard_;
+#endif
+};
+
+TEST(Zoo, KeywordArgumentsWithoutEffectAreReported) {
+  // timm's init choices and DropBlock are accepted and each reported; the dropouts are implemented
+  // (silent), and so are timm's pretrained_cfg keys, which name a config given separately here
+  WarningCollector warnings;
+  (void)create_model("vit_tiny_patch16_224", R"({"img_size": 32, "depth": 1, "weight_init": "jax", "drop_block_rate": 0.1,
+                                               "pos_drop_rate": 0.1, "proj_drop_rate": 0.1, "patch_drop_rate": 0.5,
+                                               "pretrained_cfg_overlay": {}})");
+  (void)create_model("eva02_tiny_patch14_224", R"({"img_size": 28, "depth": 1, "head_init_scale": 0.5, "patch_drop_rate": 0.5})");
+  ASSERT_EQ(warnings.messages.size(), 3u);
+  const auto has = [](const std::string& message, const char* part) { return message.find(part) != std::string::npos; };
+  EXPECT_TRUE(has(warnings.messages[0], "'weight_init' has no effect here (vitcpp initialises as timm does")) << warnings.messages[0];
+  EXPECT_TRUE(has(warnings.messages[1], "'drop_block_rate' has no effect here (no ViT block has DropBlock)")) << warnings.messages[1];
+  EXPECT_TRUE(has(warnings.messages[2], "'head_init_scale' has no effect here")) << warnings.messages[2];
 }
 
 TEST(Zoo, ModelArgsOverrideTheNamedConfig) {

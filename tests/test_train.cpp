@@ -155,7 +155,7 @@ TEST(ParamGroups, DecayOnlyMatrixWeightsAsTimm) {
 }
 
 // timm's param_groups_layer_decay (and freezing) as the Python reference computes it: every trained
-// parameter's learning-rate scale and weight decay, for both families.
+// parameter's learning-rate scale and weight decay, for the timm and vit-pytorch families.
 TEST(ParamGroups, LayerDecayAndFreezeMatchPython) {
   auto cases = testing::golden_cases("timm", "param_groups");
   for (const auto& name : testing::golden_cases("vit_pytorch", "param_groups")) cases.push_back(name);

@@ -443,7 +443,7 @@ TEST(CheckpointLayouts, OpenAIClipVisualTowerLoadsAsTimmKeys) {
   }
   VisionTransformer m(options_from_json(g.config.dump(), VisionTransformerOptions()));
   m->eval();
-  m->adapt_checkpoint(state);
+  m->checkpoint_filter_fn(state);
   load_state_dict(*m, state);
   EXPECT_TRUE(testing::all_close(m->forward(g.tensor("input")), expected, 1e-5));
 }
@@ -468,7 +468,7 @@ TEST(CheckpointLayouts, MetaDinov2WithRegistersLoadsAsTimmKeys) {
   state.emplace_back("mask_token", torch::zeros({1, D}));
   VisionTransformer m(options_from_json(g.config.dump(), VisionTransformerOptions()));
   m->eval();
-  m->adapt_checkpoint(state);
+  m->checkpoint_filter_fn(state);
   load_state_dict(*m, state);
   EXPECT_TRUE(testing::all_close(m->forward(g.tensor("input")), expected, 1e-5));
 }

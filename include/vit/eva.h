@@ -287,7 +287,7 @@ class EvaImpl : public Model {
   /// w12), open_clip towers (visual.trunk. / visual.), Meta's PE (conv1, transformer.resblocks, ...)
   /// and DINOv3 (storage_tokens, ls1.gamma, qkv.bias split into q_bias / v_bias) keys; rotary
   /// tables dropped; pos_embed and patch_embed resampled to this model's grid and patch.
-  void adapt_checkpoint(StateDict& state) const override;
+  void checkpoint_filter_fn(StateDict& state) const override;
 
   EvaBlockImpl& block(int64_t index) const;
 

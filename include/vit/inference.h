@@ -40,7 +40,7 @@ struct InferenceOptions {
   VIT_OPTIONS(InferenceOptions, VIT_INFERENCE_OPTIONS)
 };
 
-/// An inference-only form of a model (either family), on the model's device and in
+/// An inference-only form of a model (any family), on the model's device and in
 /// its dtype (convert the model first: `model->to(torch::kBFloat16)`). Dropout and DropPath are off,
 /// autograd is off, and logits equal the model's eval forward up to summation order (float32:
 /// within 1e-4; bfloat16 keeps the residual stream in float32, so it is closer to float32 than the

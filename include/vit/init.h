@@ -12,7 +12,7 @@ namespace vit {
 /// Example: `vit::trunc_normal_(linear->weight, 0., .02);`
 torch::Tensor trunc_normal_(torch::Tensor tensor, double mean = 0., double std = 1., double a = -2., double b = 2.);
 
-/// While one is alive on this thread, the models of both families skip random initialisation
+/// While one is alive on this thread, the models of every family skip random initialisation
 /// (timm's truncated normals, vit-pytorch's normal tokens, LibTorch's Linear init), which dominates
 /// building a large model: their Linear weights and tokens are uninitialised memory (torch::empty)
 /// of `dtype`, so that weights of that dtype can replace them without a copy. For a model whose

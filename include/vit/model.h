@@ -19,6 +19,16 @@
 
 namespace vit {
 
+// Activations: timm's act_layer names.
+#define VIT_ACT_LAYERS "gelu", "gelu_tanh", "quick_gelu", "silu", "sigmoid"
+/// timm's get_norm_layer names that vitcpp builds (NormOptions::norm_layer).
+#define VIT_NORM_LAYERS "layernorm", "rmsnorm"
+
+/// An activation by timm's name: gelu (erf), gelu_tanh, quick_gelu (x * sigmoid(1.702 x)), silu, sigmoid.
+enum class Activation { kGelu, kGeluTanh, kQuickGelu, kSilu, kSigmoid };
+Activation activation_from_name(const std::string& name);
+torch::Tensor activate(Activation act, const torch::Tensor& x);
+
 /// Tensors by name, in file order: a checkpoint's state dict (vit/state_dict.h reads and loads them).
 using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;
 
@@ -37,13 +47,13 @@ struct BlockWeights {
     bool defined() const { return weight.defined(); }
   };
   int64_t heads = 1, head_dim = 1;
-  double scale = 1.;        ///< applied to q.k (head_dim^-0.5 in both families)
+  double scale = 1.;        ///< applied to q.k (head_dim^-0.5 in every family)
   Norm norm1, norm2;
   Norm q_norm, k_norm;      ///< over head_dim; undefined unless qk_norm
   Linear qkv;               ///< (3 * heads * head_dim, dim)
   Linear proj;              ///< (dim, heads * head_dim); undefined: the attention output is added as is
   Linear fc1, fc2;
-  std::string act = "gelu"; ///< fc1's activation: gelu, gelu_tanh, quick_gelu or silu
+  Activation act = Activation::kGelu;  ///< fc1's activation
   torch::Tensor ls1, ls2;   ///< LayerScale gammas (dim) or undefined
 
   int64_t dim() const { return qkv.weight.size(1); }
@@ -195,10 +205,11 @@ class Model : public torch::nn::Module {
   virtual std::string model_args() const = 0;
   /// The family's name in the zoo's registry ("vision_transformer", "vit_pytorch").
   virtual std::string family() const = 0;
-  /// Rewrites a checkpoint into this model's form before a strict load, as timm's
-  /// checkpoint_filter_fn does: resampled position embeddings, patch weights of the other family's
-  /// form, the other layouts of the same keys.
-  virtual void adapt_checkpoint(StateDict& state) const = 0;
+  /// timm's checkpoint_filter_fn(state_dict, model): rewrites a checkpoint into this model's form
+  /// before a strict load: the other layouts of the family's keys (OpenAI CLIP, DINOv2, EVA02, ...),
+  /// then each tensor to this model's shapes (resampled position embeddings, patch weights of
+  /// another size or of the other family's form). The one place a family converts checkpoints.
+  virtual void checkpoint_filter_fn(StateDict& state) const = 0;
   /// A new model of the same class and options; under a SkipInitGuard (vit/init.h), uninitialised.
   virtual std::shared_ptr<Model> fresh() const = 0;
   /// A deep copy: fresh(), uninitialised, given copies of every parameter and buffer (moved to

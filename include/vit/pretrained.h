@@ -28,7 +28,7 @@ struct Pretrained {
   std::string weights_file;              ///< path it was loaded from
   std::string weights_format;            ///< "safetensors" | "torch.save"
   std::string weights_dtype;             ///< dtype of the stored weights, e.g. "Float"
-  ModelPtr module;                       ///< the model (either family, through vit::Model)
+  ModelPtr module;                       ///< the model (any family, through vit::Model)
   /// Set by optimize_for_inference (vit/inference.h): forward runs through it.
   std::shared_ptr<const InferenceModel> engine;
 
@@ -57,7 +57,7 @@ struct LoadOptions {
 /// config.json completely (every value's type, range and length, and the model's parameter count)
 /// before building anything, builds the model it describes without random init, reads its weights
 /// (model.safetensors, else pytorch_model.bin, else the single *.pth / *.pt), adapts them
-/// (Model::adapt_checkpoint: e.g. a pos_embed of another grid is resampled), loads them strictly
+/// (Model::checkpoint_filter_fn: e.g. a pos_embed of another grid is resampled), loads them strictly
 /// and puts the model in eval mode on the device. The model is built in `dtype` (default float32),
 /// so weights stored in that dtype are adopted rather than copied: on the CPU, parameters are the
 /// mapped safetensors tensors themselves (copy-on-write). Every problem throws one c10::Error

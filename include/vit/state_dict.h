@@ -1,6 +1,6 @@
 #pragma once
 // State dicts: reading a weights file (safetensors or torch.save) and loading tensors into a module
-// by name, strictly and with a report; the patch-weight conversion between the two families' forms.
+// by name, strictly and with a report; the patch-weight conversion between timm's conv and vit-pytorch's Linear forms.
 // Tests: tests/test_pretrained.cpp.
 
 #include "vit/model.h"
@@ -26,7 +26,7 @@ struct LoadReport {
 /// parameter's dtype and device). Strict (default): any missing, unexpected or mis-shaped tensor
 /// throws one c10::Error listing all of them, before anything is copied. Not strict: copies what
 /// matches and returns the report. (A checkpoint of another form is first rewritten by the
-/// model's Model::adapt_checkpoint; load_pretrained does both.)
+/// model's Model::checkpoint_filter_fn; load_pretrained does both.)
 LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state, bool strict = true,
                            const std::string& what = "[load_state_dict]");
 /// The same, taking the tensors over: where a tensor already has the parameter's dtype, device and

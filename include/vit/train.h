@@ -23,7 +23,7 @@
 namespace vit {
 
 // The defaults are the ones measured best for the Fashion-MNIST recipe below on a 2-core CPU
-// (README, training): 89.90% test accuracy in 18 epochs.
+// (docs/training.md): 89.90% test accuracy in 18 epochs.
 #define VIT_TRAIN_OPTIONS(X)                                                                                       \
   X(int64_t, epochs, 18, Range(1, 1e6), "passes over the training images")                                         \
   X(int64_t, batch_size, 64, Range(1, 1 << 20), "images per optimiser step")                                       \
@@ -206,7 +206,7 @@ EvalStats fit(Trainer& trainer, const Dataset& test, const std::string& dir, int
   X(double, drop_path, 0., Probability(), "DropPath rate (timm)")
 
 /// The model `vit train` trains on Fashion-MNIST (grayscale replicated to 3 channels, 28x28, ten
-/// classes, Fashion-MNIST's normalisation), of either family.
+/// classes, Fashion-MNIST's normalisation), of any family.
 /// Example: `auto model = vit::fashion_mnist_model(vit::FashionMnistModel().depth(6), /*distilled=*/false, 0);`
 struct FashionMnistModel {
   VIT_OPTIONS(FashionMnistModel, VIT_FASHION_MNIST_MODEL)

@@ -144,7 +144,7 @@ class VisionTransformerImpl : public Model {
   /// pos_embed of another grid resampled (resample_abs_pos_embed), patch_embed of another patch
   /// size resampled (resample_patch_embed), a Linear patch weight (vit-pytorch's) as the conv's,
   /// and OpenAI CLIP / open_clip / DINOv2 (Meta) / AIMv2 / BEiT3 keys renamed to timm's.
-  void adapt_checkpoint(StateDict& state) const override;
+  void checkpoint_filter_fn(StateDict& state) const override;
   std::vector<int64_t> prune_intermediate_layers(const std::vector<int64_t>& indices, bool prune_norm = false,
                                                  bool prune_head = true) override;
 

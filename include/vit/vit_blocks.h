@@ -50,8 +50,11 @@ class BlockLayer : public torch::nn::Module {
  public:
   /// (B, N, dim) -> (B, N, dim); with `probs`, the attention probabilities (AttentionLayer::forward).
   virtual torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr) = 0;
-  /// The block as tensors for InferenceModel's engines, or nullopt when it is not one they run
-  /// (only a pre-norm Block with LayerNorms, Attention and Mlp is).
+  /// Why InferenceModel's engines cannot run this block (only a pre-norm Block with LayerNorms,
+  /// Attention and Mlp is one they run), or "": the one statement of what they run, which
+  /// Model::engine_unsupported reports.
+  virtual std::string engine_unsupported() const = 0;
+  /// The block as tensors for the engines, or nullopt when engine_unsupported() says why not.
   virtual std::optional<BlockWeights> weights() const { return std::nullopt; }
 };
 
@@ -69,6 +72,7 @@ class BlockImpl : public BlockLayer {
   void reset();
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr) override;
+  std::string engine_unsupported() const override;
   std::optional<BlockWeights> weights() const override;
 
   BlockOptions options;
@@ -90,6 +94,7 @@ class ResPostBlockImpl : public BlockLayer {
   void reset();
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr) override;
+  std::string engine_unsupported() const override { return "block_fn 'res_post'"; }
 
   BlockOptions options;
   std::shared_ptr<AttentionLayer> attn;
@@ -110,6 +115,7 @@ class ParallelScalingBlockImpl : public BlockLayer {
   void reset();
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr) override;
+  std::string engine_unsupported() const override { return differential ? "block_fn 'diff_parallel_scaling'" : "block_fn 'parallel_scaling'"; }
 
   int64_t head_dim() const;
   int64_t mlp_hidden() const;
@@ -141,6 +147,7 @@ class ParallelThingsBlockImpl : public BlockLayer {
   void reset();
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr) override;
+  std::string engine_unsupported() const override { return "block_fn 'parallel_things'"; }
 
   BlockOptions options;
   int64_t num_parallel;

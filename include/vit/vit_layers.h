@@ -9,6 +9,7 @@
 // The checks are sanity bounds (sizes up to 65536, widths up to 2^20); the zoo's parameter budget
 // (vit/zoo.h) bounds what a whole config may ask for.
 
+#include "vit/model.h"
 #include "vit/options.h"
 
 #include <torch/torch.h>
@@ -19,17 +20,6 @@
 #include <utility>
 
 namespace vit {
-
-// ---------------------------------------------------------------------------------------------
-// Activations: timm's act_layer names.
-#define VIT_ACT_LAYERS "gelu", "gelu_tanh", "quick_gelu", "silu", "sigmoid"
-/// timm's get_norm_layer names that vitcpp builds (NormOptions::norm_layer).
-#define VIT_NORM_LAYERS "layernorm", "rmsnorm"
-
-/// An activation by timm's name: gelu (erf), gelu_tanh, quick_gelu (x * sigmoid(1.702 x)), silu, sigmoid.
-enum class Activation { kGelu, kGeluTanh, kQuickGelu, kSilu, kSigmoid };
-Activation activation_from_name(const std::string& name);
-torch::Tensor activate(Activation act, const torch::Tensor& x);
 
 // ---------------------------------------------------------------------------------------------
 #define VIT_NORM_OPTIONS(X)                                                                        \

@@ -239,7 +239,7 @@ class ViTImpl : public Model {
   std::string family() const override { return "vit_pytorch"; }
   std::shared_ptr<Model> fresh() const override { return std::make_shared<ViTImpl>(options); }
   /// Tokens saved with a leading batch dimension of 1 in layout "current"; a Conv2d patch weight (timm's) as the Linear.
-  void adapt_checkpoint(StateDict& state) const override;
+  void checkpoint_filter_fn(StateDict& state) const override;
 
   int64_t patch_dim() const;
   /// Class tokens: 1, or 0 with pool "mean" in layout "current".

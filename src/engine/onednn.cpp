@@ -172,12 +172,15 @@ struct EltwiseAct {
   float alpha = 0.f;
 };
 
-EltwiseAct eltwise_act(const std::string& act) {
-  if (act == "gelu") return {dnnl::algorithm::eltwise_gelu_erf, 0.f};
-  if (act == "gelu_tanh") return {dnnl::algorithm::eltwise_gelu_tanh, 0.f};
-  if (act == "silu") return {dnnl::algorithm::eltwise_swish, 1.f};
-  if (act == "quick_gelu") return {dnnl::algorithm::eltwise_swish, 1.702f};
-  TORCH_CHECK(false, "[InferenceModel] the oneDNN backend has no activation '", act, "'");
+EltwiseAct eltwise_act(Activation act) {
+  switch (act) {
+    case Activation::kGelu: return {dnnl::algorithm::eltwise_gelu_erf, 0.f};
+    case Activation::kGeluTanh: return {dnnl::algorithm::eltwise_gelu_tanh, 0.f};
+    case Activation::kSilu: return {dnnl::algorithm::eltwise_swish, 1.f};
+    case Activation::kQuickGelu: return {dnnl::algorithm::eltwise_swish, 1.702f};
+    case Activation::kSigmoid: return {dnnl::algorithm::eltwise_logistic, 0.f};
+  }
+  TORCH_CHECK(false, "[InferenceModel] unknown activation");
 }
 
 /// One Linear shape shared by every block (qkv, proj, fc1 or fc2): src (M, k) in the compute dtype,
@@ -449,7 +452,7 @@ class OneDnnBlocks final : public Blocks {
                                   eltwise_act(b0.act));
     fc2_ = std::make_unique<Gemm>(hidden_, D_, compute_, fused(Epilogue::kResidual), fc_bias_ && !int8, ls && !int8,
                                   prepack, rows);
-    act_ = activation_from_name(b0.act);
+    act_ = b0.act;
     attention_ = std::make_unique<AttentionCore>(b0.heads, b0.head_dim, static_cast<float>(b0.scale),
                                                  dnnl_type(attention_dtype_), fused_attention);
     head_dim_ = b0.head_dim;

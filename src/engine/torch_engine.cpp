@@ -56,7 +56,7 @@ class TorchBlocks final : public Blocks {
         k = layer_norm(k, b.k_norm);
       }
 #if TORCH_VERSION_MAJOR >= 2
-      // flash / memory-efficient kernels on CUDA; its default scale is head_dim^-0.5, as both families use
+      // flash / memory-efficient kernels on CUDA; its default scale is head_dim^-0.5, as every family uses
       auto o = at::scaled_dot_product_attention(q, k, v);
 #else
       auto o = torch::matmul(torch::matmul(q, k.transpose(-2, -1)).mul_(b.scale).softmax(-1), v);
@@ -65,7 +65,7 @@ class TorchBlocks final : public Blocks {
       if (b.proj.defined()) y = torch::linear(y, b.proj.weight, b.proj.bias);
       if (Nq < N) x = x.narrow(1, 0, Nq);
       x = b.ls1.defined() ? x.addcmul(y, b.ls1) : x + y;
-      y = torch::linear(activate(activation_from_name(b.act), torch::linear(layer_norm(x, b.norm2), b.fc1.weight, b.fc1.bias)),
+      y = torch::linear(activate(b.act, torch::linear(layer_norm(x, b.norm2), b.fc1.weight, b.fc1.bias)),
                         b.fc2.weight, b.fc2.bias);
       x = b.ls2.defined() ? x.addcmul_(y, b.ls2) : x.add_(y);
     }
