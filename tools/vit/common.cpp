@@ -91,19 +91,6 @@ Pretrained ModelFlags::load(std::string* backend_name) const {
   return p;
 }
 
-std::string excerpt(const std::string& text, size_t limit) {
-  size_t cut = text.size();
-  if (cut > limit) {
-    cut = limit;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
-  }
-  std::string out = text.substr(0, cut);
-  for (auto& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  if (cut < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
-  return out;
-}
-
 std::string bar(int64_t done, int64_t total, int width) {
   const int filled = static_cast<int>(width * done / std::max<int64_t>(total, 1));
   return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] " + std::to_string(done) + "/" +

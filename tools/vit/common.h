@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <vit/vit.h>
 
+#include "io.h"  // src/: excerpt
+
 #include <map>
 #include <optional>
 #include <string>
@@ -56,10 +58,9 @@ struct ModelFlags {
 /// Sets LibTorch's intra-op threads: `threads`, or every core.
 void set_threads(std::optional<int64_t> threads);
 
-/// Text a user gave (a flag's value, a path) as it may appear in a one-line message: control
-/// characters as spaces and, beyond `limit` bytes, cut with "... (N bytes)" after it, as the
-/// library cuts what its messages echo. main() puts every error message through it too.
-std::string excerpt(const std::string& text, size_t limit = 200);
+/// Text a user gave (a flag's value, a path) as it may appear in a one-line message, cut as the
+/// library cuts what its messages echo (src/io.h). main() puts every error message through it too.
+using detail::excerpt;
 
 /// "[#####.....] 12/40": `width` characters filled in proportion.
 std::string bar(int64_t done, int64_t total, int width);
