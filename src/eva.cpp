@@ -8,7 +8,6 @@
 #include "layers.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 
 namespace vit {
