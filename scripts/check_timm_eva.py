@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Checks vitcpp's Eva against real timm on every architecture timm registers in its eva module, each
-shrunk to tiny widths (depth 3, 4 heads, 64 wide, 3x2 patches; dynamic-size models get a 2x4-patch
-input) with perturbed random weights, on a random input.
+"""Checks vitcpp's Eva against real timm on every architecture timm registers in its eva and beit modules
+(--module: one of them), each shrunk to tiny widths (depth 3, 4 heads, 64 wide, 3x2 patches;
+dynamic-size models get a 2x4-patch input, fixed-size ones, BEiT's relative-position windows among them,
+their shrunk img_size) with perturbed random weights, on a random input. timm's Beit names are Eva
+configurations (use_rel_pos_bias, use_shared_rel_pos_bias), their kwargs mapped by scripts/zoo_from_timm.py.
 
   --reference        builds tests/reference/eva.py's Eva from timm's keyword arguments of the name
                      (mapped to our option names, as vitcpp's zoo maps them), loads timm's state_dict
@@ -15,18 +17,22 @@ input) with perturbed random weights, on a random input.
                      and, when the binary has it, `VIT_BINARY run --features` against timm's
                      forward_head(pre_logits=True) (exactly as scripts/check_timm.py does).
   --goldens DIR      checks the golden files DIR/eva_*.safetensors (tests/reference/generate_goldens.py)
-                     against timm: each module rebuilt from timm's classes with the file's parameters,
+                     against timm: each module rebuilt from timm's classes (with a relative-position
+                     bias: timm's Beit, its Block or Attention) with the file's parameters,
                      outputs and gradients compared (train-mode files too, seeded as generated, unless
                      they have attention dropout, which timm draws inside its fused attention); keys
                      cases against timm's full-size state_dict.
   --dump-zoo         prints {name: our kwargs} of every full-size name as JSON (--with-cfg: {name:
                      {"model_args": ..., "pretrained_cfg": {input_size, mean, std, crop_pct, ...}}}).
+  --dry-run          timm's side only: each name mapped, shrunk, built, run and its hub directory written.
 
 Numbers are compared as torch.allclose(ours, timm, rtol=1e-4, atol=1e-4 * max(1, max|timm|)); the
 tables give the largest absolute difference. Needs only torch (timm's own imports: torchvision too).
 
-usage: /usr/bin/python3 scripts/check_timm_eva.py --reference [--timm-src PATH] [NAME_PATTERN ...]
+usage: /usr/bin/python3 scripts/check_timm_eva.py --reference [--timm-src PATH] [--module eva|beit] [NAME_PATTERN ...]
        /usr/bin/python3 scripts/check_timm_eva.py --cpp build/vit [--backends plain,auto] [--keep DIR] [NAME_PATTERN ...]
+       /usr/bin/python3 scripts/check_timm_eva.py --cpp build/vit --module beit
+       /usr/bin/python3 scripts/check_timm_eva.py --dry-run [--module beit]
        /usr/bin/python3 scripts/check_timm_eva.py --goldens tests/golden
        /usr/bin/python3 scripts/check_timm_eva.py --dump-zoo [--with-cfg] [NAME_PATTERN ...]
 """
@@ -36,7 +42,6 @@ import inspect
 import json
 import os
 import sys
-import traceback
 import zlib
 
 import torch
@@ -44,76 +49,35 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "reference"))
-import check_timm as vit_check  # noqa: E402  (shared: norm_spec, compare, attention hooks, the driver)
+import check_timm as vit_check  # noqa: E402  (shared: compare, attention hooks, the driver)
 import eva as ref  # noqa: E402
 from safetensors_io import save_file  # noqa: E402
+import zoo_from_timm as zoo  # noqa: E402  (timm's kwargs of a name, and their mapping to our names)
 
 RTOL = vit_check.RTOL
 Mismatch = vit_check.Mismatch
 compare = vit_check.compare
 
+# timm's modules whose names are Eva-family names of the zoo, and the model class each builds
+MODULES = ("eva", "beit")
+CLASS_MODULES = {"Eva": "eva", "Beit": "beit"}
 
-# ---- timm's keyword arguments of a name --------------------------------------------------------
 
-class _Captured(Exception):
-    pass
-
+# ---- timm's keyword arguments of a name, in our names ---------------------------------------------
 
 def timm_kwargs(timm, name):
-    """(class name, keyword arguments the entrypoint passes to build_model_with_cfg plus the defaults the
-    builder adds from the pretrained_cfg, pretrained_cfg): the builder is swapped for a recorder."""
-    import timm.models.eva as eva_module
-    from timm.models._builder import _update_default_model_kwargs
-    record = {}
-
-    def recorder(model_cls, variant, pretrained, **kwargs):
-        record["cls"], record["kwargs"] = model_cls, kwargs
-        raise _Captured()
-
-    saved = eva_module.build_model_with_cfg
-    eva_module.build_model_with_cfg = recorder
-    try:
-        timm.create_model(name)
-    except _Captured:
-        pass
-    finally:
-        eva_module.build_model_with_cfg = saved
-    model_params = set(inspect.signature(eva_module.Eva.__init__).parameters) - {"self"}
-    kwargs = {k: v for k, v in record["kwargs"].items() if k in model_params}
-    cfg = timm.models.get_pretrained_cfg(name).to_dict()
-    # num_classes, in_chans, global_pool and (fixed_input_size) img_size = input_size[1:]
-    _update_default_model_kwargs(dict(cfg), kwargs, None)
-    kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}
-    return record["cls"].__name__, kwargs, cfg
+    """(model class, keyword arguments the entrypoint passes to build_model_with_cfg plus the defaults the
+    builder adds from the pretrained_cfg, pretrained_cfg), nothing built: zoo_from_timm.timm_kwargs."""
+    cls, kwargs, cfg = zoo.timm_kwargs(timm, name, with_cfg_defaults=True)
+    return cls, {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}, cfg
 
 
-# ---- timm's kwargs -> ours ---------------------------------------------------------------------------
-
-# training-only or builder keyword arguments: dropped
-_DROPPED = ("drop_rate", "pos_drop_rate", "patch_drop_rate", "proj_drop_rate", "attn_drop_rate", "drop_path_rate",
-            "head_init_scale", "device", "dtype")
-_OURS = set(inspect.signature(ref.Eva.__init__).parameters) - {"self", "norm_layer", "norm_eps"}
-
-
-def to_reference_kwargs(cls_name, kwargs):
-    """Our Eva's keyword arguments for timm's."""
-    if cls_name != "Eva":
-        raise ValueError(f"unsupported model class {cls_name}")
-    out = {}
-    for key, value in kwargs.items():
-        if key in _DROPPED:
-            continue
-        if key == "norm_layer":
-            spec = vit_check.norm_spec(value)
-            if spec is None:
-                raise ValueError("Eva needs a norm_layer")
-            out["norm_layer"], out["norm_eps"] = spec
-        elif key in _OURS:
-            out[key] = list(value) if isinstance(value, tuple) else value
-        else:
-            raise ValueError(f"unsupported timm keyword argument {key}={value!r}")
-    if "norm_layer" not in out:  # timm's Eva default: timm's LayerNorm (eps 1e-6)
-        out["norm_layer"], out["norm_eps"] = "layernorm", 1e-6
+def to_reference_kwargs(cls, kwargs):
+    """Our Eva's keyword arguments for timm's model class (Eva or Beit) and keyword arguments: the zoo's
+    mapping (zoo_from_timm.translate; training-only ones and head_init_scale dropped)."""
+    family, out = zoo.translate(cls, kwargs)
+    if family != "eva":
+        raise ValueError(f"unsupported model class {getattr(cls, '__name__', cls)}")
     return out
 
 
@@ -160,7 +124,7 @@ def perturb(model, gen):
 
 
 def timm_case(timm, name):
-    cls_name, kwargs, cfg = timm_kwargs(timm, name)
+    cls, kwargs, cfg = timm_kwargs(timm, name)
     overrides, (h, w) = shrink(kwargs)
     seed = zlib.crc32(name.encode())
     torch.manual_seed(seed)
@@ -172,14 +136,14 @@ def timm_case(timm, name):
     with torch.no_grad():
         y = model(x)
         features = model.forward_head(model.forward_features(x), pre_logits=True)
-    ours = dict(to_reference_kwargs(cls_name, kwargs), **overrides)
-    return dict(cls=cls_name, kwargs=kwargs, cfg=cfg, overrides=overrides, ours=ours, model=model, input=x,
+    ours = dict(to_reference_kwargs(cls, kwargs), **overrides)
+    return dict(cls=cls, kwargs=kwargs, cfg=cfg, overrides=overrides, ours=ours, model=model, input=x,
                 output=y, features=features)
 
 
-# Configurations beyond the registered names, built from timm's Eva class directly (--reference with no
-# name patterns): timm keyword arguments on top of EXTRA_BASE (a function of the timm module, for its
-# classes), and the input (H, W).
+# Configurations beyond the registered names, built from timm's Eva (or Beit) class directly (--reference
+# with no name patterns): timm keyword arguments on top of EXTRA_BASE (a function of the timm module, for
+# its classes), the input (H, W), and the class when not Eva.
 EXTRA_BASE = dict(img_size=[48, 32], patch_size=16, embed_dim=64, depth=3, num_heads=4, num_classes=5)
 _ROPE = dict(use_rot_pos_emb=True)
 _MIXED = dict(use_rot_pos_emb=True, rope_type='mixed', rope_temperature=10., attn_type='rope')
@@ -219,15 +183,35 @@ EXTRAS = [
     ("cat_rotate_half_no_class_no_norms", lambda t: dict(_ROPE, class_token=False, rope_rotate_half=True,
                                                          use_fc_norm=False, use_post_transformer_norm=False),
      (48, 32)),
+    # timm's Beit (fixed input size: the relative-position windows are the img_size grid, 3x2)
+    ("beit_rel_pos_bias_abs_pos", lambda t: dict(use_rel_pos_bias=True, init_values=0.1), (48, 32), "Beit"),
+    ("beit_shared_rel_pos_bias", lambda t: dict(use_abs_pos_emb=False, use_shared_rel_pos_bias=True), (48, 32),
+     "Beit"),
+    ("beit_both_rel_pos_token_pool", lambda t: dict(use_rel_pos_bias=True, use_shared_rel_pos_bias=True,
+                                                    global_pool='token', init_values=0.2), (48, 32), "Beit"),
+    ("beit_no_qkv_bias_scale_mlp", lambda t: dict(use_abs_pos_emb=False, use_rel_pos_bias=True, qkv_bias=False,
+                                                  scale_mlp=True), (48, 32), "Beit"),
+    ("beit_swiglu_scale_mlp", lambda t: dict(use_rel_pos_bias=True, swiglu_mlp=True, scale_mlp=True,
+                                             mlp_ratio=8 / 3, init_values=0.1), (48, 32), "Beit"),
+    ("beit_swiglu_unpacked_align_1", lambda t: dict(use_abs_pos_emb=False, use_rel_pos_bias=True, swiglu_mlp=True,
+                                                    mlp_ratio=2.5), (48, 32), "Beit"),
+    ("beit_no_pool_features", lambda t: dict(use_rel_pos_bias=True, global_pool='', num_classes=0), (48, 32),
+     "Beit"),
 ]
 
 
-def extra_case(timm, label, make_kwargs, input_hw):
-    from timm.models.eva import Eva
+def timm_class(name):
+    """timm's model class of that name (one of CLASS_MODULES)."""
+    import importlib
+    return getattr(importlib.import_module(f"timm.models.{CLASS_MODULES[name]}"), name)
+
+
+def extra_case(timm, label, make_kwargs, input_hw, cls_name="Eva"):
+    cls = timm_class(cls_name)
     kwargs = dict(EXTRA_BASE, **make_kwargs(timm))
     seed = zlib.crc32(label.encode())
     torch.manual_seed(seed)
-    model = Eva(**kwargs)
+    model = cls(**kwargs)
     gen = torch.Generator().manual_seed(seed)
     perturb(model, gen)
     model.eval()
@@ -235,8 +219,8 @@ def extra_case(timm, label, make_kwargs, input_hw):
     with torch.no_grad():
         y = model(x)
         features = model.forward_head(model.forward_features(x), pre_logits=True)
-    ours = to_reference_kwargs("Eva", {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()})
-    return dict(cls="Eva", kwargs=kwargs, cfg={}, overrides={}, ours=ours, model=model, input=x, output=y,
+    ours = to_reference_kwargs(cls, {k: (list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()})
+    return dict(cls=cls, kwargs=kwargs, cfg={}, overrides={}, ours=ours, model=model, input=x, output=y,
                 features=features)
 
 
@@ -361,13 +345,60 @@ def canonical(kwargs):
     return out
 
 
+# What timm's Beit, its Block and its Attention take, in our names (their counterparts of our Eva,
+# EvaBlock and EvaAttention with a relative-position bias); every other option must be at its default.
+_BEIT_ARGS = {
+    "Eva": ("img_size", "patch_size", "in_chans", "num_classes", "global_pool", "embed_dim", "depth", "num_heads",
+            "qkv_bias", "mlp_ratio", "swiglu_mlp", "scale_mlp", "drop_rate", "pos_drop_rate", "proj_drop_rate",
+            "attn_drop_rate", "drop_path_rate", "init_values", "use_abs_pos_emb", "use_rel_pos_bias",
+            "use_shared_rel_pos_bias"),
+    "EvaBlock": ("dim", "num_heads", "qkv_bias", "mlp_ratio", "scale_mlp", "swiglu_mlp", "proj_drop", "attn_drop",
+                 "drop_path", "init_values", "rel_pos_window"),
+    "EvaAttention": ("dim", "num_heads", "qkv_bias", "attn_drop", "proj_drop", "rel_pos_window"),
+}
+
+
+def _beit_module(timm, module, config, norm):
+    """timm's Beit / beit Block / beit Attention for one of our Eva modules with a relative-position bias."""
+    import timm.models.beit as beit
+    ours = getattr(ref, module)
+    defaults = {k: p.default for k, p in inspect.signature(ours.__init__).parameters.items()
+                if k != "self" and p.default is not inspect.Parameter.empty}
+    full = dict(defaults, **{k: v for k, v in config.items() if k not in ("norm_layer", "norm_eps")})
+    unpacked_swiglu = full.get("swiglu_mlp") and not full.get("scale_mlp")
+    for key, value in full.items():
+        if key in _BEIT_ARGS[module] or key in ("norm_layer", "norm_eps"):
+            continue
+        if key == "swiglu_align_to" and unpacked_swiglu and value == 1:
+            continue  # Beit's SwiGLU is never packed; Eva's neither when aligned (to 1: no change)
+        if value != defaults.get(key) and not (key == "num_prefix_tokens" and value == 1):
+            raise ValueError(f"timm's Beit has no counterpart of {module} {key}={value!r}")
+    if unpacked_swiglu and full.get("swiglu_align_to", 0) != 1:
+        raise ValueError("a packed SwiGLU (swiglu_mlp without scale_mlp or swiglu_align_to): timm's Beit has none")
+    if module == "Eva" and full["global_pool"] not in ("avg", "token", ""):
+        raise ValueError(f"timm's Beit has no global_pool {full['global_pool']!r}")
+    kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in full.items() if k in _BEIT_ARGS[module]}
+    if module == "Eva":
+        return beit.Beit(norm_layer=norm, **kw)
+    window = kw.pop("rel_pos_window")
+    dim = kw.pop("dim")
+    if module == "EvaBlock":
+        return beit.Block(dim, norm_layer=norm, window_size=window, **kw)
+    return beit.Attention(dim, window_size=window, **kw)
+
+
 def timm_module_for(timm, module, config):
-    """timm's counterpart of one of our golden modules (Eva, EvaBlock, EvaAttention; RopeApply is
-    handled by golden_rope)."""
+    """timm's counterpart of one of our golden modules (Eva, EvaBlock, EvaAttention; with a
+    relative-position bias timm's Beit, its Block, its Attention; RopeApply is handled by golden_rope)."""
     from timm.models.eva import Eva, EvaAttention, EvaBlock, EvaBlockPostNorm
     from timm.layers import AttentionRope
     cfg = dict(config)
     norm = _timm_norm(timm, cfg.pop("norm_layer", "layernorm"), cfg.pop("norm_eps", 1e-6))
+    if cfg.get("use_rel_pos_bias") or cfg.get("use_shared_rel_pos_bias") or cfg.get("rel_pos_window"):
+        return _beit_module(timm, module, config, norm)
+    cfg.pop("rel_pos_window", None)
+    cfg.pop("use_rel_pos_bias", None)
+    cfg.pop("use_shared_rel_pos_bias", None)
     if module == "Eva":
         cfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
         return Eva(norm_layer=norm, **cfg)
@@ -405,85 +436,27 @@ def golden_rope(timm, config, x):
 
 
 def check_golden(timm, path):
-    """Max error of timm against one golden file (eval cases; train-mode ones are skipped: None)."""
-    from safetensors_io import load_file
-    tensors, meta = load_file(path)
-    kind, module, config = meta["kind"], meta["module"], json.loads(meta["config"])
-    if kind == "keys":  # the config must be the name's (full size), the keys and shapes timm's
+    """Max error of timm against one golden file (None: skipped, see check_timm.check_golden)."""
+    def build(module, config, x):
+        if module == "RopeApply":
+            rope, run = golden_rope(timm, config, x)
+            rope.requires_grad_(True)
+            return rope, run
+        model = timm_module_for(timm, module, config)
+        return model, lambda: model(x)
+
+    def check_keys(path, config, meta):  # the config must be the name's (full size), the keys and shapes timm's
         name = os.path.basename(path)[len("eva_keys_"):-len(".safetensors")]
-        _, kwargs, _ = timm_kwargs(timm, name)
-        if canonical(to_reference_kwargs("Eva", kwargs)) != canonical(config):
+        cls, kwargs, _ = timm_kwargs(timm, name)
+        if canonical(to_reference_kwargs(cls, kwargs)) != canonical(config):
             raise Mismatch(f"keys config is not timm's {name}")
-        from timm.models.eva import Eva
         kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in kwargs.items()}
-        theirs = [[k, list(v.shape)] for k, v in Eva(**kwargs, device="meta").state_dict().items()]
+        theirs = [[k, list(v.shape)] for k, v in cls(**kwargs, device="meta").state_dict().items()]
         if theirs != json.loads(meta["keys"]):
             raise Mismatch(f"keys differ from timm's {name}")
         return 0.
-    # train mode: the dropouts draw from torch's generator, seeded as the generator seeded it, except
-    # attention dropout, which timm's fused attention draws inside scaled_dot_product_attention
-    train = meta.get("mode") == "train"
-    if train and (config.get("attn_drop_rate", 0.) > 0. or config.get("attn_drop", 0.) > 0.):
-        return None
-    params = {k[len("param/"):]: v for k, v in tensors.items() if k.startswith("param/")}
-    x = tensors["input"].clone().requires_grad_("grad/input" in tensors)
-    errors = {}
-    if module == "RopeApply":
-        rope, run = golden_rope(timm, config, x)
-        rope.load_state_dict(params, strict=True)
-        rope.requires_grad_(True)
-        out = run()
-    else:
-        model = timm_module_for(timm, module, config)
-        if list(model.state_dict()) != list(params):
-            raise Mismatch(f"keys: timm {list(model.state_dict())[:5]}..., golden {list(params)[:5]}...")
-        model.load_state_dict(params, strict=True)
-        model.train(train)
-        if kind == "forward":
-            torch.manual_seed(int(meta["seed"]))
-            out = model(x)
-        elif kind == "intermediates":
-            call = json.loads(meta["call"])
-            with torch.no_grad():
-                got = model.forward_intermediates(x, **call)
-            items = got if call.get("intermediates_only") else got[1]
-            if not call.get("intermediates_only"):
-                compare("output", tensors["output"], got[0], errors)
-            for i, item in enumerate(items):
-                if isinstance(item, tuple):
-                    compare(f"intermediates/{i}", tensors[f"intermediates/{i}"], item[0], errors)
-                    compare(f"prefix/{i}", tensors[f"prefix/{i}"], item[1], errors)
-                else:
-                    compare(f"intermediates/{i}", tensors[f"intermediates/{i}"], item, errors)
-            return max(errors.values())
-        elif kind == "prune":
-            take = model.prune_intermediate_layers(**json.loads(meta["prune"]))
-            if take != json.loads(meta["take"]):
-                raise Mismatch("prune: taken indices differ")
-            with torch.no_grad():
-                compare("output", tensors["output"], model(x), errors)
-            return max(errors.values())
-        elif kind == "grids":  # two inputs whose patch grids are each other's transpose
-            with torch.no_grad():
-                compare("output", tensors["output"], model(x), errors)
-                compare("output_t", tensors["output_t"], model(tensors["input_t"]), errors)
-            return max(errors.values())
-        elif kind == "attention":
-            maps = vit_check.timm_attention_maps(model, x)
-            blocks = json.loads(meta["blocks"])
-            for i, b in enumerate(blocks):
-                compare(f"attention/{i}", tensors[f"attention/{i}"], maps[b], errors)
-            return max(errors.values())
-        else:
-            raise ValueError(f"unknown kind {kind}")
-    compare("output", tensors["output"], out.detach(), errors)
-    if "grad_output" in tensors:
-        out.backward(tensors["grad_output"])
-        compare("grad/input", tensors["grad/input"], x.grad, errors)
-        named = dict(rope.named_parameters()) if module == "RopeApply" else dict(model.named_parameters())
-        for k, p in named.items():
-            compare(f"grad/{k}", tensors[f"grad/{k}"], p.grad, errors)
-    return max(errors.values())
+
+    return vit_check.check_golden(path, build, check_keys)
 
 
 # ---- the C++ tool ------------------------------------------------------------------------------------
@@ -505,6 +478,8 @@ def main():
     mode.add_argument("--dump-zoo", action="store_true", help="print our kwargs of every full-size name (JSON)")
     mode.add_argument("--goldens", metavar="DIR", help="check DIR/eva_*.safetensors (the golden files) against timm")
     parser.add_argument("--with-cfg", action="store_true", help="--dump-zoo: add each name's pretrained_cfg")
+    parser.add_argument("--module", action="append", choices=MODULES,
+                        help=f"timm module whose names to check, repeatable (default: {', '.join(MODULES)})")
     vit_check.add_driver_options(parser)
     parser.add_argument("--full-model-args", action="store_true",
                         help="--cpp: config.json model_args = all our kwargs (default: the shrinking overrides)")
@@ -513,7 +488,8 @@ def main():
     sys.path.insert(0, os.path.abspath(args.timm_src))
     import timm
     torch.set_num_threads(1)
-    names = timm.list_models(module="eva")
+    modules = args.module or list(MODULES)
+    names = zoo.module_names(timm, modules)
     total = len(names)
     if args.names:
         names = [n for n in names if any(fnmatch.fnmatch(n, p) for p in args.names)]
@@ -521,26 +497,14 @@ def main():
     if args.goldens:
         import glob
         files = sorted(glob.glob(os.path.join(args.goldens, "eva_*.safetensors")))
-        bad = 0
-        for path in files:
-            label = os.path.basename(path)[:-len(".safetensors")]
-            try:
-                err = check_golden(timm, path)
-                print(f"{label:<48} {'skipped (attention dropout in train mode)' if err is None else f'ok  {err:.2e}'}",
-                      flush=True)
-            except Exception as e:  # noqa: BLE001 - reported per file
-                bad += 1
-                print(f"{label:<48} FAIL {type(e).__name__}: {str(e)[:200]}", flush=True)
-                if os.environ.get("CHECK_TIMM_TRACEBACK"):
-                    traceback.print_exc()
-        print(f"{len(files) - bad}/{len(files)} golden files agree with timm")
+        bad = vit_check.check_golden_files(files, lambda path: check_golden(timm, path))
         return 0 if files and not bad else 1
 
     if args.dump_zoo:
         table = {}
         for name in names:
-            cls_name, kwargs, cfg = timm_kwargs(timm, name)
-            ours = to_reference_kwargs(cls_name, kwargs)
+            cls, kwargs, cfg = timm_kwargs(timm, name)
+            ours = to_reference_kwargs(cls, kwargs)
             if args.with_cfg:
                 table[name] = dict(model_args=ours, pretrained_cfg={
                     k: cfg.get(k) for k in ("input_size", "mean", "std", "crop_pct", "crop_mode", "interpolation",
@@ -551,17 +515,22 @@ def main():
         return 0
 
     vit_check.timm_banner(timm, args.timm_src)
-    print(f"{len(names)} of timm's {total} eva names")
+    print(f"{len(names)} of timm's {total} {' + '.join(modules)} names")
 
-    width = max(len(n) for n in names) if names else 10
+    width = max([len(n) for n in names] + [len(e[0]) for e in EXTRAS if not args.names] + [10])
     matched = vit_check.check_names(
         names, width, lambda name: timm_case(timm, name), check_reference,
         lambda d, name, case: write_hub_dir(d, name, case, args.full_model_args), args, tmp_prefix="check_timm_eva_")
     extras_failed = 0
-    if args.reference and not args.names:
-        print("\nconfigurations no registered name has (timm's Eva built directly):")
-        extras_failed = vit_check.check_extras(EXTRAS, lambda extra: check_reference(extra_case(timm, *extra)), width)
-        print(f"{len(EXTRAS) - extras_failed}/{len(EXTRAS)} extra configurations match")
+    extras = [e for e in EXTRAS if CLASS_MODULES[e[3] if len(e) > 3 else "Eva"] in modules]
+    if (args.reference or args.dry_run) and not args.names and extras:
+        print("\nconfigurations no registered name has (timm's Eva and Beit built directly):")
+        check = (lambda extra: (0., [json.dumps(extra_case(timm, *extra)["ours"], separators=(",", ":"))])) \
+            if args.dry_run else (lambda extra: check_reference(extra_case(timm, *extra)))
+        extras_failed = vit_check.check_extras(extras, check, width)
+        print(f"{len(extras) - extras_failed}/{len(extras)} extra configurations "
+              f"{'built on timm' if args.dry_run else 'match'}")
+    if args.reference and not args.names and "eva" in modules:
         print("\nRopeApply against timm's rope modules:")
         extras_failed += vit_check.check_extras([("rope_" + label, kw) for label, kw in ROPE_CHECKS],
                                                 lambda extra: (check_rope(timm, extra[1]), []), width)

@@ -176,9 +176,18 @@ void EvaAttentionImpl::reset() {
       v_bias = register_parameter("v_bias", detail::tokens({D}));
     }
   } else {
+    TORCH_CHECK(!o.rel_pos_window(), "[EvaAttention] a relative position bias needs qkv_fused");
     q_proj = register_module("q_proj", make_linear(D, D, o.qkv_bias()));
     k_proj = register_module("k_proj", make_linear(D, D, o.qkv_bias() && !eva));
     v_proj = register_module("v_proj", make_linear(D, D, o.qkv_bias()));
+  }
+  relative_position_bias_table = torch::Tensor();
+  if (o.rel_pos_window()) {  // ref: BEiT's Attention: relative_position_bias_table (num_relative_distance, num_heads)
+    TORCH_CHECK(o.num_prefix_tokens() == 1, "[EvaAttention] BEiT's relative position bias needs one prefix token "
+                "(the class token), got num_prefix_tokens ", o.num_prefix_tokens());
+    const std::array<int64_t, 2> window{(*o.rel_pos_window())->at(0), (*o.rel_pos_window())->at(1)};
+    relative_position_bias_table = register_parameter(
+        "relative_position_bias_table", detail::tokens({relative_position_table_size(window, true), o.num_heads()}));
   }
   attn_drop = register_module("attn_drop", torch::nn::Dropout(o.attn_drop()));
   norm = o.scale_norm() ? register_module("norm", make_norm(D, o.norm_layer(), o.norm_eps())) : nullptr;
@@ -186,7 +195,15 @@ void EvaAttentionImpl::reset() {
   proj_drop = register_module("proj_drop", torch::nn::Dropout(o.proj_drop()));
 }
 
-torch::Tensor EvaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& rope, torch::Tensor* probs) {
+torch::Tensor EvaAttentionImpl::bias(const torch::Tensor& shared) const {
+  if (!relative_position_bias_table.defined()) return shared;
+  const auto& w = *options.rel_pos_window();
+  auto own = relative_position_bias(relative_position_bias_table, {w->at(0), w->at(1)}, true);
+  return shared.defined() ? own + shared : own;
+}
+
+torch::Tensor EvaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& rope, torch::Tensor* probs,
+                                        const torch::Tensor& attn_bias) {
   const auto& o = options;
   TORCH_CHECK(x.dim() == 3 && x.size(2) == o.dim(), "[EvaAttention] expected tokens (B, N, ", o.dim(), "), got ", x.sizes());
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2), H = o.num_heads();
@@ -216,7 +233,10 @@ torch::Tensor EvaAttentionImpl::forward(const torch::Tensor& x, const torch::Ten
     k = rotate(k);
   }
   const double scale = std::pow(static_cast<double>(o.head_dim()), -0.5);
-  auto y = scaled_attention(q, k, v, scale, &attn_drop, probs).transpose(1, 2).reshape({B, N, C});
+  const auto b = bias(attn_bias);
+  TORCH_CHECK(!b.defined() || b.size(-1) == N, "[EvaAttention] the relative position bias is for ", b.size(-1),
+              " tokens, got ", N, " (the model's input size is fixed)");
+  auto y = scaled_attention(q, k, v, scale, &attn_drop, probs, b).transpose(1, 2).reshape({B, N, C});
   if (norm) y = norm(y);
   return proj_drop(proj(y));
 }
@@ -238,7 +258,8 @@ EvaAttentionOptions EvaBlockOptions::attention() const {
       .scale_norm(scale_attn_inner())
       .norm_layer(norm_layer())
       .norm_eps(norm_eps())
-      .rotate_half(rotate_half());
+      .rotate_half(rotate_half())
+      .rel_pos_window(rel_pos_window());
 }
 
 int64_t EvaBlockOptions::mlp_hidden() const {
@@ -303,15 +324,51 @@ void EvaBlockImpl::reset() {
   drop_path2 = register_module("drop_path2", DropPath(o.drop_path()));
 }
 
-torch::Tensor EvaBlockImpl::forward(torch::Tensor x, const torch::Tensor& rope, torch::Tensor* probs) {
+torch::Tensor EvaBlockImpl::forward(torch::Tensor x, const torch::Tensor& rope, torch::Tensor* probs,
+                                    const torch::Tensor& attn_bias) {
   if (options.use_post_norm()) {
-    x = x + drop_path1(norm1(attn(x, rope, probs)));
+    x = x + drop_path1(norm1(attn(x, rope, probs, attn_bias)));
     return x + drop_path2(norm2(mlp->forward(x)));
   }
-  auto y = attn(norm1(x), rope, probs);
+  auto y = attn(norm1(x), rope, probs, attn_bias);
   x = x + drop_path1(gamma_1.defined() ? gamma_1 * y : y);
   y = mlp->forward(norm2(x));
   return x + drop_path2(gamma_2.defined() ? gamma_2 * y : y);
+}
+
+std::string EvaBlockImpl::engine_unsupported() const {
+  // The engines run LayerNorms, one qkv Linear, no attention or MLP norm, and a GELU Mlp.
+  const auto& o = options;
+  if (o.use_post_norm()) return "use_post_norm";
+  if (!o.qkv_fused()) return "qkv_fused false";
+  if (o.mlp_kind() != "mlp") return "swiglu_mlp";
+  if (o.scale_attn_inner() || o.scale_mlp()) return "scale_attn_inner / scale_mlp";
+  if (o.norm_layer() != "layernorm") return "norm_layer 'rmsnorm'";
+  return "";
+}
+
+std::optional<BlockWeights> EvaBlockImpl::weights() const {
+  if (!engine_unsupported().empty()) return std::nullopt;
+  const auto norm = [](const Norm& n) { return BlockWeights::Norm{n->weight, n->bias, n->options.eps()}; };
+  const auto* m = mlp->as<MlpImpl>();
+  BlockWeights w;
+  w.heads = options.num_heads();
+  w.head_dim = options.dim() / options.num_heads();
+  w.scale = std::pow(static_cast<double>(w.head_dim), -0.5);
+  w.norm1 = norm(norm1);
+  w.norm2 = norm(norm2);
+  torch::NoGradGuard no_grad;
+  const auto& a = *attn;
+  // ref: qkv_bias = cat(q_bias, k_bias = 0, v_bias)
+  w.qkv = {a.qkv->weight, a.q_bias.defined() ? torch::cat({a.q_bias, torch::zeros_like(a.q_bias), a.v_bias}) : a.qkv->bias};
+  w.proj = {a.proj->weight, a.proj->bias};
+  w.fc1 = {m->fc1->weight, m->fc1->bias};
+  w.fc2 = {m->fc2->weight, m->fc2->bias};
+  w.act = m->act;
+  w.ls1 = gamma_1;
+  w.ls2 = gamma_2;
+  w.attn_bias = a.bias({});
+  return w;
 }
 
 void EvaBlockImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::EvaBlock", options); }
@@ -320,7 +377,7 @@ void EvaBlockImpl::pretty_print(std::ostream& stream) const { print_options(stre
 // Eva
 
 EvaBlockOptions EvaOptions::block(double drop_path) const {
-  return EvaBlockOptions(embed_dim(), num_heads())
+  auto block = EvaBlockOptions(embed_dim(), num_heads())
       .qkv_bias(qkv_bias())
       .qkv_fused(qkv_fused())
       .mlp_ratio(mlp_ratio())
@@ -338,6 +395,20 @@ EvaBlockOptions EvaOptions::block(double drop_path) const {
       .norm_layer(norm_layer())
       .norm_eps(norm_eps())
       .use_post_norm(use_post_norm());
+  if (use_rel_pos_bias()) block.rel_pos_window(rel_pos()->window_size());
+  return block;
+}
+
+std::optional<RelPosOptions> EvaOptions::rel_pos() const {
+  if (!use_rel_pos_bias() && !use_shared_rel_pos_bias()) return std::nullopt;
+  // ref: Beit: window_size=patch_embed.grid_size, with the class token's three entries
+  const auto& img = *img_size();
+  const auto& patch = *patch_size();
+  return RelPosOptions()
+      .rel_pos_type("bias")
+      .window_size({img[0] / patch[0], img[1] / patch[1]})
+      .num_heads(num_heads())
+      .prefix_tokens(1);
 }
 
 AttentionPoolLatentOptions EvaOptions::attn_pool() const {
@@ -373,6 +444,13 @@ void EvaImpl::reset() {
   TORCH_CHECK(D % o.num_heads() == 0, "[Eva] embed_dim ", D, " is not divisible by num_heads ", o.num_heads());
   TORCH_CHECK(!o.use_rot_pos_emb() || (D / o.num_heads()) % 4 == 0, "[Eva] rotary embeddings need a head_dim (",
               D / o.num_heads(), ") that is a multiple of 4");
+  if (o.rel_pos()) {
+    TORCH_CHECK(o.class_token() && o.num_reg_tokens() == 0, "[Eva] BEiT's relative position bias needs a class token and no register tokens");
+    TORCH_CHECK(!o.dynamic_img_size() && !o.dynamic_img_pad() && o.patch_drop_rate() == 0.,
+                "[Eva] a relative position bias needs a fixed input size: no dynamic_img_size, dynamic_img_pad or patch_drop_rate");
+    TORCH_CHECK(!o.use_rel_pos_bias() || o.qkv_fused(), "[Eva] use_rel_pos_bias needs qkv_fused");
+    TORCH_CHECK(!o.use_rot_pos_emb(), "[Eva] a relative position bias (BEiT) and rotary embeddings do not combine");
+  }
   // Construction order follows timm's __init__.
   patch_embed = register_module("patch_embed", PatchEmbed(PatchEmbedOptions()
                                                               .img_size(o.img_size())
@@ -389,6 +467,7 @@ void EvaImpl::reset() {
   pos_drop = register_module("pos_drop", torch::nn::Dropout(o.pos_drop_rate()));
   rope = o.use_rot_pos_emb() ? register_module("rope", RotaryEmbedding(o.rope())) : nullptr;
   norm_pre = o.use_pre_transformer_norm() ? register_module("norm_pre", make_norm(D, o.norm_layer(), o.norm_eps())) : nullptr;
+  rel_pos_bias = o.use_shared_rel_pos_bias() ? register_module("rel_pos_bias", RelPosBias(*o.rel_pos())) : nullptr;
   const auto dpr = torch::linspace(0., o.drop_path_rate(), o.depth(), torch::kFloat32);
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.depth(); ++i) blocks->push_back(EvaBlock(o.block(dpr[i].item<double>())));
@@ -465,6 +544,11 @@ Embedded EvaImpl::forward_embed(const torch::Tensor& images) {
   }
   x = pos_drop(x);
   if (rope) context.rope = rope->get_embed(grid, x);  // ref: rot_pos_embed = self.rope.get_embed(shape=(H, W))
+  if (const auto rel = options.rel_pos()) {
+    TORCH_CHECK(grid[0] == rel->window_size()->at(0) && grid[1] == rel->window_size()->at(1), "[Eva] the relative position bias is for a ",
+                rel->window_size()->at(0), "x", rel->window_size()->at(1), " patch grid (the model's img_size), got ", grid[0], "x", grid[1]);
+    if (rel_pos_bias) context.attn_bias = rel_pos_bias->get_bias();  // ref: rel_pos_bias = self.rel_pos_bias()
+  }
   std::tie(x, context.keep) = patch_dropout(x, options.patch_drop_rate(), num_prefix_tokens(), is_training());
   if (context.keep.defined() && context.rope.defined()) {
     // ref: apply_keep_indices_nlc: each image's rows of the table, (B, ..., kept, C); then (depth, B, heads,
@@ -486,7 +570,7 @@ Embedded EvaImpl::forward_embed(const torch::Tensor& images) {
 torch::Tensor EvaImpl::forward_block(int64_t index, const torch::Tensor& tokens, const BlockContext& context,
                                     torch::Tensor* probs) {
   auto& b = block(index);
-  if (!rope) return b.forward(tokens, {}, probs);
+  if (!rope) return b.forward(tokens, {}, probs, context.attn_bias);
   check_block_input(tokens, context);
   TORCH_CHECK(context.rope.defined(), "[Eva] forward_block needs the rotary table of the input's grid: the context "
               "forward_embed(images) gives");
@@ -554,19 +638,29 @@ int64_t EvaImpl::count_macs(int64_t height, int64_t width) const {
 }
 
 std::string EvaImpl::engine_unsupported() const {
-  return "the Eva block (rotary embeddings, EVA attention)";  // BlockWeights has no rotary tables
+  if (rope) return "rotary embeddings (use_rot_pos_emb)";  // BlockWeights has no rotary tables
+  return num_blocks() == 0 ? "" : block(0).engine_unsupported();  // every block is built alike
+}
+
+std::vector<BlockWeights> EvaImpl::block_weights() const {
+  if (!engine_unsupported().empty()) return {};
+  torch::NoGradGuard no_grad;
+  return detail::collect_block_weights(num_blocks(), [&](int64_t i) -> EvaBlockImpl& { return block(i); },
+                                       rel_pos_bias ? rel_pos_bias.ptr()->get_bias() : torch::Tensor());
 }
 
 std::set<std::string> EvaImpl::no_weight_decay() const {
   std::set<std::string> out = {"pos_embed", "cls_token", "reg_token"};
   if (rope && rope->freqs.defined()) out.insert("rope.freqs");
+  for (const auto& p : named_parameters())  // ref: Beit.no_weight_decay: every relative_position_bias_table
+    if (ends_with(p.key(), "relative_position_bias_table")) out.insert(p.key());
   return out;
 }
 
 int64_t EvaImpl::layer_id(const std::string& name) const {
-  // ref: group_matcher: stem r'^cls_token|reg_token|pos_embed|patch_embed', blocks (r'^blocks\.(\d+)', None),
+  // ref: group_matcher: stem r'^cls_token|reg_token|pos_embed|patch_embed' (BEiT's adds rel_pos_bias), blocks (r'^blocks\.(\d+)', None),
   // (r'^norm', (99999,)); unmatched (rope, attn_pool, fc_norm, head): the last layer
-  return detail::block_layer_id(name, {"cls_token", "reg_token", "pos_embed", "patch_embed"}, num_blocks());
+  return detail::block_layer_id(name, {"cls_token", "reg_token", "pos_embed", "patch_embed", "rel_pos_bias"}, num_blocks());
 }
 
 void EvaImpl::pretty_print(std::ostream& stream) const { print_options(stream, "vit::Eva", options); }
@@ -664,6 +758,13 @@ void EvaImpl::checkpoint_filter_fn(StateDict& state) const {
   const bool has_qv_bias = num_blocks() > 0 && block(0).attn->q_bias.defined();
   StateDict out;
   for (auto [name, tensor] : state) {
+    if (name.find("relative_position_index") != std::string::npos) continue;  // ref: BEiT's buffers, in old checkpoints
+    if (ends_with(name, "relative_position_bias_table")) {
+      const auto expected = named_parameters(/*recurse=*/true).find(name);
+      TORCH_CHECK(!expected || tensor.sizes() == expected->sizes(), "[Eva] ", name, " ", tensor.sizes(),
+                  " is for another window than the model's ", expected ? expected->sizes() : at::IntArrayRef{},
+                  " (resizing relative position tables is not implemented: load at the checkpoint's img_size)");
+    }
     if (!has_qv_bias && (ends_with(name, ".attn.q_bias") || ends_with(name, ".attn.v_bias")) &&
         name.find("_proj") == std::string::npos)
       continue;  // ref: DINOv3's all-zero qkv biases, for a model built without them
@@ -691,6 +792,8 @@ void detail::eva_args_from_weights(const StateDict& weights, Json& args) {
   if (find("blocks.0.gamma_1")) set("init_values", 1.0);  // any value: the gammas come from the weights
   if (find("blocks.0.attn.q_proj.weight")) set("qkv_fused", false);
   if (find("attn_pool.latent")) set("global_pool", "map");
+  if (find("blocks.0.attn.relative_position_bias_table")) set("use_rel_pos_bias", true);
+  if (find("rel_pos_bias.relative_position_bias_table")) set("use_shared_rel_pos_bias", true);
 }
 
 int64_t count_parameters(const EvaOptions& o) {
@@ -705,6 +808,10 @@ int64_t count_parameters(const EvaOptions& o) {
   if (o.use_rot_pos_emb() && o.rope_type() == "mixed")
     n += 2. * static_cast<double>(o.depth()) * D / 2.;  // (2, depth, heads, head_dim / 2)
   if (o.use_pre_transformer_norm()) n += norm * D;
+  if (const auto rel = o.rel_pos()) {
+    n += static_cast<double>(count_parameters(*rel)) *
+         ((o.use_rel_pos_bias() ? static_cast<double>(o.depth()) : 0.) + (o.use_shared_rel_pos_bias() ? 1. : 0.));
+  }
   const auto b = o.block(0.);
   const double H = static_cast<double>(b.mlp_hidden());
   const bool eva = o.attn_type() == "eva";

@@ -28,6 +28,22 @@ inline int64_t block_layer_id(const std::string& name, std::initializer_list<con
   return num_blocks + 1;
 }
 
+/// block_weights' part every family shares: the weights `block(i)` gives for each of `num_blocks`
+/// blocks (all of them, or none when one has no engine form), each with `shared` (the bias the model
+/// shares between its blocks, BlockContext::attn_bias; undefined: none) added to its own attn_bias.
+template <typename BlockAt>
+std::vector<BlockWeights> collect_block_weights(int64_t num_blocks, BlockAt&& block, const torch::Tensor& shared) {
+  torch::NoGradGuard no_grad;
+  std::vector<BlockWeights> out;
+  for (int64_t i = 0; i < num_blocks; ++i) {
+    auto w = block(i).weights();
+    if (!w) return {};
+    if (shared.defined()) w->attn_bias = w->attn_bias.defined() ? w->attn_bias + shared : shared;
+    out.push_back(std::move(*w));
+  }
+  return out;
+}
+
 /// prune_intermediate_layers' part every family shares: `model`'s ModuleList "blocks" keeps the
 /// blocks up to the last of `take` (take_indices). Returns how many it keeps.
 inline int64_t prune_blocks(torch::nn::Module& model, torch::nn::ModuleList& blocks, const std::vector<int64_t>& take) {

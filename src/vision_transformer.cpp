@@ -37,7 +37,7 @@ int64_t VisionTransformerImpl::num_features() const {
 }
 
 BlockOptions VisionTransformerOptions::block(int64_t index, double drop_path) const {
-  return BlockOptions(embed_dim(), num_heads())
+  auto block = BlockOptions(embed_dim(), num_heads())
       .mlp_ratio(mlp_ratio())
       .qkv_bias(qkv_bias())
       .drop(proj_drop_rate().value_or(drop_rate()))
@@ -54,6 +54,21 @@ BlockOptions VisionTransformerOptions::block(int64_t index, double drop_path) co
       .scale_attn_norm(scale_attn_norm())
       .scale_mlp_norm(scale_mlp_norm())
       .depth(index);
+  if (!shared_rel_pos()) block.rel_pos = rel_pos();
+  return block;
+}
+
+std::optional<RelPosOptions> VisionTransformerOptions::rel_pos() const {
+  if (rel_pos_type().empty()) return std::nullopt;
+  // ref: VisionTransformerRelPos: rel_pos_args = dict(window_size=patch_embed.grid_size, prefix_tokens=num_prefix_tokens)
+  const auto& img = *img_size();
+  const auto& patch = *patch_size();
+  return RelPosOptions()
+      .rel_pos_type(rel_pos_type())
+      .window_size({img[0] / patch[0], img[1] / patch[1]})
+      .num_heads(num_heads())
+      .prefix_tokens(num_prefix_tokens())
+      .hidden_dim(rel_pos_dim().value_or(0) > 0 ? *rel_pos_dim() : 128);  // ref: if rel_pos_dim: hidden_dim=rel_pos_dim
 }
 
 AttentionPoolLatentOptions VisionTransformerOptions::attn_pool() const {
@@ -77,6 +92,14 @@ void VisionTransformerImpl::reset() {
                                   !use_fc_norm()),
               "[VisionTransformer] distilled models need class_token, global_pool 'token', no reg_tokens, "
               "no no_embed_class and no fc_norm (as timm's VisionTransformerDistilled)");
+  if (!o.rel_pos_type().empty()) {
+    TORCH_CHECK(o.num_prefix_tokens() <= 1, "[VisionTransformer] rel_pos_type needs at most one prefix token (a class token), got ",
+                o.num_prefix_tokens());
+    TORCH_CHECK(!o.dynamic_img_size() && !o.dynamic_img_pad() && o.patch_drop_rate() == 0.,
+                "[VisionTransformer] rel_pos_type needs a fixed input size: no dynamic_img_size, dynamic_img_pad or patch_drop_rate");
+    TORCH_CHECK(o.block_fn() == "block" || o.block_fn() == "res_post",
+                "[VisionTransformer] rel_pos_type needs block_fn 'block' or 'res_post', got '", o.block_fn(), "'");
+  }
   const auto norm_of = [&](int64_t dim) { return detail::make_norm(dim, o.norm_layer(), o.norm_eps()); };
 
   // Construction order follows timm's __init__, so that a seeded build draws the same numbers.
@@ -97,6 +120,7 @@ void VisionTransformerImpl::reset() {
   pos_embed = o.has_pos_embed() ? register_parameter("pos_embed", detail::tokens({1, embed_len, D})) : torch::Tensor();
   pos_drop = register_module("pos_drop", torch::nn::Dropout(o.pos_drop_rate().value_or(o.drop_rate())));
   norm_pre = o.pre_norm() ? register_module("norm_pre", norm_of(D)) : nullptr;
+  shared_rel_pos = o.shared_rel_pos() && o.rel_pos() ? register_module("shared_rel_pos", make_rel_pos(*o.rel_pos())) : nullptr;
 
   // ref: dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)] (float32, as in Python)
   const auto dpr = torch::linspace(0., o.drop_path_rate(), o.depth(), torch::kFloat32);
@@ -133,6 +157,8 @@ void VisionTransformerImpl::reset_parameters() {
     if (auto* linear = module->as<torch::nn::Linear>()) {
       trunc_normal_(linear->weight, 0., .02);
       if (linear->bias.defined()) linear->bias.zero_();
+    } else if (auto* rel = module->as<RelPosBiasImpl>()) {  // ref: RelPosBias.reset_parameters
+      trunc_normal_(rel->relative_position_bias_table, 0., .02);
     }
   }
 }
@@ -168,12 +194,18 @@ Embedded VisionTransformerImpl::forward_embed(const torch::Tensor& images) {
   }
   if (pos.defined()) x = pos_drop(x);
   std::tie(x, context.keep) = patch_dropout(x, options.patch_drop_rate(), num_prefix_tokens(), is_training());
+  if (const auto rel = options.rel_pos()) {
+    TORCH_CHECK(context.grid[0] == rel->window_size()->at(0) && context.grid[1] == rel->window_size()->at(1),
+                "[VisionTransformer] the relative position bias is for a ", rel->window_size()->at(0), "x",
+                rel->window_size()->at(1), " patch grid (the model's img_size), got ", context.grid[0], "x", context.grid[1]);
+    if (shared_rel_pos) context.attn_bias = shared_rel_pos->get_bias();
+  }
   return {norm_pre ? norm_pre(x) : x, context};
 }
 
-torch::Tensor VisionTransformerImpl::forward_block(int64_t index, const torch::Tensor& tokens, const BlockContext& /*context*/,
-                                   torch::Tensor* probs) {
-  return block(index).forward(tokens, probs);
+torch::Tensor VisionTransformerImpl::forward_block(int64_t index, const torch::Tensor& tokens, const BlockContext& context,
+                                                   torch::Tensor* probs) {
+  return block(index).forward(tokens, probs, context.attn_bias);
 }
 
 torch::Tensor VisionTransformerImpl::forward_norm(const torch::Tensor& tokens) { return norm ? norm(tokens) : tokens; }
@@ -243,13 +275,9 @@ int64_t VisionTransformerImpl::count_macs(int64_t height, int64_t width) const {
 }
 
 std::vector<BlockWeights> VisionTransformerImpl::block_weights() const {
-  std::vector<BlockWeights> out;
-  for (int64_t i = 0; i < num_blocks(); ++i) {
-    auto w = block(i).weights();
-    if (!w) return {};
-    out.push_back(std::move(*w));
-  }
-  return out;
+  torch::NoGradGuard no_grad;
+  return detail::collect_block_weights(num_blocks(), [&](int64_t i) -> BlockLayer& { return block(i); },
+                                       shared_rel_pos ? shared_rel_pos->get_bias() : torch::Tensor());
 }
 
 std::string VisionTransformerImpl::engine_unsupported() const {
@@ -503,6 +531,9 @@ int64_t count_parameters(const VisionTransformerOptions& o) {
     if (o.init_values()) block += D;
   }
   n += static_cast<double>(o.depth()) * block;
+  if (const auto rel = o.rel_pos()) {
+    n += static_cast<double>(count_parameters(*rel)) * (o.shared_rel_pos() ? 1. : static_cast<double>(o.depth()));
+  }
   n += o.final_norm() ? norm * D : 0.;  // norm or fc_norm
   if (o.global_pool() == "map") n += static_cast<double>(count_parameters(o.attn_pool()));
   if (pre_logits) n += D * features + features;
@@ -525,6 +556,17 @@ void detail::vision_transformer_args_from_weights(const StateDict& weights, Json
   if (find("blocks.0.ls1.gamma") || find("blocks.0.ls.gamma") || find("blocks.0.attns.0.ls.gamma")) set("init_values", 1.0);  // any value: gamma comes from the weights
   if (find("blocks.0.attn.q_norm.weight")) set("qk_norm", true);
   if (find("norm_pre.weight")) set("pre_norm", true);
+  for (const std::string rel : {"blocks.0.attn.rel_pos.", "shared_rel_pos."}) {  // timm's relpos ViTs
+    if (find(rel + "relative_position_bias_table")) {
+      set("rel_pos_type", "bias");
+    } else if (const auto* fc1 = find(rel + "mlp.fc1.weight"); fc1 && fc1->dim() == 2) {
+      set("rel_pos_type", find(rel + "mlp.fc2.bias") ? "mlp" : "mlp_swin");
+      set("rel_pos_dim", fc1->size(0));
+    } else {
+      continue;
+    }
+    set("shared_rel_pos", rel[0] == 's');
+  }
   if (find("fc_norm.weight") && !find("attn_pool.latent")) set("global_pool", "avg");
   if (!find("norm.weight") && !find("fc_norm.weight") && has_blocks) set("final_norm", false);
   if (find("attn_pool.latent")) set("global_pool", "map");

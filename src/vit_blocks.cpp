@@ -34,7 +34,7 @@ BlockWeights::Linear linear_weights(const torch::nn::Linear& l) { return {l->wei
 }  // namespace
 
 AttentionOptions BlockOptions::attention() const {
-  return AttentionOptions(dim())
+  auto out = AttentionOptions(dim())
       .num_heads(num_heads())
       .qkv_bias(qkv_bias())
       .attn_drop(attn_drop())
@@ -45,6 +45,8 @@ AttentionOptions BlockOptions::attention() const {
       .scale_norm(scale_attn_norm())
       .proj_bias(proj_bias())
       .depth(depth());
+  out.rel_pos = rel_pos;
+  return out;
 }
 
 MlpOptions BlockOptions::mlp() const {
@@ -102,8 +104,8 @@ void BlockImpl::reset() {
   drop_path2 = register_module("drop_path2", DropPath(o.drop_path()));
 }
 
-torch::Tensor BlockImpl::forward(torch::Tensor x, torch::Tensor* probs) {
-  auto y = attn->forward(norm1(x), probs);
+torch::Tensor BlockImpl::forward(torch::Tensor x, torch::Tensor* probs, const torch::Tensor& attn_bias) {
+  auto y = attn->forward(norm1(x), probs, attn_bias);
   x = x + drop_path1(ls1 ? ls1(y) : y);
   y = mlp->forward(norm2(x));
   return x + drop_path2(ls2 ? ls2(y) : y);
@@ -141,6 +143,10 @@ std::optional<BlockWeights> BlockImpl::weights() const {
     w.ls1 = ls1->gamma;
     w.ls2 = ls2->gamma;
   }
+  if (a->rel_pos) {
+    torch::NoGradGuard no_grad;
+    w.attn_bias = a->rel_pos->get_bias();
+  }
   return w;
 }
 
@@ -167,8 +173,8 @@ void ResPostBlockImpl::reset() {
   }
 }
 
-torch::Tensor ResPostBlockImpl::forward(torch::Tensor x, torch::Tensor* probs) {
-  x = x + drop_path1(norm1(attn->forward(x, probs)));
+torch::Tensor ResPostBlockImpl::forward(torch::Tensor x, torch::Tensor* probs, const torch::Tensor& attn_bias) {
+  x = x + drop_path1(norm1(attn->forward(x, probs, attn_bias)));
   return x + drop_path2(norm2(mlp->forward(x)));
 }
 
@@ -195,6 +201,7 @@ void ParallelScalingBlockImpl::reset() {
   const char* what = differential ? "[DiffParallelScalingBlock]" : "[ParallelScalingBlock]";
   check_block(o, what);
   TORCH_CHECK(!o.scale_attn_norm() && !o.scale_mlp_norm(), what, " scale_attn_norm / scale_mlp_norm are not supported");
+  TORCH_CHECK(!o.rel_pos, what, " a relative position bias is not supported");
   TORCH_CHECK(!differential || o.dim() % (2 * o.num_heads()) == 0, what, " dim ", o.dim(),
               " is not divisible by 2 * num_heads");
   const int64_t D = o.dim(), hidden = mlp_hidden();
@@ -232,7 +239,8 @@ void ParallelScalingBlockImpl::reset() {
   drop_path = register_module("drop_path", DropPath(o.drop_path()));
 }
 
-torch::Tensor ParallelScalingBlockImpl::forward(torch::Tensor x, torch::Tensor* probs) {
+torch::Tensor ParallelScalingBlockImpl::forward(torch::Tensor x, torch::Tensor* probs, const torch::Tensor& attn_bias) {
+  TORCH_CHECK(!attn_bias.defined(), "[ParallelScalingBlock] an attention bias (relative position) is not supported");
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options.dim(), "[ParallelScalingBlock] expected tokens (B, N, ", options.dim(),
               "), got ", x.sizes());
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2), H = options.num_heads(), d = head_dim();
@@ -304,13 +312,13 @@ void ParallelThingsBlockImpl::reset() {
   }
 }
 
-torch::Tensor ParallelThingsBlockImpl::forward(torch::Tensor x, torch::Tensor* probs) {
+torch::Tensor ParallelThingsBlockImpl::forward(torch::Tensor x, torch::Tensor* probs, const torch::Tensor& attn_bias) {
   const auto branch = [](Branch& b, const torch::Tensor& y) { return b.drop_path(b.ls ? b.ls(y) : y); };
   std::vector<torch::Tensor> maps;
   torch::Tensor sum;
   for (auto& b : attns) {
     torch::Tensor p;
-    auto y = branch(b, b.attn->forward(b.norm(x), probs ? &p : nullptr));
+    auto y = branch(b, b.attn->forward(b.norm(x), probs ? &p : nullptr, attn_bias));
     if (probs) maps.push_back(p);
     sum = sum.defined() ? sum + y : y;
   }

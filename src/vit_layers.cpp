@@ -117,9 +117,11 @@ void PatchEmbedImpl::pretty_print(std::ostream& stream) const { print_options(st
 // Attention
 
 torch::Tensor scaled_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
-                               torch::nn::Dropout* drop, torch::Tensor* probs) {
-  // ref: q = q * scale; attn = (q @ k.transpose(-2, -1)).softmax(-1); attn_drop(attn) @ v
-  auto attn = torch::matmul(q * scale, k.transpose(-2, -1)).softmax(-1);
+                               torch::nn::Dropout* drop, torch::Tensor* probs, const torch::Tensor& bias) {
+  // ref: q = q * scale; attn = q @ k.transpose(-2, -1) [+ bias]; attn.softmax(-1); attn_drop(attn) @ v
+  auto attn = torch::matmul(q * scale, k.transpose(-2, -1));
+  if (bias.defined()) attn = attn + bias.to(attn.scalar_type());
+  attn = attn.softmax(-1);
   if (probs) *probs = attn;
   return torch::matmul(drop ? (*drop)(attn) : attn, v);
 }
@@ -136,15 +138,27 @@ void AttentionImpl::reset() {
     q_norm = register_module("q_norm", make_norm(head_dim(), o.norm_layer(), o.norm_eps()));
     k_norm = register_module("k_norm", make_norm(head_dim(), o.norm_layer(), o.norm_eps()));
   }
+  rel_pos = nullptr;  // timm's RelPosAttention registers it here
+  if (o.rel_pos) {
+    TORCH_CHECK(o.rel_pos->num_heads() == o.num_heads(), "[Attention] rel_pos has ", o.rel_pos->num_heads(),
+                " heads, the attention ", o.num_heads());
+    rel_pos = register_module("rel_pos", make_rel_pos(*o.rel_pos));
+  }
   attn_drop = register_module("attn_drop", torch::nn::Dropout(o.attn_drop()));
   if (o.scale_norm()) norm = register_module("norm", make_norm(o.dim(), o.norm_layer(), o.norm_eps()));
   proj = register_module("proj", make_linear(o.dim(), o.dim(), o.proj_bias()));
   proj_drop = register_module("proj_drop", torch::nn::Dropout(o.proj_drop()));
 }
 
+torch::Tensor AttentionImpl::bias(const torch::Tensor& shared) {
+  if (!rel_pos) return shared;
+  auto own = rel_pos->get_bias();
+  return shared.defined() ? own + shared : own;
+}
+
 double AttentionImpl::scale() const { return std::pow(static_cast<double>(head_dim()), -0.5); }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, torch::Tensor* probs) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, torch::Tensor* probs, const torch::Tensor& attn_bias) {
   check_tokens("Attention", x, options.dim());
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
   // ref: qkv.reshape(B, N, 3, num_heads, head_dim).permute(2, 0, 3, 1, 4)
@@ -154,7 +168,12 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, torch::Tensor* prob
     q = q_norm(q);
     k = k_norm(k);
   }
-  auto y = scaled_attention(q, k, v, scale(), &attn_drop, probs).transpose(1, 2).reshape({B, N, C});
+  const auto b = bias(attn_bias);  // RelPosMlp's dropout draws here, after qkv, as in timm
+  if (b.defined()) {
+    TORCH_CHECK(b.size(-1) == N, "[Attention] the relative position bias is for ", b.size(-1), " tokens, got ", N,
+                " (the model's input size is fixed)");
+  }
+  auto y = scaled_attention(q, k, v, scale(), &attn_drop, probs, b).transpose(1, 2).reshape({B, N, C});
   if (norm) y = norm(y);
   return proj_drop(proj(y));
 }
@@ -169,6 +188,7 @@ DiffAttentionImpl::DiffAttentionImpl(AttentionOptions options_) : options(std::m
 void DiffAttentionImpl::reset() {
   const auto& o = options;
   check_options(o, "[DiffAttention]");
+  TORCH_CHECK(!o.rel_pos, "[DiffAttention] a relative position bias is not supported");
   TORCH_CHECK(o.dim() % (2 * o.num_heads()) == 0, "[DiffAttention] dim ", o.dim(), " is not divisible by 2 * num_heads ",
               2 * o.num_heads());
   // Registration order is timm's: qkv, q_norm, k_norm, norm, proj, lambdas, sub_norm.
@@ -230,8 +250,9 @@ torch::Tensor differential_attention(const torch::Tensor& q, const torch::Tensor
 
 }  // namespace detail
 
-torch::Tensor DiffAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* probs) {
+torch::Tensor DiffAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* probs, const torch::Tensor& attn_bias) {
   check_tokens("DiffAttention", x, options.dim());
+  TORCH_CHECK(!attn_bias.defined(), "[DiffAttention] an attention bias (relative position) is not supported");
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2), H = options.num_heads(), d = head_dim();
   const auto parts = qkv(x).chunk(3, 2);
   auto q = parts[0].reshape({B, N, 2 * H, d}).transpose(1, 2);

@@ -85,6 +85,7 @@ TEST(Eva, ParameterCountFromTheOptionsAloneEqualsTheModels) {
   for (uint64_t seed = 0; seed < 200; ++seed) {
     auto o = tiny().num_reg_tokens(seed % 3).img_size({32, 48}).patch_size({8, 16}).swiglu_align_to(seed % 2 ? 24 : 0);
     testing::randomize_switches(o.fields(), seed);
+    if (seed % 3) o.use_rel_pos_bias(false).use_shared_rel_pos_bias(false);  // BEiT's bias refuses register tokens
     std::shared_ptr<EvaImpl> m;
     try {
       m = std::make_shared<EvaImpl>(o);
@@ -400,13 +401,20 @@ const std::vector<testing::TimmCount> kTimmCounts = {
     {"vit_small_plus_patch16_dinov3", 28683264, 64, 183239},
     {"vit_small_plus_patch16_dinov3_qkvb", 28692480, 64, 183495},
     {"vit_tiny_patch16_dinov3_qkvb", 5489664, 64, 150215},
+    {"beit_base_patch16_224", 86530984, 64, 155815},
+    {"beit_base_patch16_384", 86744104, 64, 167655},
+    {"beit_large_patch16_224", 304430568, 64, 155815},
+    {"beit_large_patch16_384", 304998888, 64, 167655},
+    {"beit_large_patch16_512", 305674728, 64, 181735},
+    {"beitv2_base_patch16_224", 86530984, 64, 155815},
+    {"beitv2_large_patch16_224", 304430568, 64, 155815},
 };
 
 TEST(Zoo, EveryTimmEvaNameHasTimmsParameterCount) {
   testing::check_timm_counts("eva", kTimmCounts, [](const std::string& args) {
     return count_parameters(options_from_json(args, EvaOptions()));
   });
-  EXPECT_EQ(kTimmCounts.size(), 56u);
+  EXPECT_EQ(kTimmCounts.size(), 63u);
 }
 
 }  // namespace

@@ -325,6 +325,36 @@ TEST(InferenceModel, BadUseGivesClearErrors) {
   }
 }
 
+// BEiT (Eva with a relative-position bias table per block, added to the attention logits): every
+// engine adds the bias (oneDNN through its unfused attention) in float32, bfloat16 and int8.
+TEST(InferenceAttentionBias, BeitOnEveryEngineAndDtype) {
+  torch::manual_seed(9);
+  auto m = create_model("beit_base_patch16_224",
+                        R"({"img_size": 64, "depth": 3, "num_classes": 10, "embed_dim": 96, "num_heads": 3})");
+  {
+    torch::NoGradGuard no_grad;  // tables and a head with weight (init: zero tables, a head scaled by 0.001)
+    for (auto& p : m->named_parameters())
+      if (p.key().find("relative_position_bias_table") != std::string::npos || p.key() == "head.weight") p.value().normal_();
+  }
+  m->eval();
+  ASSERT_EQ(m->engine_unsupported(), "");
+  ASSERT_TRUE(m->block_weights()[0].attn_bias.defined());
+  const auto x = torch::randn({4, 3, 64, 64});
+  const auto reference = plain_forward(m, x);
+  auto half = m->clone_model();
+  half->to(torch::kBFloat16);
+  for (const auto& backend : backends()) {
+    EXPECT_TRUE(all_close(InferenceModel(m, InferenceOptions().backend(backend)).forward(x), reference, kFastTol)) << backend;
+    const auto logits = InferenceModel(half, InferenceOptions().backend(backend)).forward(x.to(torch::kBFloat16));
+    EXPECT_LE(relative_error(logits, reference), 2e-2) << backend;
+  }
+  if (!onednn_available()) return;
+  const InferenceModel int8(m, InferenceOptions().quantize("int8"));
+  const auto logits = int8.forward(x);
+  EXPECT_LE(relative_error(logits, reference), 5e-2);
+  EXPECT_TRUE(torch::equal(logits.argmax(1), reference.argmax(1)));
+}
+
 // ---- CUDA: the torch backend (SDPA on LibTorch >= 2.0) in float32, bfloat16 and float16 --------------
 
 class InferenceOnDevice : public testing::OnDevice {};

@@ -291,7 +291,7 @@ TEST(VisionTransformer, PrintsItsOptions) {
             "dynamic_img_size=False, dynamic_img_pad=False, pos_embed='learn', pool_include_prefix=False, proj_bias=True, "
             "scale_attn_norm=False, scale_mlp_norm=False, norm_layer='layernorm', norm_eps=1e-06, embed_norm_layer='', "
             "embed_norm_eps=1e-06, act_layer='gelu', mlp_layer='mlp', block_fn='block', attn_layer='attn', pos_drop_rate=None, "
-            "proj_drop_rate=None, patch_drop_rate=0)(");
+            "proj_drop_rate=None, patch_drop_rate=0, rel_pos_type='', rel_pos_dim=None, shared_rel_pos=False)(");
   EXPECT_NE(s.find("(0): vit::Block(dim=64, num_heads=4, mlp_ratio=4, qkv_bias=True, drop=0, attn_drop=0, drop_path=0, "
                    "norm_eps=1e-06, qk_norm=False, init_values=None, norm_layer='layernorm', act_layer='gelu', mlp_layer='mlp', "
                    "attn_layer='attn', proj_bias=True, scale_attn_norm=False, scale_mlp_norm=False, depth=0)"),
@@ -336,6 +336,12 @@ TEST(VisionTransformer, ParameterCountFromTheOptionsAloneEqualsTheModels) {
   for (uint64_t seed = 0; seed < 240; ++seed) {
     auto o = tiny().reg_tokens(seed % 3).img_size({32, 48}).patch_size({8, 16});
     testing::randomize_switches(o.fields(), seed);
+    if (seed % 4) {
+      o.rel_pos_type("");  // most draws without a relative position bias, the others with what it needs
+    } else if (!o.rel_pos_type().empty()) {
+      o.reg_tokens(0).distilled(false).dynamic_img_size(false).dynamic_img_pad(false);
+      if (o.block_fn() != "res_post") o.block_fn("block");
+    }
     std::shared_ptr<VisionTransformerImpl> m;
     try {
       m = std::make_shared<VisionTransformerImpl>(o);
@@ -673,6 +679,19 @@ const std::vector<testing::TimmCount> kTimmCounts = {
     {"deit_small_patch16_224", 22050664, 64, 162439},
     {"deit_tiny_distilled_patch16_224", 5910800, 64, 163022},
     {"deit_tiny_patch16_224", 5717416, 64, 162439},
+    {"vit_relpos_base_patch16_224", 86429560, 64, 151439},
+    {"vit_relpos_base_patch16_cls_224", 86430328, 64, 151503},
+    {"vit_relpos_base_patch16_clsgap_224", 86430328, 64, 151503},
+    {"vit_relpos_base_patch16_plus_240", 117380880, 64, 151823},
+    {"vit_relpos_base_patch16_rpn_224", 86411128, 64, 151183},
+    {"vit_relpos_base_patch32_plus_rpn_256", 119423760, 64, 299023},
+    {"vit_relpos_medium_patch16_224", 38747208, 64, 151439},
+    {"vit_relpos_medium_patch16_cls_224", 38764616, 64, 153295},
+    {"vit_relpos_medium_patch16_rpn_224", 38734920, 64, 151183},
+    {"vit_relpos_small_patch16_224", 21983920, 64, 151439},
+    {"vit_relpos_small_patch16_rpn_224", 21974704, 64, 151183},
+    {"vit_srelpos_medium_patch16_224", 38735856, 64, 153227},
+    {"vit_srelpos_small_patch16_224", 21973486, 64, 152331},
 };
 
 TEST(Zoo, EveryTimmNameHasTimmsParameterCount) {

@@ -91,7 +91,9 @@ torch::Tensor apply_rotary_embedding(const torch::Tensor& x, const torch::Tensor
   X(bool, scale_norm, false, Any(), "a norm on the attention output before proj (timm's scale_attn_inner)") \
   X(std::string, norm_layer, "layernorm", OneOf(VIT_NORM_LAYERS), "that norm's kind")              \
   X(double, norm_eps, 1e-6, Range(0., 1.), "that norm's eps")                                             \
-  X(bool, rotate_half, false, Any(), "apply the rotary embedding in the half layout, not interleaved")
+  X(bool, rotate_half, false, Any(), "apply the rotary embedding in the half layout, not interleaved")      \
+  X(std::optional<Size2>, rel_pos_window, std::nullopt, Range(1, 4096),                                   \
+    "BEiT: a relative_position_bias_table for this patch grid and one class token; unset: none")
 
 /// Options for timm's `EvaAttention` / `AttentionRope` as EvaBlock builds them.
 /// Example: `EvaAttention(EvaAttentionOptions(64).num_heads(4).qkv_fused(false))`
@@ -110,10 +112,15 @@ class EvaAttentionImpl : public torch::nn::Module {
   void pretty_print(std::ostream& stream) const override;
   /// (B, N, dim) -> (B, N, dim). `rope`: a table for the N - num_prefix_tokens patch tokens
   /// ((N', 2 hd) or (heads, N', 2 hd)), or undefined for none. With `probs`: (B, heads, N, N).
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& rope = {}, torch::Tensor* probs = nullptr);
+  /// `attn_bias` (heads, N, N): added to the logits with the attention's own relative-position bias.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& rope = {}, torch::Tensor* probs = nullptr,
+                        const torch::Tensor& attn_bias = {});
+  /// The attention's own relative-position bias (heads, N, N) plus `shared`, or undefined for none.
+  torch::Tensor bias(const torch::Tensor& shared) const;
 
   EvaAttentionOptions options;
   torch::Tensor q_bias, v_bias;  ///< 'eva', fused, qkv_bias
+  torch::Tensor relative_position_bias_table;  ///< BEiT: with options.rel_pos
   torch::nn::Linear qkv{nullptr};
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr};  ///< not fused
   torch::nn::Dropout attn_drop{nullptr};
@@ -143,7 +150,8 @@ TORCH_MODULE(EvaAttention);
   X(std::optional<double>, init_values, std::nullopt, Any(), "LayerScale gammas gamma_1, gamma_2; unset: none (post-norm: ignored)") \
   X(std::string, norm_layer, "layernorm", OneOf(VIT_NORM_LAYERS), "the norms' kind")               \
   X(double, norm_eps, 1e-6, Range(0., 1.), "the norms' eps")                                              \
-  X(bool, use_post_norm, false, Any(), "EvaBlockPostNorm: x + norm1(attn(x)), x + norm2(mlp(x))")
+  X(bool, use_post_norm, false, Any(), "EvaBlockPostNorm: x + norm1(attn(x)), x + norm2(mlp(x))")    \
+  X(std::optional<Size2>, rel_pos_window, std::nullopt, Range(1, 4096), "see EvaAttentionOptions")
 
 /// Options for timm's `EvaBlock` / `EvaBlockPostNorm`.
 /// Example: `EvaBlock(EvaBlockOptions(64, 4).swiglu_mlp(true).scale_mlp(true))`
@@ -165,7 +173,14 @@ class EvaBlockImpl : public torch::nn::Module {
   explicit EvaBlockImpl(EvaBlockOptions options_);
   void reset();
   void pretty_print(std::ostream& stream) const override;
-  torch::Tensor forward(torch::Tensor x, const torch::Tensor& rope = {}, torch::Tensor* probs = nullptr);
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& rope = {}, torch::Tensor* probs = nullptr,
+                        const torch::Tensor& attn_bias = {});
+  /// Why the engines cannot run this block, or "" (a pre-norm block with LayerNorms, fused qkv
+  /// and a GELU Mlp: BEiT's).
+  std::string engine_unsupported() const;
+  /// The block as tensors for the engines (q_bias, a zero k bias and v_bias as the qkv bias; the
+  /// relative-position bias as attn_bias), or nullopt when engine_unsupported() says why not.
+  std::optional<BlockWeights> weights() const;
 
   EvaBlockOptions options;
   torch::Tensor gamma_1, gamma_2;  ///< pre-norm with init_values
@@ -224,7 +239,9 @@ TORCH_MODULE(EvaBlock);
   X(std::optional<double>, attn_pool_mlp_ratio, std::nullopt, Range(0., 4096.), "attention pooling's MLP ratio; unset or 0: mlp_ratio") \
   X(bool, dynamic_img_size, false, Any(), "accept any multiple of the patch size (pos_embed resampled, RoPE per grid)") \
   X(bool, dynamic_img_pad, false, Any(), "zero-pad inputs to a multiple of the patch size")                      \
-  X(std::optional<Size2>, ref_feat_shape, std::nullopt, Range(1, 65536), "'cat' RoPE: the grid it was trained at")
+  X(std::optional<Size2>, ref_feat_shape, std::nullopt, Range(1, 65536), "'cat' RoPE: the grid it was trained at") \
+  X(bool, use_rel_pos_bias, false, Any(), "BEiT: a relative-position bias table in every block's attention (fixed input size)") \
+  X(bool, use_shared_rel_pos_bias, false, Any(), "BEiT: one relative-position bias (module rel_pos_bias) added in every block")
 
 /// Options for timm's `Eva`; defaults are timm's (an EVA ViT-B/16 at 224 with average pooling).
 /// Example: `Eva(EvaOptions().img_size(32).patch_size(8).embed_dim(64).depth(2).num_heads(4).use_rot_pos_emb(true))`
@@ -235,6 +252,9 @@ struct EvaOptions {
   int64_t num_prefix_tokens() const { return (class_token() ? 1 : 0) + num_reg_tokens(); }
   EvaBlockOptions block(double drop_path) const;
   RotaryEmbeddingOptions rope() const;
+  /// BEiT's relative-position bias over the patch grid at img_size (class token included); unset
+  /// without use_rel_pos_bias or use_shared_rel_pos_bias.
+  std::optional<RelPosOptions> rel_pos() const;
   /// The attention pool of global_pool 'map' (attn_pool_num_heads / attn_pool_mlp_ratio, else the blocks').
   AttentionPoolLatentOptions attn_pool() const;
 };
@@ -275,7 +295,7 @@ class EvaImpl : public Model {
   std::string global_pool() const override { return options.global_pool(); }
   std::array<int64_t, 3> input_size() const override;
   int64_t count_macs(int64_t height, int64_t width) const override;
-  std::vector<BlockWeights> block_weights() const override { return {}; }
+  std::vector<BlockWeights> block_weights() const override;
   std::string engine_unsupported() const override;
   std::set<std::string> no_weight_decay() const override;
   std::vector<std::string> classifier() const override { return {"head"}; }
@@ -298,6 +318,7 @@ class EvaImpl : public Model {
   torch::Tensor pos_embed;  ///< undefined unless use_abs_pos_emb
   torch::nn::Dropout pos_drop{nullptr};
   RotaryEmbedding rope{nullptr};  ///< absent unless use_rot_pos_emb
+  RelPosBias rel_pos_bias{nullptr};  ///< absent unless use_shared_rel_pos_bias
   Norm norm_pre{nullptr};         ///< absent unless use_pre_transformer_norm
   torch::nn::ModuleList blocks{nullptr};  ///< EvaBlocks
   Norm norm{nullptr};                      ///< absent unless post_norm_active()

@@ -55,6 +55,9 @@ struct BlockWeights {
   Linear fc1, fc2;
   Activation act = Activation::kGelu;  ///< fc1's activation
   torch::Tensor ls1, ls2;   ///< LayerScale gammas (dim) or undefined
+  /// Added to the scaled attention logits before the softmax, (heads, N, N) for the N tokens of the
+  /// model's fixed input (relative-position biases); undefined: none.
+  torch::Tensor attn_bias;
 
   int64_t dim() const { return qkv.weight.size(1); }
   int64_t inner() const { return heads * head_dim; }
@@ -74,6 +77,10 @@ struct BlockContext {
   /// Patch dropout in training (timm's PatchDropout): the patches each image kept, (B, kept) indices
   /// into the grid's patches; undefined when every patch is there.
   torch::Tensor keep;
+  /// A bias every block adds to its attention logits, (heads, N, N) (a relative-position bias the
+  /// model shares between its blocks: BEiT's use_shared_rel_pos_bias, timm's shared_rel_pos);
+  /// undefined: none. Blocks with biases of their own add both.
+  torch::Tensor attn_bias;
   /// The patch tokens the blocks see: the grid's, or those patch dropout kept.
   int64_t patches() const { return keep.defined() ? keep.size(1) : grid[0] * grid[1]; }
 };

@@ -70,7 +70,11 @@ namespace vit {
   X(std::optional<double>, pos_drop_rate, std::nullopt, Probability(), "dropout after the position embedding; unset: drop_rate") \
   X(std::optional<double>, proj_drop_rate, std::nullopt, Probability(),                                           \
     "dropout after the attention projections and in the Mlps; unset: drop_rate")                                  \
-  X(double, patch_drop_rate, 0., Range(0., 0.999), "training: the fraction of each image's patch tokens dropped after the position embedding (PatchDropout)")
+  X(double, patch_drop_rate, 0., Range(0., 0.999), "training: the fraction of each image's patch tokens dropped after the position embedding (PatchDropout)") \
+  X(std::string, rel_pos_type, "", OneOf("", "bias", "mlp", "mlp_swin"),                                           \
+    "a relative-position bias in the attention (timm's VisionTransformerRelPos: RelPosBias, RelPosMlp 'cr' or 'swin'); '': none") \
+  X(std::optional<int64_t>, rel_pos_dim, std::nullopt, Range(0, 1 << 20), "RelPosMlp's hidden width; unset or 0: 128")  \
+  X(bool, shared_rel_pos, false, Any(), "one relative-position bias (module shared_rel_pos) for every block instead of one per block")
 
 /// Options for timm's `VisionTransformer`; defaults are timm's (ViT-B/16 at 224, 1000 classes).
 /// The fields up to drop_path_rate are timm 0.5.x's (representation_size and distilled stayed
@@ -87,6 +91,10 @@ struct VisionTransformerOptions {
   BlockOptions block(int64_t index, double drop_path) const;
   /// The attention pool of global_pool 'map'.
   AttentionPoolLatentOptions attn_pool() const;
+  /// The relative-position bias of rel_pos_type over the patch grid at img_size; unset without one.
+  std::optional<RelPosOptions> rel_pos() const;
+  /// Tokens before the patches: [cls] [dist] [reg x reg_tokens].
+  int64_t num_prefix_tokens() const { return (class_token() ? 1 : 0) + (distilled() ? 1 : 0) + reg_tokens(); }
 };
 
 /// timm's VisionTransformer: patch embedding, [cls, (dist,) reg] tokens + position embedding,
@@ -119,9 +127,7 @@ class VisionTransformerImpl : public Model {
   torch::Tensor pool_attention(const torch::Tensor& tokens) override;
 
   /// Tokens before the patches: [cls] [dist] [reg x reg_tokens].
-  int64_t num_prefix_tokens() const override {
-    return (options.class_token() ? 1 : 0) + (options.distilled() ? 1 : 0) + options.reg_tokens();
-  }
+  int64_t num_prefix_tokens() const override { return options.num_prefix_tokens(); }
   int64_t num_patches() const override { return patch_embed->num_patches(); }
   std::array<int64_t, 2> feat_size(int64_t height, int64_t width) const override {
     return patch_embed->feat_size(height, width);
@@ -160,6 +166,7 @@ class VisionTransformerImpl : public Model {
   torch::Tensor pos_embed;   ///< undefined with pos_embed 'none'
   torch::nn::Dropout pos_drop{nullptr};
   Norm norm_pre{nullptr};  ///< absent unless pre_norm
+  std::shared_ptr<RelPosLayer> shared_rel_pos;  ///< absent unless rel_pos_type and shared_rel_pos
   torch::nn::ModuleList blocks{nullptr};  ///< BlockLayers
   Norm norm{nullptr};     ///< final norm on all tokens; absent with fc_norm or !final_norm
   AttentionPoolLatent attn_pool{nullptr};  ///< global_pool 'map'

@@ -10,6 +10,7 @@
 #include "vit/init.h"                // trunc_normal_, SkipInitGuard
 #include "vit/model.h"               // vit::Model: the interface every model class implements
 #include "vit/options.h"             // options structs' field tables: JSON in and out, validation
+#include "vit/pos_embed_rel.h"       // RelPosBias, RelPosMlp: relative-position attention biases (BEiT, relpos ViTs)
 #include "vit/pretrained.h"          // load_pretrained / save_pretrained (hub checkpoint directories)
 #include "vit/pretrained_cfg.h"      // PretrainedCfg: a checkpoint's input and preprocessing
 #include "vit/safetensors.h"         // load_safetensors / save_safetensors

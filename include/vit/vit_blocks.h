@@ -40,6 +40,8 @@ struct BlockOptions {
   BlockOptions() = default;
   BlockOptions(int64_t dim, int64_t num_heads) : dim_(dim), num_heads_(num_heads) {}
   VIT_OPTIONS(BlockOptions, VIT_BLOCK_OPTIONS)
+  /// The attention's own relative-position bias (AttentionOptions::rel_pos); unset: none.
+  std::optional<RelPosOptions> rel_pos;
   /// The attention layer and the Mlp these options describe.
   AttentionOptions attention() const;
   MlpOptions mlp() const;
@@ -48,8 +50,9 @@ struct BlockOptions {
 /// What VisionTransformer asks of a block (timm's block_fn).
 class BlockLayer : public torch::nn::Module {
  public:
-  /// (B, N, dim) -> (B, N, dim); with `probs`, the attention probabilities (AttentionLayer::forward).
-  virtual torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr) = 0;
+  /// (B, N, dim) -> (B, N, dim); with `probs`, the attention probabilities; `attn_bias`: a bias the
+  /// model shares between its blocks (BlockContext::attn_bias), added to the attention logits.
+  virtual torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr, const torch::Tensor& attn_bias = {}) = 0;
   /// Why InferenceModel's engines cannot run this block (only a pre-norm Block with LayerNorms,
   /// Attention and Mlp is one they run), or "": the one statement of what they run, which
   /// Model::engine_unsupported reports.
@@ -71,7 +74,7 @@ class BlockImpl : public BlockLayer {
   explicit BlockImpl(BlockOptions options_);
   void reset();
   void pretty_print(std::ostream& stream) const override;
-  torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr) override;
+  torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr, const torch::Tensor& attn_bias = {}) override;
   std::string engine_unsupported() const override;
   std::optional<BlockWeights> weights() const override;
 
@@ -93,7 +96,7 @@ class ResPostBlockImpl : public BlockLayer {
   explicit ResPostBlockImpl(BlockOptions options_);
   void reset();
   void pretty_print(std::ostream& stream) const override;
-  torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr) override;
+  torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr, const torch::Tensor& attn_bias = {}) override;
   std::string engine_unsupported() const override { return "block_fn 'res_post'"; }
 
   BlockOptions options;
@@ -114,7 +117,7 @@ class ParallelScalingBlockImpl : public BlockLayer {
   ParallelScalingBlockImpl(BlockOptions options_, bool differential = false);
   void reset();
   void pretty_print(std::ostream& stream) const override;
-  torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr) override;
+  torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr, const torch::Tensor& attn_bias = {}) override;
   std::string engine_unsupported() const override { return differential ? "block_fn 'diff_parallel_scaling'" : "block_fn 'parallel_scaling'"; }
 
   int64_t head_dim() const;
@@ -146,7 +149,7 @@ class ParallelThingsBlockImpl : public BlockLayer {
   explicit ParallelThingsBlockImpl(BlockOptions options_, int64_t num_parallel = 2);
   void reset();
   void pretty_print(std::ostream& stream) const override;
-  torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr) override;
+  torch::Tensor forward(torch::Tensor x, torch::Tensor* probs = nullptr, const torch::Tensor& attn_bias = {}) override;
   std::string engine_unsupported() const override { return "block_fn 'parallel_things'"; }
 
   BlockOptions options;

@@ -11,6 +11,7 @@
 
 #include "vit/model.h"
 #include "vit/options.h"
+#include "vit/pos_embed_rel.h"
 
 #include <torch/torch.h>
 
@@ -111,6 +112,9 @@ struct AttentionOptions {
   AttentionOptions() = default;
   /* implicit */ AttentionOptions(int64_t dim) : dim_(dim) {}
   VIT_OPTIONS(AttentionOptions, VIT_ATTENTION_OPTIONS)
+  /// A relative-position bias of the attention's own, submodule `rel_pos` (timm's RelPosAttention);
+  /// unset: none. Not a keyword argument: the model derives it from its grid (rel_pos_type).
+  std::optional<RelPosOptions> rel_pos;
 };
 
 /// What the blocks ask of an attention layer (timm's attn_layer: Attention or DiffAttention).
@@ -118,7 +122,9 @@ class AttentionLayer : public torch::nn::Module {
  public:
   /// (B, N, dim) -> (B, N, dim); when `probs` is given, the softmax attention probabilities are
   /// stored there: (B, heads, N, N) (DiffAttention: (B, 2 * heads, N, N), both maps of each head).
-  virtual torch::Tensor forward(const torch::Tensor& x, torch::Tensor* probs = nullptr) = 0;
+  /// `attn_bias` (heads, N, N), when defined, is added to the scaled logits (BlockContext::attn_bias).
+  virtual torch::Tensor forward(const torch::Tensor& x, torch::Tensor* probs = nullptr,
+                                const torch::Tensor& attn_bias = {}) = 0;
 };
 
 /// Multi-head self-attention with a fused qkv projection, scale head_dim^-0.5.
@@ -127,10 +133,12 @@ class AttentionImpl : public AttentionLayer {
   explicit AttentionImpl(AttentionOptions options_);
   void reset();
   void pretty_print(std::ostream& stream) const override;
-  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* probs = nullptr) override;
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* probs = nullptr, const torch::Tensor& attn_bias = {}) override;
 
   int64_t head_dim() const { return options.dim() / options.num_heads(); }
   double scale() const;
+  /// The attention's own relative-position bias (heads, N, N) plus `shared`, or undefined for none.
+  torch::Tensor bias(const torch::Tensor& shared);
 
   AttentionOptions options;
   torch::nn::Linear qkv{nullptr};
@@ -140,6 +148,7 @@ class AttentionImpl : public AttentionLayer {
   Norm norm{nullptr};    ///< absent unless scale_norm
   torch::nn::Linear proj{nullptr};
   torch::nn::Dropout proj_drop{nullptr};
+  std::shared_ptr<RelPosLayer> rel_pos;  ///< absent unless options.rel_pos
 };
 TORCH_MODULE(Attention);
 
@@ -151,7 +160,7 @@ class DiffAttentionImpl : public AttentionLayer {
   explicit DiffAttentionImpl(AttentionOptions options_);
   void reset();
   void pretty_print(std::ostream& stream) const override;
-  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* probs = nullptr) override;
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* probs = nullptr, const torch::Tensor& attn_bias = {}) override;
 
   int64_t head_dim() const { return options.dim() / options.num_heads() / 2; }
   double lambda_init() const;
@@ -171,11 +180,11 @@ class DiffAttentionImpl : public AttentionLayer {
 };
 TORCH_MODULE(DiffAttention);
 
-/// The softmax attention of queries q (B, H, Nq, d) over keys k and values v (B, H, N, d), scaled:
-/// the per-head outputs (B, H, Nq, d); the probabilities are stored in `probs` when given, and
-/// dropped out by `drop` when given.
+/// The softmax attention of queries q (B, H, Nq, d) over keys k and values v (B, H, N, d), scaled
+/// and plus `bias` ((H, Nq, N) or broadcastable; undefined: none): the per-head outputs (B, H, Nq, d);
+/// the probabilities are stored in `probs` when given, and dropped out by `drop` when given.
 torch::Tensor scaled_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
-                               torch::nn::Dropout* drop, torch::Tensor* probs);
+                               torch::nn::Dropout* drop, torch::Tensor* probs, const torch::Tensor& bias = {});
 
 // ---------------------------------------------------------------------------------------------
 #define VIT_MLP_OPTIONS(X)                                                                       \

@@ -2,8 +2,10 @@
 //   LayerNorm (ours, float32 stream -> compute dtype)
 //   qkv  = matmul(+bias)                                 -> compute dtype (M, 3 * inner)
 //   S    = scale * Q.K^T read in place from qkv (strided) -> compute dtype (B, H, N, N)
+//   [S  += the block's attention bias (relative positions), (H, N, N)]
 //   softmax(S) in place; O = S.V written in token layout  -> compute dtype (M, inner)
-//     (bfloat16 on AVX512-BF16 CPUs: these three in one kernel, src/engine/attention_bf16.cpp)
+//     (bfloat16 on AVX512-BF16 CPUs: these three in one kernel, src/engine/attention_bf16.cpp,
+//      for blocks without an attention bias)
 //   x   += ls1 * matmul(O) + bias                          (bias, LayerScale, residual fused)
 //   LayerNorm; h = gelu(matmul + bias) (fused); x += ls2 * matmul(h) + bias (fused)
 // The residual stream x stays float32 in both dtypes. Primitives are built once per row count.
@@ -350,8 +352,12 @@ class AttentionCore {
   /// Whether run() needs the (B, H, N, N) scores buffer (the unfused primitives).
   bool needs_scores() const { return !fused_; }
 
-  /// `scores` holds at least (B, H, Nq, N) values when needs_scores().
-  void run(dnnl::stream& stream, int64_t B, int64_t N, int64_t Nq, const void* qkv, void* scores, void* out) const {
+  /// `scores` holds at least (B, H, Nq, N) values when needs_scores(). `bias` (H, N, N) in the
+  /// compute dtype, or undefined: added to the scaled logits (the fused kernel adds none).
+  void run(dnnl::stream& stream, int64_t B, int64_t N, int64_t Nq, const void* qkv, void* scores, void* out,
+           const torch::Tensor& bias = {}) const {
+    TORCH_CHECK(!bias.defined() || (!fused_ && bias.size(-1) == N), "[InferenceModel] the attention bias is for ",
+                bias.defined() ? bias.size(-1) : 0, " tokens, got ", N, " (the model's input size is fixed)");
     if (fused_) {
       fused_attention_bf16(static_cast<const c10::BFloat16*>(qkv), static_cast<c10::BFloat16*>(out), B, N, Nq, H_, hd_,
                            scale_);
@@ -365,6 +371,10 @@ class AttentionCore {
                           {DNNL_ARG_WEIGHTS, wrap(p.kt, base + inner * esize)},
                           {DNNL_ARG_DST, S},
                           {DNNL_ARG_SCRATCHPAD, scratchpad(p.qk_scratch)}});
+    if (bias.defined()) {  // the relative-position bias of the queries' rows, on LibTorch's threads
+      stream.wait();
+      torch::from_blob(scores, {B, H_, Nq, N}, bias.options()).add_(bias.narrow(1, 0, Nq));
+    }
     p.softmax.execute(stream, {{DNNL_ARG_SRC, S}, {DNNL_ARG_DST, S}, {DNNL_ARG_SCRATCHPAD, scratchpad(p.softmax_scratch)}});
     p.pv.execute(stream, {{DNNL_ARG_SRC, S},
                           {DNNL_ARG_WEIGHTS, wrap(p.v, base + 2 * inner * esize)},
@@ -427,6 +437,9 @@ class OneDnnBlocks final : public Blocks {
     const auto& b0 = blocks.front();
     dtype_ = int8 ? torch::kFloat32 : b0.qkv.weight.scalar_type();
     compute_ = int8 ? dt::s8 : dnnl_type(dtype_);
+    // attention biases (relative positions) need the unfused attention
+    has_bias_ = b0.attn_bias.defined();
+    fused_attention = fused_attention && !has_bias_;
     // int8: attention in bfloat16 through the fused kernel where the CPU has it, else float32
     attention_dtype_ = int8 && !(fused_attention && b0.scale > 0. && fused_attention_bf16_supported(b0.head_dim))
                            ? torch::kFloat32
@@ -461,7 +474,7 @@ class OneDnnBlocks final : public Blocks {
                       b.q_norm.defined() == qk_norm_ && b.ls1.defined() == ls && b.qkv.bias.defined() == qkv_bias &&
                       b.heads == b0.heads && b.scale == b0.scale && b.act == b0.act &&
                       (b.proj.defined() && b.proj.bias.defined()) == proj_bias_ && b.fc1.bias.defined() == fc_bias_ &&
-                      b.fc2.bias.defined() == fc_bias_,
+                      b.fc2.bias.defined() == fc_bias_ && b.attn_bias.defined() == has_bias_,
                   "[InferenceModel] the oneDNN backend needs blocks of one shape");
       Block out;
       out.norm1 = Norm(b.norm1);
@@ -482,6 +495,7 @@ class OneDnnBlocks final : public Blocks {
         out.ls1 = b.ls1.to(torch::kFloat32).contiguous();
         out.ls2 = b.ls2.to(torch::kFloat32).contiguous();
       }
+      if (has_bias_) out.attn_bias = b.attn_bias.to(attention_dtype_).contiguous();
       blocks_.push_back(std::move(out));
       if (release) {  // only weights the engine holds its own copy of (packed, or quantised)
         const std::pair<BlockWeights::Linear*, const Gemm*> layers[] = {
@@ -517,7 +531,8 @@ class OneDnnBlocks final : public Blocks {
                 qkv.data_ptr());
       stream.wait();
       if (qk_norm_) norm_qk(qkv, b, M);
-      attention_->run(stream, B, N, Nq, qkv.data_ptr(), scores.defined() ? scores.data_ptr() : nullptr, attn.data_ptr());
+      attention_->run(stream, B, N, Nq, qkv.data_ptr(), scores.defined() ? scores.data_ptr() : nullptr, attn.data_ptr(),
+                      b.attn_bias);
       if (Nq < N) {
         x = x.view({B, N, D_}).narrow(1, 0, Nq).contiguous().view({Mq, D_});
         xs = x.data_ptr<float>();
@@ -569,7 +584,8 @@ class OneDnnBlocks final : public Blocks {
       if (bf16) dequantize_rows(accs, M, 3 * I_, sa, b.qkv_scale.data_ptr<float>(), gamma(b.qkv_bias), qkv.data_ptr<c10::BFloat16>());
       else dequantize_rows(accs, M, 3 * I_, sa, b.qkv_scale.data_ptr<float>(), gamma(b.qkv_bias), qkv.data_ptr<float>());
       if (qk_norm_) norm_qk(qkv, b, M);
-      attention_->run(stream, B, N, Nq, qkv.data_ptr(), scores.defined() ? scores.data_ptr() : nullptr, attn.data_ptr());
+      attention_->run(stream, B, N, Nq, qkv.data_ptr(), scores.defined() ? scores.data_ptr() : nullptr, attn.data_ptr(),
+                      b.attn_bias);
       stream.wait();
       if (Nq < N) {
         x = x.view({B, N, D_}).narrow(1, 0, Nq).contiguous().view({Mq, D_});
@@ -607,6 +623,7 @@ class OneDnnBlocks final : public Blocks {
     torch::Tensor keep[4];  // module tensors the unpacked weight memories point into
     torch::Tensor qkv_bias, proj_bias, fc1_bias, fc2_bias, ls1, ls2;
     torch::Tensor qkv_scale, proj_scale, fc1_scale, fc2_scale;  // int8: per-output-channel weight scales
+    torch::Tensor attn_bias;  // (H, N, N) in the attention's dtype, or undefined
   };
 
   /// A Linear weight as `gemm` reads it; int8 quantises it and sets `scale`.
@@ -652,6 +669,7 @@ class OneDnnBlocks final : public Blocks {
   }
 
   bool int8_ = false;
+  bool has_bias_ = false;  // the blocks add attention biases (relative positions)
   torch::ScalarType dtype_, attention_dtype_;
   dt compute_;
   Activation act_ = Activation::kGelu;

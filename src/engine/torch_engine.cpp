@@ -28,6 +28,7 @@ void convert(BlockWeights& b, torch::ScalarType dtype) {
   }
   to(b.ls1);
   to(b.ls2);
+  to(b.attn_bias);
 }
 
 class TorchBlocks final : public Blocks {
@@ -55,11 +56,20 @@ class TorchBlocks final : public Blocks {
         q = layer_norm(q, b.q_norm);
         k = layer_norm(k, b.k_norm);
       }
+      // a relative-position bias: the rows of the queries computed, in the tokens' dtype
+      torch::Tensor bias;
+      if (b.attn_bias.defined()) {
+        TORCH_CHECK(b.attn_bias.size(-1) == N, "[engine] the block's attention bias is for ", b.attn_bias.size(-1),
+                    " tokens, got ", N, " (the model's input size is fixed)");
+        bias = b.attn_bias.narrow(-2, 0, Nq).to(q.device(), q.scalar_type());
+      }
 #if TORCH_VERSION_MAJOR >= 2
       // flash / memory-efficient kernels on CUDA; its default scale is head_dim^-0.5, as every family uses
-      auto o = at::scaled_dot_product_attention(q, k, v);
+      auto o = bias.defined() ? at::scaled_dot_product_attention(q, k, v, bias) : at::scaled_dot_product_attention(q, k, v);
 #else
-      auto o = torch::matmul(torch::matmul(q, k.transpose(-2, -1)).mul_(b.scale).softmax(-1), v);
+      auto s = torch::matmul(q, k.transpose(-2, -1)).mul_(b.scale);
+      if (bias.defined()) s.add_(bias);
+      auto o = torch::matmul(s.softmax(-1), v);
 #endif
       auto y = o.transpose(1, 2).reshape({B, Nq, b.inner()});
       if (b.proj.defined()) y = torch::linear(y, b.proj.weight, b.proj.bias);

@@ -2,18 +2,21 @@
 SBB RoPE ViTs, Perception Encoder, RoPE-ViT 'mixed', DINOv3): EvaAttention (both attention types, 'eva'
 and timm's AttentionRope), EvaBlock (pre-norm and post-norm), the three rotary position embeddings
 ('cat', 'mixed', 'dinov3'), and the model Eva with forward_intermediates, prune_intermediate_layers and
-attention_maps.
+attention_maps; and timm's BEiT (timm.models.beit) as Eva options: use_rel_pos_bias, use_shared_rel_pos_bias
+(relative-position biases: pos_embed_rel.py).
 Layers are named by strings (the JSON option names of the C++ side), never by classes; the shared
 building blocks (PatchEmbed, norms, Mlp, GluMlp, SwiGLU, DropPath, AttentionPoolLatent, ...) come from
 vision_transformer.py. Written for vitcpp's tests (checked against timm by scripts/check_timm_eva.py).
 
 state_dict keys are timm's, in timm's order. A module's own parameters come before its children's, so:
-  model:     cls_token, reg_token, pos_embed, patch_embed.*, rope.freqs ('mixed' only), norm_pre.*,
-             blocks.*, norm.*, attn_pool.*, fc_norm.*, head.*
+  model:     cls_token, reg_token, pos_embed, patch_embed.*, rope.freqs ('mixed' only),
+             rel_pos_bias.relative_position_bias_table (use_shared_rel_pos_bias), norm_pre.*, blocks.*,
+             norm.*, attn_pool.*, fc_norm.*, head.*
   pre-norm block:  gamma_1, gamma_2 (init_values), norm1.*, attn.*, norm2.*, mlp.*
   post-norm block: attn.*, norm1.*, mlp.*, norm2.*  (no LayerScale: init_values is ignored)
-  attention: q_bias, v_bias ('eva' fused with qkv_bias), then qkv.weight [qkv.bias for 'rope'] or
-             q_proj.*, k_proj.* (no bias for 'eva'), v_proj.*, then norm.* (scale_norm), proj.*
+  attention: q_bias, v_bias ('eva' fused with qkv_bias), relative_position_bias_table (use_rel_pos_bias),
+             then qkv.weight [qkv.bias for 'rope'] or q_proj.*, k_proj.* (no bias for 'eva'), v_proj.*,
+             then norm.* (scale_norm), proj.*
 Non-persistent state (the 'eva' attention's zero k bias, the rope tables) is computed, never stored.
 
 RoPE tables are float32 and computed with timm's operations in timm's order, so they are bit-identical:
@@ -36,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pos_embed_rel import RelPosBias, relative_position_bias, relative_position_table_size
 from vision_transformer import (
     NORM_LAYERS, AttentionPoolLatent, DropPath, GluMlp, Mlp, PatchEmbed, SwiGLU, _KeepsAttention,
     _pair, _softmax_attention, feature_take_indices, format_intermediates, make_norm, patch_dropout,
@@ -198,11 +202,15 @@ class EvaAttention(_KeepsAttention, nn.Module):
     scale_norm: norm_layer (eps norm_eps) over the attention output before proj. forward(x, rope):
     the rope table (N - num_prefix_tokens, 2*head_dim) or per head (heads, N - npt, 2*head_dim)
     rotates q and k of the tokens after the num_prefix_tokens first (rotate_half: the half layout).
-    timm's own default is scale_norm=True for 'eva'; ours is False (the blocks always pass it)."""
+    timm's own default is scale_norm=True for 'eva'; ours is False (the blocks always pass it).
+    rel_pos_window [h, w] (BEiT's Attention window_size): a parameter relative_position_bias_table
+    ((2h-1)(2w-1) + 3, heads), zeros at init, in BEiT's class-token layout (needs num_prefix_tokens 1, inputs
+    of h*w + 1 tokens); its bias (heads, N, N) is added to the logits q * scale k^T, then forward's
+    attn_bias (the model's shared one), before the softmax."""
 
     def __init__(self, dim, num_heads=8, qkv_bias=True, qkv_fused=True, attn_type='eva', num_prefix_tokens=1,
                  attn_drop=0., proj_drop=0., scale_norm=False, norm_layer='layernorm', norm_eps=1e-6,
-                 rotate_half=False):
+                 rotate_half=False, rel_pos_window=None):
         super().__init__()
         assert attn_type in ATTN_TYPES, f"unknown attn_type {attn_type!r} (expected one of {ATTN_TYPES})"
         assert dim % num_heads == 0
@@ -225,12 +233,20 @@ class EvaAttention(_KeepsAttention, nn.Module):
             self.q_proj = nn.Linear(dim, dim, bias=qkv_bias)
             self.k_proj = nn.Linear(dim, dim, bias=qkv_bias and attn_type == 'rope')
             self.v_proj = nn.Linear(dim, dim, bias=qkv_bias)
+        self.rel_pos_window = None
+        self.relative_position_bias_table = None
+        if rel_pos_window is not None:
+            if num_prefix_tokens != 1:
+                raise ValueError(f"rel_pos_window needs exactly one prefix token (the class token), got {num_prefix_tokens}")
+            self.rel_pos_window = tuple(int(s) for s in _pair(rel_pos_window))
+            self.relative_position_bias_table = nn.Parameter(
+                torch.zeros(relative_position_table_size(self.rel_pos_window, True), num_heads))
         self.attn_drop = nn.Dropout(attn_drop)
         self.norm = make_norm(norm_layer, dim, norm_eps) if scale_norm else nn.Identity()
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x, rope=None):
+    def forward(self, x, rope=None, attn_bias=None):
         b, n, c = x.shape
         if self.qkv is not None:
             if self.q_bias is not None:  # the k part of the bias is zero
@@ -247,7 +263,16 @@ class EvaAttention(_KeepsAttention, nn.Module):
             npt = self.num_prefix_tokens
             q = torch.cat([q[:, :, :npt], apply_rope(q[:, :, npt:], rope, self.rotate_half)], dim=2).type_as(v)
             k = torch.cat([k[:, :, :npt], apply_rope(k[:, :, npt:], rope, self.rotate_half)], dim=2).type_as(v)
-        x = (_softmax_attention(self, q, k, self.scale) @ v).transpose(1, 2).reshape(b, n, c)
+        biases = []
+        if self.relative_position_bias_table is not None:
+            h, w = self.rel_pos_window
+            if n != h * w + 1:
+                raise ValueError(f"the relative position bias is for {h}x{w} patches and a class token "
+                                 f"({h * w + 1} tokens), got {n} tokens")
+            biases.append(relative_position_bias(self.relative_position_bias_table, self.rel_pos_window, True))
+        if attn_bias is not None:
+            biases.append(attn_bias)
+        x = (_softmax_attention(self, q, k, self.scale, biases) @ v).transpose(1, 2).reshape(b, n, c)
         x = self.norm(x)
         return self.proj_drop(self.proj(x))
 
@@ -265,19 +290,21 @@ class EvaBlock(nn.Module):
     swiglu_align_to, norm over hidden with scale_mlp) when scale_mlp or (pre-norm only) swiglu_align_to,
     else GluMlp packed (fc1 to 2*hidden, silu on the first half, no norm; align_to ignored);
     otherwise Mlp (gelu, norm over hidden with scale_mlp). scale_attn_inner: the attention's scale_norm.
-    `proj_drop` is the projection dropout of attn and mlp (also the mlps' hidden dropout)."""
+    `proj_drop` is the projection dropout of attn and mlp (also the mlps' hidden dropout).
+    rel_pos_window: the attention's own relative-position bias (EvaAttention); forward's attn_bias goes to
+    the attention (BEiT's Block with shared_rel_pos_bias)."""
 
     def __init__(self, dim, num_heads, qkv_bias=True, qkv_fused=True, mlp_ratio=4., swiglu_mlp=False,
                  swiglu_align_to=0, scale_mlp=False, scale_attn_inner=False, num_prefix_tokens=1, attn_type='eva',
                  rotate_half=False, proj_drop=0., attn_drop=0., drop_path=0., init_values=None,
-                 norm_layer='layernorm', norm_eps=1e-6, use_post_norm=False):
+                 norm_layer='layernorm', norm_eps=1e-6, use_post_norm=False, rel_pos_window=None):
         super().__init__()
         self.use_post_norm = use_post_norm
         norm = lambda: make_norm(norm_layer, dim, norm_eps)  # noqa: E731
         attn = lambda: EvaAttention(dim, num_heads=num_heads, qkv_bias=qkv_bias, qkv_fused=qkv_fused,  # noqa: E731
                                     attn_type=attn_type, num_prefix_tokens=num_prefix_tokens, attn_drop=attn_drop,
                                     proj_drop=proj_drop, scale_norm=scale_attn_inner, norm_layer=norm_layer,
-                                    norm_eps=norm_eps, rotate_half=rotate_half)
+                                    norm_eps=norm_eps, rotate_half=rotate_half, rel_pos_window=rel_pos_window)
         hidden = int(dim * mlp_ratio)
         norm_kw = dict(norm_layer=norm_layer, norm_eps=norm_eps)
         if swiglu_mlp and (scale_mlp or (swiglu_align_to and not use_post_norm)):
@@ -311,14 +338,14 @@ class EvaBlock(nn.Module):
     def attention_layers(self):
         return [self.attn]
 
-    def forward(self, x, rope=None):
+    def forward(self, x, rope=None, attn_bias=None):
         if self.use_post_norm:
-            x = x + self.drop_path1(self.norm1(self.attn(x, rope=rope)))
+            x = x + self.drop_path1(self.norm1(self.attn(x, rope=rope, attn_bias=attn_bias)))
             return x + self.drop_path2(self.norm2(self.mlp(x)))
         if self.gamma_1 is None:
-            x = x + self.drop_path1(self.attn(self.norm1(x), rope=rope))
+            x = x + self.drop_path1(self.attn(self.norm1(x), rope=rope, attn_bias=attn_bias))
             return x + self.drop_path2(self.mlp(self.norm2(x)))
-        x = x + self.drop_path1(self.gamma_1 * self.attn(self.norm1(x), rope=rope))
+        x = x + self.drop_path1(self.gamma_1 * self.attn(self.norm1(x), rope=rope, attn_bias=attn_bias))
         return x + self.drop_path2(self.gamma_2 * self.mlp(self.norm2(x)))
 
 
@@ -336,7 +363,12 @@ class Eva(nn.Module):
     patches). RoPE (use_rot_pos_emb): rope_type 'cat' | 'mixed' | 'dinov3' on the grid of each input
     (timm caches it for img_size; same values), applied to the patch tokens of every block ('mixed':
     block i uses its table i). dynamic_img_size: inputs of any size (multiple of the patch, or any
-    with dynamic_img_pad), pos_embed resampled (bicubic, antialiased) from the img_size grid."""
+    with dynamic_img_pad), pos_embed resampled (bicubic, antialiased) from the img_size grid.
+    BEiT (timm's Beit): use_rel_pos_bias gives every block's attention its own relative_position_bias_table
+    (EvaAttention rel_pos_window = the patch grid at img_size); use_shared_rel_pos_bias a model module
+    rel_pos_bias (RelPosBias with the class token, after rope, before norm_pre) whose bias every block adds
+    after its own. Both need exactly one prefix token (class_token, no register tokens), no rotary
+    embedding, no patch dropout, and inputs whose patch grid is the img_size one; tables start at zero."""
 
     def __init__(self, img_size=224, patch_size=16, in_chans=3, num_classes=1000, global_pool='avg', embed_dim=768,
                  depth=12, num_heads=12, qkv_bias=True, qkv_fused=True, mlp_ratio=4., swiglu_mlp=False,
@@ -347,7 +379,7 @@ class Eva(nn.Module):
                  rope_grid_indexing='ij', rope_temperature=10000., rope_rotate_half=False, use_post_norm=False,
                  use_pre_transformer_norm=False, use_post_transformer_norm=None, use_fc_norm=None,
                  attn_pool_num_heads=None, attn_pool_mlp_ratio=None, dynamic_img_size=False, dynamic_img_pad=False,
-                 ref_feat_shape=None):
+                 ref_feat_shape=None, use_rel_pos_bias=False, use_shared_rel_pos_bias=False):
         super().__init__()
         assert global_pool in GLOBAL_POOLS, f"unknown global_pool {global_pool!r}"
         assert attn_type in ATTN_TYPES, f"unknown attn_type {attn_type!r}"
@@ -358,6 +390,15 @@ class Eva(nn.Module):
         self.num_prefix_tokens = int(class_token) + num_reg_tokens
         self.no_embed_class = no_embed_class
         self.dynamic_img_size = dynamic_img_size
+        if use_rel_pos_bias or use_shared_rel_pos_bias:
+            if not class_token or num_reg_tokens:
+                raise ValueError("use_rel_pos_bias / use_shared_rel_pos_bias need exactly one prefix token: class_token "
+                                 f"and no register tokens (class_token={class_token}, num_reg_tokens={num_reg_tokens})")
+            if use_rot_pos_emb:
+                raise ValueError("use_rel_pos_bias / use_shared_rel_pos_bias do not go with use_rot_pos_emb")
+            if patch_drop_rate > 0.:
+                raise ValueError("use_rel_pos_bias / use_shared_rel_pos_bias do not work with patch dropout "
+                                 "(the bias is for every patch)")
         fc_norm_on = global_pool == 'avg' if use_fc_norm is None else use_fc_norm
         post_norm_on = not fc_norm_on if use_post_transformer_norm is None else use_post_transformer_norm
         norm = lambda: make_norm(norm_layer, embed_dim, norm_eps)  # noqa: E731
@@ -376,6 +417,9 @@ class Eva(nn.Module):
                                 rope_grid_indexing, ref_feat_shape)
         else:
             self.rope = None
+        grid = self.patch_embed.grid_size
+        self.rel_pos_window = grid if use_rel_pos_bias or use_shared_rel_pos_bias else None
+        self.rel_pos_bias = RelPosBias(grid, num_heads, prefix_tokens=1) if use_shared_rel_pos_bias else None
         self.norm_pre = norm() if use_pre_transformer_norm else nn.Identity()
         dpr = [r.item() for r in torch.linspace(0, drop_path_rate, depth)]
         self.blocks = nn.ModuleList([
@@ -384,7 +428,7 @@ class Eva(nn.Module):
                      scale_attn_inner=scale_attn_inner, num_prefix_tokens=self.num_prefix_tokens, attn_type=attn_type,
                      rotate_half=rope_rotate_half, proj_drop=proj_drop_rate, attn_drop=attn_drop_rate,
                      drop_path=dpr[i], init_values=init_values, norm_layer=norm_layer, norm_eps=norm_eps,
-                     use_post_norm=use_post_norm)
+                     use_post_norm=use_post_norm, rel_pos_window=list(grid) if use_rel_pos_bias else None)
             for i in range(depth)])
         self.norm = norm() if post_norm_on else nn.Identity()
         if global_pool == 'map':
@@ -401,8 +445,9 @@ class Eva(nn.Module):
     def init_weights(self, head_init_scale=0.001):
         """timm's init: Linear weights trunc_normal(.02) and zero biases; tokens and pos_embed
         trunc_normal(.02); attn.proj and mlp.fc2 weights of block i divided by sqrt(2 (i + 1)); the head
-        scaled by head_init_scale. q/v biases start at zero, gammas at init_values, norms at one, the
-        'mixed' frequencies as RoPE-Mixed draws them (the attention pool's latent keeps its own init)."""
+        scaled by head_init_scale. q/v biases and relative-position tables start at zero, gammas at
+        init_values, norms at one, the 'mixed' frequencies as RoPE-Mixed draws them (the attention pool's
+        latent keeps its own init)."""
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=.02)
@@ -412,6 +457,8 @@ class Eva(nn.Module):
             if p is not None:
                 nn.init.trunc_normal_(p, std=.02)
         with torch.no_grad():
+            if self.rel_pos_bias is not None:
+                self.rel_pos_bias.relative_position_bias_table.zero_()
             for i, blk in enumerate(self.blocks):
                 scale = math.sqrt(2.0 * (i + 1))
                 blk.attn.proj.weight.div_(scale)
@@ -435,6 +482,9 @@ class Eva(nn.Module):
         or for 'mixed' (depth, heads, N, 2*hd), N = patch tokens)."""
         _, _, h, w = x.shape
         grid = self.patch_embed.feat_size(h, w)
+        if self.rel_pos_window is not None and tuple(grid) != tuple(self.rel_pos_window):
+            raise ValueError(f"the relative position bias is for a {self.rel_pos_window[0]}x{self.rel_pos_window[1]} "
+                             f"patch grid (img_size), the input gives {grid[0]}x{grid[1]}")
         x = self.patch_embed(x)
         pos_embed = self.pos_embed
         if self.dynamic_img_size and pos_embed is not None:
@@ -458,6 +508,10 @@ class Eva(nn.Module):
                 rope = torch.stack([rope[k] for k in keep]).unsqueeze(1)
         return self.norm_pre(x), rope
 
+    def _shared_bias(self):
+        """The shared relative-position bias (heads, N, N) every block adds, or None."""
+        return self.rel_pos_bias.get_bias() if self.rel_pos_bias is not None else None
+
     def _block_rope(self, rope, i):
         if rope is None or self.rope.rope_type != 'mixed':
             return rope
@@ -465,8 +519,9 @@ class Eva(nn.Module):
 
     def forward_features(self, x):
         x, rope = self._embed(x)
+        attn_bias = self._shared_bias()
         for i, blk in enumerate(self.blocks):
-            x = blk(x, rope=self._block_rope(rope, i))
+            x = blk(x, rope=self._block_rope(rope, i), attn_bias=attn_bias)
         return self.norm(x)
 
     def pool(self, x):
@@ -506,10 +561,11 @@ class Eva(nn.Module):
         take, max_index = feature_take_indices(len(self.blocks), indices)
         height, width = x.shape[2:]
         x, rope = self._embed(x)
+        attn_bias = self._shared_bias()
         blocks = self.blocks[:max_index + 1] if stop_early else self.blocks
         intermediates = []
         for i, blk in enumerate(blocks):
-            x = blk(x, rope=self._block_rope(rope, i))
+            x = blk(x, rope=self._block_rope(rope, i), attn_bias=attn_bias)
             if i in take:
                 intermediates.append(self.norm(x) if norm else x)
         intermediates = format_intermediates(intermediates, self.num_prefix_tokens, output_fmt,
@@ -544,12 +600,13 @@ class Eva(nn.Module):
         at attn_drop with fused attention off). Runs the blocks up to the last one taken."""
         take, max_index = feature_take_indices(len(self.blocks), indices)
         x, rope = self._embed(x)
+        attn_bias = self._shared_bias()
         maps = []
         for i, blk in enumerate(self.blocks[:max_index + 1]):
             layer = blk.attn
             layer.keep_attention = i in take
             try:
-                x = blk(x, rope=self._block_rope(rope, i))
+                x = blk(x, rope=self._block_rope(rope, i), attn_bias=attn_bias)
                 if i in take:
                     maps.append(layer.attention)
             finally:

@@ -65,7 +65,8 @@ def describe(family, module, config, **extra):
 def randomize(model, gen):
     """Distinctive values everywhere (init alone leaves zero biases and unit norms). Eva modules also:
     LayerScale gamma_1/gamma_2 1 + 0.1 randn, reg_token 0.5 randn, rope.freqs (RoPE-Mixed) their init
-    + 0.05 randn; q_bias/v_bias get the 0.1 randn of every vector."""
+    + 0.05 randn; q_bias/v_bias get the 0.1 randn of every vector. Relative-position tables
+    (relative_position_bias_table, zeros or tiny at init) 0.5 randn."""
     eva = type(model).__module__ == eva_ref.__name__
     with torch.no_grad():
         norms = {id(m.weight) for m in model.modules() if isinstance(m, (torch.nn.LayerNorm, timm_ref.RmsNorm))}
@@ -77,7 +78,8 @@ def randomize(model, gen):
                 p.copy_(0.5 * torch.randn(p.shape, generator=gen))
             elif eva and leaf == "freqs":
                 p.add_(0.05 * torch.randn(p.shape, generator=gen))
-            elif name.split(".")[-1] in ("cls_token", "dist_token", "pos_embed", "pos_embedding"):
+            elif name.split(".")[-1] in ("cls_token", "dist_token", "pos_embed", "pos_embedding",
+                                         "relative_position_bias_table"):
                 p.copy_(0.5 * torch.randn(p.shape, generator=gen))
             elif p.dim() >= 2:
                 p.copy_(torch.randn(p.shape, generator=gen) / p[0].numel() ** 0.5)
@@ -205,6 +207,14 @@ VIT = "VisionTransformer"
 TINY_VIT = {"img_size": 32, "patch_size": 8, "num_classes": 10, "embed_dim": 64, "depth": 2, "num_heads": 4}
 SMALL_VIT = {"img_size": 16, "patch_size": 4, "num_classes": 5, "embed_dim": 32, "depth": 2, "num_heads": 2}
 NEW_VIT = {"img_size": 12, "patch_size": 4, "num_classes": 3, "embed_dim": 16, "depth": 2, "num_heads": 2}  # cases of current timm's options
+TIMM_RELPOS = dict(pos_embed="none", class_token=False, global_pool="avg", fc_norm=False, init_values=1e-6)  # VisionTransformerRelPos's defaults
+
+
+def relpos_vit(**kwargs):
+    """NEW_VIT with timm's VisionTransformerRelPos defaults (TIMM_RELPOS), then kwargs."""
+    return dict(NEW_VIT, **dict(TIMM_RELPOS, **kwargs))
+
+
 EVA = "Eva"
 TINY_EVA = {"img_size": 16, "patch_size": 4, "num_classes": 3, "embed_dim": 16, "depth": 2, "num_heads": 2}  # head_dim 8
 EVA_RECT = dict(TINY_EVA, img_size=[12, 16])  # a 3x4 grid
@@ -326,9 +336,24 @@ CASES = {
     "timm_attention_maps_parallel_scaling": lambda: attention_case(dict(NEW_VIT, depth=3, block_fn="parallel_scaling", qk_norm=True), (1, 3, 12, 12), indices=[1]),
     "timm_attention_maps_diff_parallel_scaling_dynamic": lambda: attention_case(dict(NEW_VIT, block_fn="diff_parallel_scaling", dynamic_img_size=True, reg_tokens=1), (2, 3, 12, 20), indices=None),
     "timm_attention_maps_res_post": lambda: attention_case(dict(NEW_VIT, block_fn="res_post", init_values=0.5), (2, 3, 12, 12), indices=2),
+    # relative-position biases (timm's VisionTransformerRelPos: relpos_vit, rel_pos_type, rel_pos_dim, shared_rel_pos)
+    "timm_relpos_mlp_avg": lambda: forward_case("timm", VIT, relpos_vit(rel_pos_type="mlp"), (2, 3, 12, 12), grads=True),
+    "timm_relpos_mlp_cls_token": lambda: forward_case("timm", VIT, relpos_vit(rel_pos_type="mlp", rel_pos_dim=24, class_token=True, global_pool="token", qkv_bias=False), (2, 3, 12, 12), grads=True),
+    "timm_relpos_bias_clsgap": lambda: forward_case("timm", VIT, relpos_vit(rel_pos_type="bias", class_token=True, fc_norm=True, qkv_bias=False), (2, 3, 12, 12), grads=True),
+    "timm_relpos_bias_qk_norm": lambda: forward_case("timm", VIT, relpos_vit(rel_pos_type="bias", qk_norm=True), (2, 3, 12, 12)),
+    "timm_relpos_shared_mlp": lambda: forward_case("timm", VIT, relpos_vit(rel_pos_type="mlp", rel_pos_dim=16, shared_rel_pos=True, qkv_bias=False), (2, 3, 12, 12), grads=True),
+    "timm_relpos_shared_bias_cls_token": lambda: forward_case("timm", VIT, relpos_vit(rel_pos_type="bias", shared_rel_pos=True, class_token=True, global_pool="token"), (2, 3, 12, 12), grads=True),
+    "timm_relpos_res_post": lambda: forward_case("timm", VIT, relpos_vit(rel_pos_type="mlp", block_fn="res_post", qkv_bias=False), (2, 3, 12, 12), grads=True),
+    "timm_relpos_mlp_swin_rect": lambda: forward_case("timm", VIT, relpos_vit(img_size=[12, 16], rel_pos_type="mlp_swin", rel_pos_dim=32, class_token=True), (2, 3, 12, 16), grads=True),
+    "timm_relpos_train": lambda: forward_case("timm", VIT, relpos_vit(depth=3, rel_pos_type="mlp", rel_pos_dim=32, class_token=True, proj_drop_rate=0.1, attn_drop_rate=0.1, drop_path_rate=0.3), (4, 3, 12, 12), mode="train", grads=True),
+    "timm_relpos_shared_mlp_swin_train": lambda: forward_case("timm", VIT, relpos_vit(img_size=[12, 16], rel_pos_type="mlp_swin", rel_pos_dim=16, shared_rel_pos=True, drop_path_rate=0.2), (3, 3, 12, 16), mode="train", grads=True),
+    "timm_relpos_intermediates_bias_prefix": lambda: intermediates_case(relpos_vit(depth=3, rel_pos_type="bias", class_token=True), (2, 3, 12, 12), dict(indices=[0, -1], norm=True, output_fmt="NCHW", return_prefix_tokens=True)),
+    "timm_relpos_attention_maps_shared_mlp": lambda: attention_case(relpos_vit(depth=3, rel_pos_type="mlp", rel_pos_dim=16, shared_rel_pos=True, class_token=True, global_pool="token"), (2, 3, 12, 12), indices=[-1, 0]),
     # dynamic int8 quantisation of the block GEMMs (InferenceModel's quantize 'int8')
     "timm_int8_vit": lambda: int8_case(dict(TINY_VIT, embed_dim=96, num_heads=3, depth=3), (3, 3, 32, 32)),
     "timm_int8_vit_layerscale_qk_norm": lambda: int8_case(dict(TINY_VIT, embed_dim=96, num_heads=3, init_values=0.1, qk_norm=True, reg_tokens=2, global_pool="avg", act_layer="quick_gelu", proj_bias=False), (2, 3, 32, 32)),
+    "timm_int8_relpos_mlp_cls_token": lambda: int8_case(relpos_vit(embed_dim=96, num_heads=3, depth=3, img_size=[16, 12], rel_pos_type="mlp", rel_pos_dim=32, class_token=True, global_pool="token", init_values=0.1), (2, 3, 16, 12)),
+    "timm_int8_relpos_shared_bias": lambda: int8_case(relpos_vit(embed_dim=96, num_heads=3, depth=3, rel_pos_type="bias", shared_rel_pos=True, init_values=0.1), (2, 3, 12, 12)),
     # full-size key layouts of current timm architectures (our kwargs for them: scripts/check_timm.py --dump-args)
     "timm_keys_vit_base_patch16_siglip_224": lambda: keys_case("timm", VIT, {"class_token": False, "global_pool": "map", "num_classes": 0}),
     "timm_keys_vit_base_patch16_xp_224": lambda: keys_case("timm", VIT, {"pre_norm": True, "no_embed_class": True, "norm_layer": "rmsnorm", "block_fn": "parallel_scaling", "qkv_bias": False, "qk_norm": True}),
@@ -392,6 +417,14 @@ CASES = {
     "eva_attention_maps_rope_cat": lambda: attention_case(dict(TINY_EVA, **EVA_ROPE_CAT, qkv_fused=False, ref_feat_shape=[3, 3]), (2, 3, 16, 16), family="eva", module=EVA),
     "eva_attention_maps_mixed": lambda: attention_case(dict(EVA_RECT, **EVA_ROPE_MIXED, depth=3, global_pool="token"), (2, 3, 12, 16), indices=[-1, 0], family="eva", module=EVA),
     "eva_attention_maps_dinov3_reg": lambda: attention_case(dict(TINY_EVA, **EVA_DINOV3, depth=3), (2, 3, 12, 20), indices=1, family="eva", module=EVA),
+    # BEiT (timm's Beit): relative-position bias tables, per block (use_rel_pos_bias) and shared (use_shared_rel_pos_bias)
+    "eva_beit_attention_rel_pos_window": lambda: forward_case("eva", "EvaAttention", {"dim": 16, "num_heads": 2, "qkv_bias": True, "rel_pos_window": [2, 3]}, (2, 7, 16), grads=True),
+    "eva_beit_like": lambda: forward_case("eva", EVA, dict(TINY_EVA, use_abs_pos_emb=False, use_rel_pos_bias=True, init_values=0.1, global_pool="avg"), (2, 3, 16, 16), grads=True),
+    "eva_beit_shared_abs_pos": lambda: forward_case("eva", EVA, dict(TINY_EVA, use_shared_rel_pos_bias=True), (2, 3, 16, 16), grads=True),
+    "eva_beit_both_rect_token": lambda: forward_case("eva", EVA, dict(EVA_RECT, use_rel_pos_bias=True, use_shared_rel_pos_bias=True, init_values=0.1, global_pool="token"), (2, 3, 12, 16), grads=True),
+    "eva_beit_swiglu_scale_mlp": lambda: forward_case("eva", EVA, dict(TINY_EVA, use_abs_pos_emb=False, use_rel_pos_bias=True, swiglu_mlp=True, scale_mlp=True, mlp_ratio=8 / 3, init_values=0.1), (2, 3, 16, 16), grads=True),
+    "eva_beit_train": lambda: forward_case("eva", EVA, dict(TINY_EVA, use_rel_pos_bias=True, use_shared_rel_pos_bias=True, init_values=0.1, proj_drop_rate=0.1, attn_drop_rate=0.1, drop_path_rate=0.2), (3, 3, 16, 16), mode="train", grads=True),
+    "eva_beit_attention_maps_both": lambda: attention_case(dict(EVA_RECT, depth=3, use_rel_pos_bias=True, use_shared_rel_pos_bias=True, global_pool="token"), (2, 3, 12, 16), indices=[0, -1], family="eva", module=EVA),
     # full-size key layouts (our kwargs of each name: scripts/check_timm_eva.py --dump-zoo)
     "eva_keys_eva02_base_patch14_224": lambda: keys_case("eva", EVA, {"img_size": 224, "patch_size": 14, "embed_dim": 768, "depth": 12, "num_heads": 12, "qkv_fused": False, "mlp_ratio": 4 * 2 / 3, "swiglu_mlp": True, "scale_mlp": True, "use_rot_pos_emb": True, "ref_feat_shape": [16, 16], "num_classes": 0}),
     "eva_keys_vit_pe_core_large_patch14_336": lambda: keys_case("eva", EVA, {"img_size": [336, 336], "patch_size": 14, "embed_dim": 1024, "depth": 24, "num_heads": 16, "mlp_ratio": 4.0, "global_pool": "map", "attn_type": "rope", "use_pre_transformer_norm": True, "use_rot_pos_emb": True, "ref_feat_shape": [24, 24], "rope_grid_offset": 1.0, "rope_grid_indexing": "xy", "attn_pool_num_heads": 8, "attn_pool_mlp_ratio": 4.0, "norm_eps": 1e-5, "num_classes": 1024}),

@@ -6,8 +6,9 @@ fc_norm, pool_include_prefix, dynamic_img_size, dynamic_img_pad, pos_embed ('lea
 norm_layer (LayerNorm | RmsNorm) and its eps, embed_norm_layer, act_layer (gelu | gelu_tanh |
 quick_gelu | silu), mlp_layer (Mlp | GluMlp | SwiGLU | packed SwiGLU), attn_layer (Attention |
 DiffAttention), block_fn (Block | ResPostBlock | ParallelScalingBlock | DiffParallelScalingBlock |
-ParallelThingsBlock), proj_bias, scale_attn_norm, scale_mlp_norm; and forward_intermediates,
-prune_intermediate_layers and attention_maps.
+ParallelThingsBlock), proj_bias, scale_attn_norm, scale_mlp_norm; the relative-position biases of timm's
+VisionTransformerRelPos (rel_pos_type, rel_pos_dim, shared_rel_pos: pos_embed_rel.py); and
+forward_intermediates, prune_intermediate_layers and attention_maps.
 Layers are named by strings (the JSON option names of the C++ side), never by classes.
 Written for vitcpp's tests; C++ counterpart: include/vit/vision_transformer.h.
 Construction order follows timm 0.5.x's __init__ so seeded builds draw the same random numbers; the
@@ -19,6 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from pos_embed_rel import REL_POS_TYPES, make_rel_pos
 
 
 def _pair(v):
@@ -159,9 +162,12 @@ class _KeepsAttention:
             self.attention = attn
 
 
-def _softmax_attention(layer, q, k, scale):
-    """softmax(q k^T * scale) over keys; kept if asked; then attention dropout."""
-    attn = ((q * scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+def _softmax_attention(layer, q, k, scale, biases=()):
+    """softmax(q k^T * scale [+ each of biases, in order]) over keys; kept if asked; then attention dropout."""
+    attn = (q * scale) @ k.transpose(-2, -1)
+    for bias in biases:
+        attn = attn + bias
+    attn = attn.softmax(dim=-1)
     layer._keep(attn)
     return layer.attn_drop(attn)
 
@@ -185,10 +191,14 @@ def _diff_attention(layer, q, k, v, scale):
 
 class Attention(_KeepsAttention, nn.Module):
     """qk_norm: norm_layer (eps norm_eps) over each head's q and k; scale_norm: norm_layer over dim on
-    the attention output before proj; proj_bias: proj's bias."""
+    the attention output before proj; proj_bias: proj's bias. rel_pos (Python only, timm's
+    RelPosAttention): a function of no arguments making the submodule `rel_pos` (RelPosBias / RelPosMlp,
+    pos_embed_rel.py), registered after k_norm; its get_bias() (heads, N, N), computed after the qkv
+    projection (RelPosMlp's dropout draws there), and forward's attn_bias (a bias the model shares
+    between blocks) are added to the logits q k^T * scale before the softmax."""
 
     def __init__(self, dim, num_heads=8, qkv_bias=False, attn_drop=0., proj_drop=0., qk_norm=False, norm_eps=1e-5,
-                 norm_layer="layernorm", scale_norm=False, proj_bias=True):
+                 norm_layer="layernorm", scale_norm=False, proj_bias=True, rel_pos=None):
         super().__init__()
         assert dim % num_heads == 0
         self.num_heads = num_heads
@@ -196,17 +206,22 @@ class Attention(_KeepsAttention, nn.Module):
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.q_norm = make_norm(norm_layer, dim // num_heads, norm_eps) if qk_norm else nn.Identity()
         self.k_norm = make_norm(norm_layer, dim // num_heads, norm_eps) if qk_norm else nn.Identity()
+        self.rel_pos = rel_pos() if rel_pos is not None else None
         self.attn_drop = nn.Dropout(attn_drop)
         self.norm = make_norm(norm_layer, dim, norm_eps) if scale_norm else nn.Identity()
         self.proj = nn.Linear(dim, dim, bias=proj_bias)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x):
+    def forward(self, x, attn_bias=None):
         b, n, c = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
         q, k = self.q_norm(q), self.k_norm(k)
         attn = (q @ k.transpose(-2, -1)) * self.scale
+        if self.rel_pos is not None:
+            attn = attn + self.rel_pos.get_bias()
+        if attn_bias is not None:
+            attn = attn + attn_bias
         attn = attn.softmax(dim=-1)
         self._keep(attn)
         attn = self.attn_drop(attn)
@@ -381,11 +396,13 @@ class LayerScale(nn.Module):
 
 
 def _make_attn(attn_layer, dim, num_heads, qkv_bias, qk_norm, scale_norm, proj_bias, attn_drop, proj_drop,
-               norm_layer, norm_eps, depth):
+               norm_layer, norm_eps, depth, rel_pos=None):
     kw = dict(num_heads=num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=proj_drop, qk_norm=qk_norm,
               norm_eps=norm_eps, norm_layer=norm_layer, scale_norm=scale_norm, proj_bias=proj_bias)
+    if rel_pos is not None and attn_layer != "attn":
+        raise ValueError(f"a relative-position bias needs attn_layer 'attn', got {attn_layer!r}")
     if attn_layer == "attn":
-        return Attention(dim, **kw)
+        return Attention(dim, rel_pos=rel_pos, **kw)
     if attn_layer == "diff":
         return DiffAttention(dim, depth=depth, **kw)
     raise ValueError(f"unknown attn_layer {attn_layer!r} (expected one of {ATTN_LAYERS})")
@@ -405,20 +422,27 @@ def _make_mlp(mlp_layer, dim, hidden, act_layer, bias, drop, scale_norm, norm_la
     raise ValueError(f"unknown mlp_layer {mlp_layer!r} (expected one of {MLP_LAYERS})")
 
 
+def _attend(attn, x, attn_bias):
+    """attn(x), with the model's shared attention bias when there is one (Attention only)."""
+    return attn(x) if attn_bias is None else attn(x, attn_bias=attn_bias)
+
+
 class Block(nn.Module):
     """Pre-norm block: x + ls1(attn(norm1(x))), then x + ls2(mlp(norm2(x))). `drop` is the projection
     dropout of attn and mlp; LayerScale when init_values is truthy (timm's Block). norm_layer/norm_eps
     are the norms', also q/k and scale norms'; the mlp (mlp_layer) gets act_layer, bias=proj_bias and
-    scale_norm=scale_mlp_norm; depth is the block's index (diff attention's lambda_init)."""
+    scale_norm=scale_mlp_norm; depth is the block's index (diff attention's lambda_init).
+    rel_pos (Python only; attn_layer 'attn'): the attention's relative-position bias (Attention's
+    rel_pos); forward's attn_bias goes to the attention (timm's RelPosBlock)."""
 
     def __init__(self, dim, num_heads, mlp_ratio=4., qkv_bias=False, drop=0., attn_drop=0., drop_path=0.,
                  norm_eps=1e-5, qk_norm=False, init_values=None, norm_layer="layernorm", act_layer="gelu",
                  mlp_layer="mlp", attn_layer="attn", proj_bias=True, scale_attn_norm=False, scale_mlp_norm=False,
-                 depth=0):
+                 depth=0, rel_pos=None):
         super().__init__()
         self.norm1 = make_norm(norm_layer, dim, norm_eps)
         self.attn = _make_attn(attn_layer, dim, num_heads, qkv_bias, qk_norm, scale_attn_norm, proj_bias, attn_drop,
-                               drop, norm_layer, norm_eps, depth)
+                               drop, norm_layer, norm_eps, depth, rel_pos)
         self.ls1 = LayerScale(dim, init_values) if init_values else nn.Identity()
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
         self.norm2 = make_norm(norm_layer, dim, norm_eps)
@@ -429,24 +453,25 @@ class Block(nn.Module):
     def attention_layers(self):
         return [self.attn]
 
-    def forward(self, x):
-        x = x + self.drop_path(self.ls1(self.attn(self.norm1(x))))
+    def forward(self, x, attn_bias=None):
+        x = x + self.drop_path(self.ls1(_attend(self.attn, self.norm1(x), attn_bias)))
         x = x + self.drop_path(self.ls2(self.mlp(self.norm2(x))))
         return x
 
 
 class ResPostBlock(nn.Module):
     """Post-norm residual block: x + norm1(attn(x)), then x + norm2(mlp(x)); no LayerScale; with
-    init_values not None, norm1/norm2 weights start at init_values. Same kwargs as Block."""
+    init_values not None, norm1/norm2 weights start at init_values. Same kwargs as Block (rel_pos and
+    attn_bias too: timm's ResPostRelPosBlock)."""
 
     def __init__(self, dim, num_heads, mlp_ratio=4., qkv_bias=False, drop=0., attn_drop=0., drop_path=0.,
                  norm_eps=1e-5, qk_norm=False, init_values=None, norm_layer="layernorm", act_layer="gelu",
                  mlp_layer="mlp", attn_layer="attn", proj_bias=True, scale_attn_norm=False, scale_mlp_norm=False,
-                 depth=0):
+                 depth=0, rel_pos=None):
         super().__init__()
         self.init_values = init_values
         self.attn = _make_attn(attn_layer, dim, num_heads, qkv_bias, qk_norm, scale_attn_norm, proj_bias, attn_drop,
-                               drop, norm_layer, norm_eps, depth)
+                               drop, norm_layer, norm_eps, depth, rel_pos)
         self.norm1 = make_norm(norm_layer, dim, norm_eps)
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
         self.mlp = _make_mlp(mlp_layer, dim, int(dim * mlp_ratio), act_layer, proj_bias, drop, scale_mlp_norm,
@@ -463,8 +488,8 @@ class ResPostBlock(nn.Module):
     def attention_layers(self):
         return [self.attn]
 
-    def forward(self, x):
-        x = x + self.drop_path(self.norm1(self.attn(x)))
+    def forward(self, x, attn_bias=None):
+        x = x + self.drop_path(self.norm1(_attend(self.attn, x, attn_bias)))
         x = x + self.drop_path(self.norm2(self.mlp(x)))
         return x
 
@@ -672,7 +697,14 @@ class VisionTransformer(nn.Module):
     'avg', 'avgmax', 'max' pools. timm 0.5.x's meanings kept: drop_rate is the position-embedding and
     projection dropout (no head dropout) unless current timm's pos_drop_rate / proj_drop_rate are given,
     representation_size adds pre_logits (Linear + tanh). patch_drop_rate: patch dropout in training,
-    after the position embedding (and its dropout), before norm_pre."""
+    after the position embedding (and its dropout), before norm_pre.
+    Relative position (timm's VisionTransformerRelPos): rel_pos_type 'bias' (RelPosBias), 'mlp' (RelPosMlp
+    'cr'), 'mlp_swin' (RelPosMlp 'swin'), '' none; rel_pos_dim the MLP's hidden width (None: 128; unused by
+    'bias'); over the patch grid at img_size with the model's prefix tokens (at most one). Each attention
+    owns one (blocks.i.attn.rel_pos), or with shared_rel_pos the model owns one (shared_rel_pos, after
+    pos_embed, before norm_pre), computed once per forward after the embedding (after norm_pre) and added
+    in every block. Needs block_fn 'block' or 'res_post', attn_layer 'attn', no patch dropout, and inputs
+    whose patch grid is the img_size one."""
 
     def __init__(self, img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=768, depth=12,
                  num_heads=12, mlp_ratio=4., qkv_bias=True, representation_size=None, distilled=False,
@@ -682,7 +714,7 @@ class VisionTransformer(nn.Module):
                  scale_mlp_norm=False, pos_embed="learn", pool_include_prefix=False, dynamic_img_pad=False,
                  norm_layer="layernorm", norm_eps=1e-6, embed_norm_layer="", embed_norm_eps=1e-6, act_layer="gelu",
                  mlp_layer="mlp", block_fn="block", attn_layer="attn", pos_drop_rate=None, proj_drop_rate=None,
-                 patch_drop_rate=0.):
+                 patch_drop_rate=0., rel_pos_type="", rel_pos_dim=None, shared_rel_pos=False):
         super().__init__()
         assert global_pool in ('', 'avg', 'avgmax', 'max', 'token', 'map'), f"unknown global_pool {global_pool!r}"
         assert class_token or global_pool != 'token', "global_pool 'token' needs the class token"
@@ -695,6 +727,18 @@ class VisionTransformer(nn.Module):
         self.dynamic_img_size = dynamic_img_size
         self.pool_include_prefix = pool_include_prefix
         self.num_prefix_tokens = int(class_token) + int(distilled) + reg_tokens
+        assert rel_pos_type in REL_POS_TYPES, f"unknown rel_pos_type {rel_pos_type!r} (expected one of {REL_POS_TYPES})"
+        if rel_pos_type:
+            if self.num_prefix_tokens > 1:
+                raise ValueError(f"rel_pos_type needs at most one prefix token, the model has {self.num_prefix_tokens}")
+            if block_fn not in ("block", "res_post"):
+                raise ValueError(f"rel_pos_type needs block_fn 'block' or 'res_post', got {block_fn!r}")
+            if attn_layer != "attn":
+                raise ValueError(f"rel_pos_type needs attn_layer 'attn', got {attn_layer!r}")
+            if patch_drop_rate > 0.:
+                raise ValueError("rel_pos_type does not work with patch dropout (the bias is for every patch)")
+        elif shared_rel_pos:
+            raise ValueError("shared_rel_pos needs a rel_pos_type")
         use_fc_norm = global_pool in ('avg', 'avgmax', 'max') if fc_norm is None else fc_norm
         self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, norm_layer=embed_norm_layer,
                                       bias=not pre_norm, strict_img_size=not dynamic_img_size,
@@ -710,6 +754,13 @@ class VisionTransformer(nn.Module):
             self.pos_embed = None
         self.pos_drop = nn.Dropout(p=drop_rate if pos_drop_rate is None else pos_drop_rate)
         self.patch_drop_rate = patch_drop_rate
+        self.rel_pos_window = self.patch_embed.grid_size if rel_pos_type else None
+        rel_pos = None
+        if rel_pos_type:
+            rel_pos = lambda: make_rel_pos(rel_pos_type, self.patch_embed.grid_size, num_heads,  # noqa: E731
+                                           self.num_prefix_tokens, rel_pos_dim)
+        self.shared_rel_pos = rel_pos() if shared_rel_pos else None
+        block_kw = dict(rel_pos=rel_pos) if rel_pos is not None and not shared_rel_pos else {}
         self.norm_pre = make_norm(norm_layer, embed_dim, norm_eps) if pre_norm else nn.Identity()
         dpr = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]
         block = BLOCKS[block_fn]
@@ -718,7 +769,7 @@ class VisionTransformer(nn.Module):
                   attn_drop_rate, dpr[i], norm_eps=norm_eps,
                   qk_norm=qk_norm, init_values=init_values, norm_layer=norm_layer, act_layer=act_layer,
                   mlp_layer=mlp_layer, attn_layer=attn_layer, proj_bias=proj_bias, scale_attn_norm=scale_attn_norm,
-                  scale_mlp_norm=scale_mlp_norm, depth=i)
+                  scale_mlp_norm=scale_mlp_norm, depth=i, **block_kw)
             for i in range(depth)])
         self.norm = make_norm(norm_layer, embed_dim, norm_eps) if final_norm and not use_fc_norm else nn.Identity()
         if global_pool == 'map':
@@ -786,13 +837,29 @@ class VisionTransformer(nn.Module):
     def _embed(self, x):
         """Image (B, C, H, W) -> the token sequence the first block sees."""
         _, _, h, w = x.shape
+        grid = self.patch_embed.feat_size(h, w)
+        if self.rel_pos_window is not None and tuple(grid) != tuple(self.rel_pos_window):
+            raise ValueError(f"the relative position bias is for a {self.rel_pos_window[0]}x{self.rel_pos_window[1]} "
+                             f"patch grid (img_size), the input gives {grid[0]}x{grid[1]}")
         x = self.patch_embed(x)
-        x = self._pos_embed(x, self.patch_embed.feat_size(h, w))
+        x = self._pos_embed(x, grid)
         x, _ = patch_dropout(x, self.patch_drop_rate, self.num_prefix_tokens, self.training)
         return self.norm_pre(x)
 
+    def _shared_bias(self):
+        """The bias every block adds (shared_rel_pos), or None."""
+        return self.shared_rel_pos.get_bias() if self.shared_rel_pos is not None else None
+
+    @staticmethod
+    def _run_block(blk, x, attn_bias):
+        return blk(x) if attn_bias is None else blk(x, attn_bias=attn_bias)
+
     def forward_features(self, x):
-        return self.norm(self.blocks(self._embed(x)))
+        x = self._embed(x)
+        attn_bias = self._shared_bias()
+        for blk in self.blocks:
+            x = self._run_block(blk, x, attn_bias)
+        return self.norm(x)
 
     def pool(self, x):
         """timm's pool(): the attention pool ('map', over the patch tokens unless pool_include_prefix), or
@@ -847,10 +914,11 @@ class VisionTransformer(nn.Module):
         take, max_index = feature_take_indices(len(self.blocks), indices)
         height, width = x.shape[2:]
         x = self._embed(x)
+        attn_bias = self._shared_bias()
         blocks = self.blocks[:max_index + 1] if stop_early else self.blocks
         intermediates = []
         for i, blk in enumerate(blocks):
-            x = blk(x)
+            x = self._run_block(blk, x, attn_bias)
             if i in take:
                 intermediates.append(self.norm(x) if norm else x)
         intermediates = format_intermediates(intermediates, self.num_prefix_tokens, output_fmt,
@@ -890,13 +958,14 @@ class VisionTransformer(nn.Module):
         4*heads with differential attention). Runs the blocks up to the last one taken."""
         take, max_index = feature_take_indices(len(self.blocks), indices)
         x = self._embed(x)
+        attn_bias = self._shared_bias()
         maps = []
         for i, blk in enumerate(self.blocks[:max_index + 1]):
             layers = blk.attention_layers()
             for layer in layers:
                 layer.keep_attention = i in take
             try:
-                x = blk(x)
+                x = self._run_block(blk, x, attn_bias)
                 if i in take:
                     maps.append(torch.cat([layer.attention for layer in layers], dim=1))
             finally:
