@@ -2,6 +2,7 @@
 // checkpoint directories written by real Python (torch.save and our safetensors writer,
 // tests/reference/generate_goldens.py) must load and reproduce the reference logits; strict loading,
 // hostile configs, the zoo and corrupt files.
+#include <vit/init.h>
 #include <vit/pretrained.h>
 #include <vit/safetensors.h>
 #include <vit/torch_save.h>
@@ -17,6 +18,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 namespace vit {
 namespace {
@@ -372,6 +375,64 @@ TEST(Zoo, KeywordArgumentsWithoutEffectAreReported) {
   EXPECT_TRUE(has(warnings.messages[0], "'weight_init' has no effect here (vitcpp initialises as timm does")) << warnings.messages[0];
   EXPECT_TRUE(has(warnings.messages[1], "'drop_block_rate' has no effect here (no ViT block has DropBlock)")) << warnings.messages[1];
   EXPECT_TRUE(has(warnings.messages[2], "'head_init_scale' has no effect here")) << warnings.messages[2];
+}
+
+// "a_{b,c}_d{1,2}" -> a_b_d1, a_b_d2, a_c_d1, a_c_d2 (docs/zoo.md's names column).
+std::vector<std::string> expand_braces(const std::string& pattern) {
+  const auto open = pattern.find('{');
+  if (open == std::string::npos) return {pattern};
+  const auto close = pattern.find('}', open);
+  if (close == std::string::npos) return {pattern};
+  std::vector<std::string> out;
+  const auto body = pattern.substr(open + 1, close - open - 1);
+  for (size_t start = 0;;) {
+    const auto comma = body.find(',', start);
+    const auto alt = body.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    for (auto& name : expand_braces(pattern.substr(0, open) + alt + pattern.substr(close + 1))) out.push_back(name);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// docs/zoo.md's tables list every name of list_models() once (names column, with brace alternatives),
+// each row's count is its number of names, and a row whose "fast engine" says "yes" or "module" says
+// what InferenceModel does with every name in it (each built at depth 1, uninitialised).
+TEST(Zoo, TheZooDocListsEveryNameOnceWithItsCountAndEngine) {
+  std::ifstream doc(fs::path(VITCPP_SOURCE_GOLDEN_DIR) / ".." / ".." / "docs" / "zoo.md");
+  ASSERT_TRUE(doc.good());
+  std::map<std::string, int> listed;
+  std::string line;
+  int rows = 0;
+  while (std::getline(doc, line)) {
+    if (line.rfind("| ", 0) != 0) continue;
+    std::vector<std::string> cells;
+    std::stringstream row(line);
+    for (std::string cell; std::getline(row, cell, '|');) cells.push_back(cell);
+    if (cells.size() < 6 || cells[4].find_first_not_of(" 0123456789") != std::string::npos) continue;  // headers, totals
+    std::vector<std::string> names;
+    for (size_t at = cells[2].find('`'); at != std::string::npos; at = cells[2].find('`', at + 1)) {
+      const auto end = cells[2].find('`', at + 1);
+      for (auto& name : expand_braces(cells[2].substr(at + 1, end - at - 1))) names.push_back(name);
+      at = end;
+    }
+    ++rows;
+    EXPECT_EQ(static_cast<int>(names.size()), std::stoi(cells[4])) << line;
+    for (const auto& name : names) ++listed[name];
+    const auto engine = cells[5].substr(1, cells[5].find_last_not_of(' '));
+    if (engine != "yes" && engine.rfind("module", 0) != 0) continue;
+    const SkipInitGuard skip;
+    for (const auto& name : names) {
+      const auto model = create_model(name, R"({"depth": 1})");
+      EXPECT_EQ(model->engine_unsupported().empty(), engine == "yes") << name << ": " << model->engine_unsupported();
+    }
+  }
+  EXPECT_GT(rows, 30);
+  for (const auto& name : list_models()) {
+    if (name == "vit_pytorch") continue;  // model_args only, described in prose
+    EXPECT_EQ(listed[name], 1) << name << " in docs/zoo.md";
+  }
+  for (const auto& [name, times] : listed) EXPECT_NO_THROW(architecture(name)) << name << " is listed but not a name";
 }
 
 TEST(Zoo, ModelArgsOverrideTheNamedConfig) {
